@@ -1,0 +1,33 @@
+"""xent: evaluate files of model predictions by cross-entropy.
+
+The public API is :func:`evaluate` (a path, several paths or a pandas DataFrame in,
+a :class:`Report` out). Heavy modules load on first use so that ``xent --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Report", "XentError", "__version__", "evaluate"]
+
+if TYPE_CHECKING:
+    from .engine import evaluate
+    from .errors import XentError
+    from .report import Report
+
+
+def __getattr__(name: str) -> Any:
+    if name == "evaluate":
+        from .engine import evaluate
+
+        return evaluate
+    if name == "Report":
+        from .report import Report
+
+        return Report
+    if name == "XentError":
+        from .errors import XentError
+
+        return XentError
+    raise AttributeError(f"module 'xent_cli' has no attribute {name!r}")

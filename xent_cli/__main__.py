@@ -1,0 +1,5 @@
+"""``python -m xent_cli`` is the same as ``xent``."""
+
+from .cli import main
+
+main()

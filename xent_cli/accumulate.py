@@ -1,0 +1,74 @@
+"""Per-class running sums that merge across batches (and across files or machines)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass
+class ClassTotals:
+    """Sums per true class over evaluated rows (or row x label cells in multilabel mode).
+
+    ``weight``, ``loss_sum`` (nats), ``correct`` and ``p_true_sum`` are weighted by the
+    sample weight; ``count`` and ``zero_probability`` count rows.
+    """
+
+    count: NDArray[np.int64]
+    weight: NDArray[np.float64]
+    loss_sum: NDArray[np.float64]
+    correct: NDArray[np.float64]
+    p_true_sum: NDArray[np.float64]
+    zero_probability: NDArray[np.int64]
+
+    @classmethod
+    def zeros(cls, n_classes: int) -> ClassTotals:
+        return cls(
+            count=np.zeros(n_classes, np.int64),
+            weight=np.zeros(n_classes),
+            loss_sum=np.zeros(n_classes),
+            correct=np.zeros(n_classes),
+            p_true_sum=np.zeros(n_classes),
+            zero_probability=np.zeros(n_classes, np.int64),
+        )
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.count)
+
+    def add(
+        self,
+        classes: NDArray[np.intp],
+        loss: NDArray[np.float64],
+        weight: NDArray[np.float64] | None,
+        correct: NDArray[np.bool_],
+        p_true: NDArray[np.float64],
+        zero: NDArray[np.bool_],
+    ) -> None:
+        """Add one batch: arrays of equal length, one entry per evaluated row (or cell)."""
+        k = self.n_classes
+
+        def total(values: NDArray[np.float64] | NDArray[np.bool_]) -> NDArray[np.float64]:
+            weighted = values if weight is None else values * weight
+            return np.bincount(classes, weights=weighted, minlength=k)
+
+        counts = np.bincount(classes, minlength=k)
+        self.count += counts
+        self.weight += counts if weight is None else np.bincount(classes, weight, minlength=k)
+        self.loss_sum += total(loss)
+        self.correct += total(correct.astype(np.float64))
+        self.p_true_sum += total(p_true)
+        self.zero_probability += np.bincount(classes, weights=zero, minlength=k).astype(np.int64)
+
+    def merge(self, other: ClassTotals) -> ClassTotals:
+        """The totals of both: merging is addition, so any split of the rows gives the same."""
+        return ClassTotals(
+            count=self.count + other.count,
+            weight=self.weight + other.weight,
+            loss_sum=self.loss_sum + other.loss_sum,
+            correct=self.correct + other.correct,
+            p_true_sum=self.p_true_sum + other.p_true_sum,
+            zero_probability=self.zero_probability + other.zero_probability,
+        )

@@ -1,0 +1,312 @@
+"""The command line: options -> settings -> engine -> renderer -> exit code.
+
+The only module that imports typer. Heavy modules (numpy, pyarrow, rich) load inside the
+commands, so ``xent --help`` and ``xent --version`` start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import typer.core
+
+from . import __version__
+from .errors import XentError
+from .options import (
+    DEFAULT_EPS,
+    DEFAULT_TOP_WARNINGS,
+    Base,
+    InputFormat,
+    Kind,
+    Mode,
+    OutputFormat,
+    RowsFormat,
+)
+
+EXIT_GATE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class XentGroup(typer.core.TyperGroup):
+    """Prints every usage error as one plain line (plus a pointer to --help), exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except XentError as error:
+            _error(error.message, error.hint)
+            sys.exit(error.exit_code)
+        except Exception as error:
+            if type(error).__name__ == "NoArgsIsHelpError":
+                error.show()  # type: ignore[attr-defined]
+                sys.exit(EXIT_USAGE)
+            if hasattr(error, "format_message") and hasattr(error, "exit_code"):
+                context = getattr(error, "ctx", None)
+                path = context.command_path if context is not None else "xent"
+                _error(error.format_message(), f"see '{path} --help'")
+                sys.exit(error.exit_code)
+            if isinstance(error, typer.Abort):
+                _error("aborted")
+                sys.exit(EXIT_INTERRUPTED)
+            raise
+        if code == EXIT_INTERRUPTED:
+            _error("interrupted")
+        sys.exit(code or 0)
+
+
+def _error(message: str, hint: str | None = None) -> None:
+    text = " ".join(str(message).split())
+    print(f"xent: error: {text}", file=sys.stderr)
+    if hint:
+        print(f"  hint: {' '.join(hint.split())}", file=sys.stderr)
+
+
+app = typer.Typer(
+    cls=XentGroup,
+    name="xent",
+    help="Evaluate files of model predictions by cross-entropy, correctly and fast.",
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"xent {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Evaluate files of model predictions by cross-entropy, correctly and fast."""
+
+
+Files = Annotated[
+    list[str],
+    typer.Argument(
+        help="CSV/TSV/Parquet/JSONL files, directories, or - for standard input.",
+        show_default=False,
+    ),
+]
+LabelOpt = Annotated[
+    str | None,
+    typer.Option("--label", help="True-class column (multilabel: glob or comma list)."),
+]
+ScoresOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scores", help="Score columns: comma list, glob like 'logit_*', or a list column."
+    ),
+]
+TargetsOpt = Annotated[
+    str | None, typer.Option("--targets", help="Soft targets: one probability column per class.")
+]
+WeightOpt = Annotated[str | None, typer.Option("--weight", help="Per-row sample weight column.")]
+IdOpt = Annotated[str | None, typer.Option("--id", help="Column that names rows in warnings.")]
+PositiveOpt = Annotated[
+    str | None, typer.Option("--positive", help="Positive label value in binary mode [1/true].")
+]
+ModeOpt = Annotated[Mode, typer.Option("--mode", help="categorical (softmax), binary, multilabel.")]
+KindOpt = Annotated[Kind, typer.Option("--kind", help="What the scores are.")]
+EpsOpt = Annotated[
+    float, typer.Option("--eps", help="Clip probabilities to [eps, 1]; 0 disables clipping.")
+]
+BaseOpt = Annotated[Base, typer.Option("--base", help="Unit of losses: e (nats), 2 (bits), 10.")]
+RenormOpt = Annotated[
+    bool, typer.Option("--renormalize", help="Rescale probability rows that do not sum to 1.")
+]
+InputFormatOpt = Annotated[
+    InputFormat, typer.Option("--input-format", help="Override format detection (stdin: csv).")
+]
+TopWarningsOpt = Annotated[
+    int, typer.Option("--top-warnings", min=0, help="Rows listed per warning.")
+]
+ProgressOpt = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Progress bar on a terminal's stderr.")
+]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Core errors -> one line and exit 2; Ctrl-C -> one line and exit 130."""
+    try:
+        yield
+    except XentError as error:
+        _error(error.message, error.hint)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        _error("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _write_output(text: str, output: Path | None) -> None:
+    """Print to stdout, or write ``output`` atomically (temporary file, then rename)."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    target = output.resolve()
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise XentError(f"{output}: cannot write the report ({error.strerror})") from None
+
+
+@app.command("eval")
+def eval_command(
+    files: Files,
+    label: LabelOpt = None,
+    scores: ScoresOpt = None,
+    targets: TargetsOpt = None,
+    weight: WeightOpt = None,
+    id: IdOpt = None,
+    positive: PositiveOpt = None,
+    mode: ModeOpt = Mode.auto,
+    kind: KindOpt = Kind.auto,
+    eps: EpsOpt = DEFAULT_EPS,
+    base: BaseOpt = Base.e,
+    renormalize: RenormOpt = False,
+    input_format: InputFormatOpt = InputFormat.auto,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.table,
+    top_warnings: TopWarningsOpt = DEFAULT_TOP_WARNINGS,
+    max_loss: Annotated[
+        float | None,
+        typer.Option("--max-loss", help="Exit 1 if the overall loss exceeds this (a CI gate)."),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if there is any warning.")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
+    ] = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Evaluate predictions: per-class and overall cross-entropy, with warnings."""
+    with _user_errors():
+        from .engine import evaluate
+        from .render import render, warning_lines
+
+        report = evaluate(
+            files, label=label, scores=scores, targets=targets, weight=weight, id=id,
+            positive=positive, mode=mode, kind=kind, eps=eps, base=base,
+            renormalize=renormalize, input_format=input_format, top_warnings=top_warnings,
+        )  # fmt: skip
+        for line in warning_lines(report.warnings):
+            print(line, file=sys.stderr)
+        color = output is None and _color_ok(sys.stdout)
+        width = _width() if color else 100
+        _write_output(render(report, output_format, width=width, color=color), output)
+
+    failed = False
+    if max_loss is not None and not report.loss <= max_loss:
+        print(
+            f"xent: gate failed: loss {report.loss:.6g} {report.unit} exceeds --max-loss {max_loss:g}",
+            file=sys.stderr,
+        )
+        failed = True
+    if strict and report.warnings:
+        print(
+            f"xent: gate failed: {len(report.warnings)} warning(s) under --strict", file=sys.stderr
+        )
+        failed = True
+    if failed:
+        raise typer.Exit(EXIT_GATE)
+
+
+def _color_ok(stream: Any) -> bool:
+    return (
+        bool(stream.isatty()) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    )
+
+
+def _width() -> int:
+    import shutil
+
+    return max(60, min(160, shutil.get_terminal_size((100, 24)).columns))
+
+
+@app.command("rows")
+def rows_command(
+    files: Files,
+    label: LabelOpt = None,
+    scores: ScoresOpt = None,
+    targets: TargetsOpt = None,
+    weight: WeightOpt = None,
+    id: IdOpt = None,
+    positive: PositiveOpt = None,
+    mode: ModeOpt = Mode.auto,
+    kind: KindOpt = Kind.auto,
+    eps: EpsOpt = DEFAULT_EPS,
+    base: BaseOpt = Base.e,
+    renormalize: RenormOpt = False,
+    input_format: InputFormatOpt = InputFormat.auto,
+    output_format: Annotated[
+        RowsFormat, typer.Option("--format", "-f", help="csv, json (JSON Lines) or table.")
+    ] = RowsFormat.csv,
+    top: Annotated[
+        int | None,
+        typer.Option("--top", min=1, help="Only the N highest-loss rows, highest first."),
+    ] = None,
+    top_warnings: TopWarningsOpt = DEFAULT_TOP_WARNINGS,
+) -> None:
+    """Per-row losses: row, id, label, predicted, p_true, loss (worst first with --top)."""
+    with _user_errors():
+        from .engine import Run, make_settings, make_sources
+        from .render import warning_lines
+        from .rows import format_records, iter_records, top_records
+
+        settings = make_settings(
+            label=label, scores=scores, targets=targets, weight=weight, id=id,
+            positive=positive, mode=mode, kind=kind, eps=eps, base=base,
+            renormalize=renormalize, input_format=input_format, top_warnings=top_warnings,
+        )  # fmt: skip
+        run = Run(make_sources(files, settings.input_format), settings)
+        if top is not None:
+            records = top_records(run, top)
+            sys.stdout.write(format_records(records, output_format, header=True, mode=run.mode))
+        else:
+            first = True
+            for block in iter_records(run):
+                sys.stdout.write(format_records(block, output_format, header=first, mode=run.mode))
+                first = False
+        sys.stdout.flush()
+        from .engine import run_summary
+        from .report import describe
+
+        summary = run_summary(run, [s.name for s in run.sources])
+        warnings = run.diagnostics.ordered()
+        for record in warnings:
+            record.message = describe(record, summary)
+        for line in warning_lines(warnings):
+            print(line, file=sys.stderr)
+
+
+def main() -> None:
+    """Console entry point: quiet on a closed pipe (``xent rows big.csv | head``)."""
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    app(prog_name="xent")

@@ -1,0 +1,334 @@
+"""Which column is what: label(s), scores, soft targets, weight, id; class names; mode; kind hint.
+
+Decided once, from the first input's schema and the options, before any data is read.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from .errors import XentError
+from .options import Kind, Mode, Settings
+
+LABEL_CANDIDATES = ("label", "labels", "target", "y", "y_true", "true", "class", "gold")
+SCORE_PREFIXES = ("logit_", "logits_", "logprob_", "log_prob_", "prob_", "probs_", "p_", "score_")
+_SEPARATORS = "_-.:/ "
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The resolved column roles for one evaluation."""
+
+    mode: Mode
+    score_columns: tuple[str, ...]
+    label_columns: tuple[str, ...] = ()
+    list_column: str | None = None
+    target_columns: tuple[str, ...] = ()
+    weight_column: str | None = None
+    id_column: str | None = None
+    class_names: tuple[str, ...] = ()  # empty for a list column until its width is known
+    kind: Kind = Kind.auto
+    kind_source: str = "values"
+
+    @property
+    def needed_columns(self) -> list[str]:
+        wanted = [
+            *self.label_columns,
+            *((self.list_column,) if self.list_column else self.score_columns),
+            *self.target_columns,
+            *((self.weight_column,) if self.weight_column else ()),
+            *((self.id_column,) if self.id_column else ()),
+        ]
+        return list(dict.fromkeys(wanted))
+
+
+def kind_from_name(name: str) -> Kind | None:
+    """What a column prefix says the scores are: ``logit_`` -> logits, ``prob_`` -> probs."""
+    lower = name.lower()
+    if lower.startswith(("logprob", "log_prob", "log-prob", "logp_", "log_p_")):
+        return Kind.log_probs
+    if lower.startswith("logit"):
+        return Kind.logits
+    if lower.startswith(("prob", "p_")) or lower == "p":
+        return Kind.probs
+    return None
+
+
+def is_numeric(field_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(field_type)
+        or pa.types.is_floating(field_type)
+        or pa.types.is_decimal(field_type)
+        or pa.types.is_null(field_type)
+    )
+
+
+def is_list(field_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(field_type)
+        or pa.types.is_large_list(field_type)
+        or pa.types.is_fixed_size_list(field_type)
+    )
+
+
+def select_columns(spec: str, names: Sequence[str], option: str, source: str) -> list[str]:
+    """Columns named by ``spec``: a comma list and/or globs (``logit_*``), in file order."""
+    chosen: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if any(ch in part for ch in "*?["):
+            matched = [n for n in names if fnmatch.fnmatchcase(n, part)]
+            if not matched:
+                raise XentError(
+                    f"{option} {part!r}: no column of {source} matches it",
+                    hint=f"columns are: {_preview(names)}",
+                )
+            chosen.extend(matched)
+        elif part in names:
+            chosen.append(part)
+        else:
+            raise XentError(
+                f"{option}: column {part!r} not found in {source}",
+                hint=f"columns are: {_preview(names)}",
+            )
+    if not chosen:
+        raise XentError(f"{option}: no column given")
+    return list(dict.fromkeys(chosen))
+
+
+def _preview(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _single(spec: str | None, names: Sequence[str], option: str, source: str) -> str | None:
+    if spec is None:
+        return None
+    if spec not in names:
+        raise XentError(
+            f"{option}: column {spec!r} not found in {source}",
+            hint=f"columns are: {_preview(names)}",
+        )
+    return spec
+
+
+def class_names_for(columns: Sequence[str], prefix: str | None = None) -> tuple[str, ...]:
+    """Class names: the column names without their common prefix (``prob_cat`` -> ``cat``).
+
+    The prefix is cut back to its last separator, so ``prob_cat, prob_cow`` give ``cat, cow``.
+    """
+    if len(columns) == 1 and prefix is None:
+        return (columns[0],)
+    if prefix is None:
+        prefix = _common_prefix(columns)
+    names = tuple(c[len(prefix) :] for c in columns)
+    if any(not n for n in names) or len(set(names)) != len(names):
+        return tuple(columns)
+    return names
+
+
+def _common_prefix(columns: Sequence[str]) -> str:
+    first, last = min(columns), max(columns)
+    size = 0
+    while size < min(len(first), len(last)) and first[size] == last[size]:
+        size += 1
+    prefix = first[:size]
+    cut = max(prefix.rfind(s) for s in _SEPARATORS)
+    return prefix[: cut + 1]
+
+
+def _glob_prefix(spec: str) -> str | None:
+    """The literal start of a single glob, ``logit_*`` -> ``logit_``."""
+    if "," in spec:
+        return None
+    match = re.match(r"[^*?\[]*", spec.strip())
+    return match.group(0) if match and match.group(0) != spec.strip() else None
+
+
+def resolve_roles(schema: pa.Schema, settings: Settings, source: str) -> Roles:
+    """Decide every column's role from the schema of the first input and the options."""
+    names = list(schema.names)
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+
+    weight = _single(settings.weight, names, "--weight", source)
+    row_id = _single(settings.id, names, "--id", source)
+    targets = (
+        select_columns(settings.targets, names, "--targets", source) if settings.targets else []
+    )
+    labels = _label_columns(settings, names, source, has_targets=bool(targets))
+    reserved = {*labels, *targets, *(c for c in (weight, row_id) if c)}
+
+    list_column: str | None = None
+    prefix: str | None = None
+    if settings.scores is not None:
+        scores = select_columns(settings.scores, names, "--scores", source)
+        prefix = _glob_prefix(settings.scores)
+        if len(scores) == 1 and is_list(schema.field(scores[0]).type):
+            list_column, scores = scores[0], []
+    else:
+        scores, prefix, list_column = _default_scores(schema, reserved, source)
+
+    for column in [*scores, *([list_column] if list_column else []), *labels, *targets]:
+        if column in duplicated:
+            raise XentError(
+                f"{source}: column name {column!r} appears more than once",
+                hint="rename the duplicates so that each column has one name",
+            )
+    overlap = reserved.intersection(scores)
+    if overlap:
+        raise XentError(
+            f"column {sorted(overlap)[0]!r} is used both as a score and as another role"
+        )
+    for column in scores:
+        column_type = schema.field(column).type
+        if not (is_numeric(column_type) or pa.types.is_string(column_type)):
+            raise XentError(
+                f"{source}: score column {column!r} is not numeric (it holds {column_type})"
+            )
+
+    mode = _resolve_mode(settings.mode, scores, list_column, labels, targets, source)
+    class_names = class_names_for(scores, prefix) if scores else ()
+    if targets and scores and len(targets) != len(scores):
+        raise XentError(
+            f"--targets names {len(targets)} columns but there are {len(scores)} score columns",
+            hint="give one target probability column per class, in the order of the scores",
+        )
+    if mode is Mode.multilabel:
+        scores, labels, class_names = _pair_multilabel(scores, labels, prefix)
+
+    kind, kind_source = _resolve_kind(settings.kind, scores, list_column, prefix)
+    return Roles(
+        mode=mode,
+        score_columns=tuple(scores),
+        label_columns=tuple(labels),
+        list_column=list_column,
+        target_columns=tuple(targets),
+        weight_column=weight,
+        id_column=row_id,
+        class_names=class_names,
+        kind=kind,
+        kind_source=kind_source,
+    )
+
+
+def _label_columns(
+    settings: Settings, names: Sequence[str], source: str, *, has_targets: bool
+) -> list[str]:
+    if settings.label is not None:
+        return select_columns(settings.label, names, "--label", source)
+    if has_targets:
+        return []
+    for candidate in LABEL_CANDIDATES:
+        if candidate in names:
+            return [candidate]
+    lowered = {n.lower().strip(): n for n in names}
+    for candidate in LABEL_CANDIDATES:
+        if candidate in lowered:
+            return [lowered[candidate]]
+    raise XentError(
+        f"{source}: no label column (looked for {', '.join(LABEL_CANDIDATES)})",
+        hint=f"pass --label COLUMN; columns are: {_preview(names)}",
+    )
+
+
+def _default_scores(
+    schema: pa.Schema, reserved: set[str], source: str
+) -> tuple[list[str], str | None, str | None]:
+    """Score columns by prefix; else the one list-valued column; else all other numbers."""
+    free = [n for n in schema.names if n not in reserved]
+    for prefix in SCORE_PREFIXES:
+        matched = [n for n in free if n.startswith(prefix)]
+        if matched:
+            return matched, prefix, None
+    lists = [n for n in free if is_list(schema.field(n).type)]
+    if len(lists) == 1:
+        return [], None, lists[0]
+    if len(lists) > 1:
+        raise XentError(
+            f"{source}: several list-valued columns ({', '.join(lists)})",
+            hint="pass --scores COLUMN to say which one holds the scores",
+        )
+    numeric = [n for n in free if is_numeric(schema.field(n).type)]
+    if not numeric:
+        raise XentError(
+            f"{source}: no score columns found",
+            hint="pass --scores, e.g. --scores 'logit_*' or --scores a,b,c",
+        )
+    return numeric, None, None
+
+
+def _resolve_mode(
+    mode: Mode,
+    scores: Sequence[str],
+    list_column: str | None,
+    labels: Sequence[str],
+    targets: Sequence[str],
+    source: str,
+) -> Mode:
+    if mode is Mode.auto:
+        if targets:
+            mode = Mode.categorical
+        elif len(labels) > 1:
+            mode = Mode.multilabel
+        elif len(scores) == 1 and list_column is None:
+            mode = Mode.binary
+        else:
+            mode = Mode.categorical
+    if mode is Mode.binary and (list_column is not None or len(scores) != 1):
+        raise XentError(
+            f"--mode binary needs exactly one score column, found {len(scores) or 'a list'}",
+            hint="use --mode categorical for one score column per class",
+        )
+    if mode is Mode.categorical and list_column is None and len(scores) < 2 and not targets:
+        raise XentError(
+            "--mode categorical needs at least two score columns, found one",
+            hint="use --mode binary for a single score column",
+        )
+    if mode is not Mode.multilabel and len(labels) > 1:
+        raise XentError(
+            f"--label names {len(labels)} columns; several label columns need --mode multilabel"
+        )
+    if mode is Mode.multilabel and list_column is not None:
+        raise XentError("--mode multilabel needs one score column per label column, not a list")
+    if targets and mode is not Mode.categorical:
+        raise XentError("--targets (soft targets) works in categorical mode only")
+    return mode
+
+
+def _pair_multilabel(
+    scores: list[str], labels: list[str], prefix: str | None
+) -> tuple[list[str], list[str], tuple[str, ...]]:
+    """Pair each label column with its score column: by name when the names agree, else in order."""
+    if len(scores) != len(labels):
+        raise XentError(
+            f"multilabel: {len(labels)} label columns but {len(scores)} score columns",
+            hint="pass --label and --scores with one score column per label column",
+        )
+    score_names = class_names_for(scores, prefix)
+    label_names = class_names_for(labels) if len(labels) > 1 else tuple(labels)
+    if set(score_names) == set(label_names) and score_names != label_names:
+        by_name = dict(zip(score_names, scores, strict=True))
+        scores = [by_name[name] for name in label_names]
+        score_names = label_names
+    return scores, labels, tuple(score_names)
+
+
+def _resolve_kind(
+    kind: Kind, scores: Sequence[str], list_column: str | None, prefix: str | None
+) -> tuple[Kind, str]:
+    if kind is not Kind.auto:
+        return kind, "option"
+    hint_name = list_column or prefix or (_common_prefix(scores) if len(scores) > 1 else None)
+    if hint_name is None and len(scores) == 1:
+        hint_name = scores[0]
+    if hint_name:
+        from_name = kind_from_name(hint_name)
+        if from_name is not None:
+            return from_name, f"column name {hint_name!r}"
+    return Kind.auto, "values"

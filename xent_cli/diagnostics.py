@@ -1,0 +1,58 @@
+"""Warning records: data (code, full count, first rows), not ``warnings.warn`` calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+ZERO_PROBABILITY = "zero-probability"
+NON_FINITE = "non-finite"
+MISSING_LABEL = "missing-label"
+NOT_NORMALIZED = "not-normalized"
+PROBABILITIES_AS_LOGITS = "probabilities-as-logits"
+
+# The order warnings are reported in: what skipped rows first, then what changed numbers.
+CODES = (NON_FINITE, MISSING_LABEL, ZERO_PROBABILITY, NOT_NORMALIZED, PROBABILITIES_AS_LOGITS)
+
+
+@dataclass
+class WarningRecord:
+    """One kind of problem: how many rows had it and the first few of them."""
+
+    code: str
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    message: str = ""
+
+    def to_dict(self, with_ids: bool) -> dict[str, object]:
+        out: dict[str, object] = {"code": self.code, "count": self.count, "rows": self.rows}
+        if with_ids:
+            out["ids"] = self.ids
+        out["message"] = self.message
+        return out
+
+
+class Diagnostics:
+    """Collects warning records while batches stream by; keeps at most ``limit`` rows each."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.records: dict[str, WarningRecord] = {}
+
+    def add(self, code: str, rows: Sequence[int], ids: Iterable[str] | None = None) -> None:
+        """Count ``len(rows)`` more rows with ``code`` (global 0-based row numbers)."""
+        if len(rows) == 0:
+            return
+        record = self.records.setdefault(code, WarningRecord(code))
+        record.count += len(rows)
+        room = self.limit - len(record.rows)
+        if room > 0:
+            record.rows.extend(int(r) for r in rows[:room])
+            if ids is not None:
+                record.ids.extend(list(ids)[:room])
+
+    def ordered(self) -> list[WarningRecord]:
+        return [self.records[c] for c in CODES if c in self.records] + [
+            r for c, r in self.records.items() if c not in CODES
+        ]

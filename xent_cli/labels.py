@@ -1,0 +1,193 @@
+"""Label values -> class indices: by name, by position, or as the two values of a binary label."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from .errors import XentError
+
+MISSING = -1  # label empty / null / NaN: the row is skipped with a warning
+UNKNOWN = -2  # a value that is not a class: an input error
+
+
+def canonical(value: Any) -> str | None:
+    """A label's matching key: ``1``, ``1.0``, ``"1"``, ``" 1 "`` and ``True`` all give ``"1"``.
+
+    Returns None for a missing label (null, NaN, empty text).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return None
+        return str(int(value)) if value.is_integer() else repr(float(value))
+    text = str(value).strip()
+    if not text or text.lower() in ("nan", "null", "none", "na", "n/a"):
+        return None
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return "1" if lowered == "true" else "0"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if math.isfinite(number) and number.is_integer():
+        return str(int(number))
+    return text
+
+
+def _as_int(key: str) -> int | None:
+    try:
+        return int(key)
+    except ValueError:
+        return None
+
+
+class ClassLookup:
+    """Categorical labels: match a class by name, or integer labels 0..K-1 by position."""
+
+    def __init__(self, class_names: Sequence[str]) -> None:
+        self.class_names = list(class_names)
+        self._by_key: dict[str, int] = {}
+        for index, name in enumerate(class_names):
+            key = canonical(name)
+            if key is not None:
+                self._by_key.setdefault(key, index)
+                self._by_key.setdefault(name, index)
+        self._names_are_ints = all(_as_int(canonical(n) or "") is not None for n in class_names)
+
+    def __call__(self, value: Any) -> int:
+        key = canonical(value)
+        if key is None:
+            return MISSING
+        if isinstance(value, str) and value in self._by_key:
+            return self._by_key[value]
+        if key in self._by_key:
+            return self._by_key[key]
+        position = _as_int(key)
+        if (
+            not self._names_are_ints
+            and position is not None
+            and 0 <= position < len(self.class_names)
+        ):
+            return position
+        return UNKNOWN
+
+    def unknown_error(self, values: Sequence[Any], source: str, option: str) -> XentError:
+        shown = ", ".join(repr(v) for v in values[:5])
+        classes = ", ".join(self.class_names[:12])
+        if len(self.class_names) > 12:
+            classes += f", ... ({len(self.class_names)} in all)"
+        hint = f"the classes are: {classes}"
+        ints = [_as_int(canonical(v) or "") for v in values]
+        k = len(self.class_names)
+        if self._names_are_ints and k in ints and all(i is not None and 1 <= i <= k for i in ints):
+            first, last = self.class_names[0], self.class_names[-1]
+            hint = (
+                f"labels run up to {k} but the classes are {first}..{last}: are the labels 1-based?"
+            )
+        return XentError(f"{source}: label {shown} not among the classes ({option})", hint=hint)
+
+
+class BinaryLookup:
+    """Binary labels: the positive value (``--positive``, else ``1``/``true``) -> 1, the other -> 0."""
+
+    def __init__(self, positive: str | None) -> None:
+        self.positive_key = canonical(positive) if positive is not None else "1"
+        self.positive_name = positive if positive is not None else None
+        self.negative_key: str | None = None
+        self.negative_name: str | None = None
+        self.extra: list[Any] = []
+
+    def __call__(self, value: Any) -> int:
+        key = canonical(value)
+        if key is None:
+            return MISSING
+        if key == self.positive_key or (isinstance(value, str) and value == self.positive_name):
+            if self.positive_name is None:
+                self.positive_name = _display(value)
+            return 1
+        if self.negative_key is None:
+            self.negative_key, self.negative_name = key, _display(value)
+        if key == self.negative_key:
+            return 0
+        self.extra.append(value)
+        return UNKNOWN
+
+    @property
+    def class_names(self) -> list[str]:
+        negative = self.negative_name
+        if negative is None:
+            negative = "0" if self.positive_key == "1" else f"not {self.positive_key}"
+        return [negative, self.positive_name or self.positive_key or "1"]
+
+    def unknown_error(self, values: Sequence[Any], source: str, option: str) -> XentError:
+        seen = [self.negative_name, *(_display(v) for v in values[:3])]
+        if self.positive_name is not None:
+            seen.insert(0, self.positive_name)
+        shown = ", ".join(dict.fromkeys(str(s) for s in seen if s is not None))
+        if self.positive_name is None:
+            return XentError(
+                f"{source}: binary labels must include the positive value {self.positive_key!r}; "
+                f"found {shown}",
+                hint="pass --positive VALUE to say which label value is the positive class",
+            )
+        return XentError(
+            f"{source}: binary mode needs two label values, found more: {shown} ({option})",
+            hint="use --mode categorical with one score column per class",
+        )
+
+
+class MultilabelLookup:
+    """Multilabel cells: 0/1 (or true/false) per label column."""
+
+    class_names: tuple[str, ...] = ()
+
+    def __call__(self, value: Any) -> int:
+        key = canonical(value)
+        if key is None:
+            return MISSING
+        if key in ("0", "1"):
+            return int(key)
+        return UNKNOWN
+
+    def unknown_error(self, values: Sequence[Any], source: str, option: str) -> XentError:
+        shown = ", ".join(repr(v) for v in values[:5])
+        return XentError(
+            f"{source}: multilabel label columns must hold 0/1, found {shown} ({option})"
+        )
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def encode(array: pa.Array, lookup: Callable[[Any], int]) -> tuple[NDArray[np.intp], list[Any]]:
+    """Class index per row (``MISSING`` for missing labels) and the values that matched nothing.
+
+    Each distinct value is looked up once per batch (dictionary encoding), so this is cheap
+    however many rows there are.
+    """
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_dictionary(array.type):
+        array = pc.dictionary_encode(array)
+    values = array.dictionary.to_pylist()
+    mapping = np.array([lookup(v) for v in values] + [MISSING], dtype=np.intp)
+    indices = array.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+    codes = mapping[indices]
+    unknown = [v for v, m in zip(values, mapping[:-1], strict=True) if m == UNKNOWN]
+    return codes, unknown

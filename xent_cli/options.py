@@ -1,0 +1,81 @@
+"""Choices and settings shared by the CLI and the core (no heavy imports here)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Mode(str, Enum):
+    auto = "auto"
+    categorical = "categorical"
+    binary = "binary"
+    multilabel = "multilabel"
+
+
+class Kind(str, Enum):
+    auto = "auto"
+    logits = "logits"
+    probs = "probs"
+    log_probs = "log-probs"
+
+
+class Base(str, Enum):
+    e = "e"
+    two = "2"
+    ten = "10"
+
+    @property
+    def log(self) -> float:
+        """Natural log of the base: divide a loss in nats by it to get this unit."""
+        return {"e": 1.0, "2": math.log(2.0), "10": math.log(10.0)}[self.value]
+
+    @property
+    def number(self) -> float:
+        return {"e": math.e, "2": 2.0, "10": 10.0}[self.value]
+
+
+class InputFormat(str, Enum):
+    auto = "auto"
+    csv = "csv"
+    tsv = "tsv"
+    parquet = "parquet"
+    jsonl = "jsonl"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class RowsFormat(str, Enum):
+    csv = "csv"
+    json = "json"
+    table = "table"
+
+
+DEFAULT_EPS = 1e-15
+DEFAULT_TOP_WARNINGS = 10
+NORMALIZATION_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides how the input is read and scored (echoed in every report)."""
+
+    label: str | None = None
+    scores: str | None = None
+    targets: str | None = None
+    weight: str | None = None
+    id: str | None = None
+    positive: str | None = None
+    mode: Mode = Mode.auto
+    kind: Kind = Kind.auto
+    eps: float = DEFAULT_EPS
+    base: Base = Base.e
+    renormalize: bool = False
+    input_format: InputFormat = InputFormat.auto
+    top_warnings: int = DEFAULT_TOP_WARNINGS

@@ -1,0 +1,326 @@
+"""Inputs as streams of Arrow record batches: CSV / TSV / JSON Lines / Parquet / DataFrame.
+
+Each source first exposes its ``schema`` (read from the Parquet footer, or inferred from the
+first block of a text file), so that columns can be chosen before any data is read; then
+``batches(columns, types)`` streams only those columns, in bounded chunks.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import pyarrow as pa
+
+from .errors import XentError
+from .options import InputFormat
+
+STDIN = "-"
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+FORMAT_SUFFIXES = {
+    ".csv": InputFormat.csv,
+    ".tsv": InputFormat.tsv,
+    ".tab": InputFormat.tsv,
+    ".parquet": InputFormat.parquet,
+    ".pq": InputFormat.parquet,
+    ".jsonl": InputFormat.jsonl,
+    ".ndjson": InputFormat.jsonl,
+}
+PEEK_BYTES = 1 << 20  # enough for the header and some rows of all but the widest files
+MAX_PEEK_BYTES = 256 << 20
+MIN_BLOCK_BYTES = 4 << 20
+MAX_BLOCK_BYTES = 64 << 20
+ROWS_PER_BLOCK = 65_536
+PARQUET_BATCH_ROWS = 65_536
+
+
+class BatchSource(Protocol):
+    """One table that can be read as a stream of record batches."""
+
+    name: str
+    schema: pa.Schema
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]: ...
+
+
+def detect_format(path: str) -> tuple[InputFormat, str | None]:
+    """Format and compression from the file name: ``preds.csv.gz`` -> (csv, gzip)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    compression = COMPRESSIONS.get(suffixes[-1]) if suffixes else None
+    if compression:
+        suffixes = suffixes[:-1]
+    fmt = FORMAT_SUFFIXES.get(suffixes[-1]) if suffixes else None
+    if fmt is None:
+        raise XentError(
+            f"{path}: cannot tell the format from the file name",
+            hint="name it .csv/.tsv/.parquet/.jsonl or pass --input-format",
+        )
+    return fmt, compression
+
+
+def expand_paths(paths: Sequence[str]) -> list[str]:
+    """Paths as given, with each directory replaced by its data files sorted by name."""
+    expanded: list[str] = []
+    for path in paths:
+        if path == STDIN:
+            expanded.append(path)
+        elif os.path.isdir(path):
+            found = sorted(
+                str(p) for p in Path(path).iterdir() if p.is_file() and _is_data_file(p.name)
+            )
+            if not found:
+                raise XentError(f"{path}: directory holds no CSV/TSV/Parquet/JSONL file")
+            expanded.extend(found)
+        elif not os.path.exists(path):
+            raise XentError(f"{path}: no such file")
+        else:
+            expanded.append(path)
+    if not expanded:
+        raise XentError("no input: give a file, a directory or - for standard input")
+    return expanded
+
+
+def _is_data_file(name: str) -> bool:
+    try:
+        detect_format(name)
+    except XentError:
+        return False
+    return True
+
+
+def open_sources(paths: Sequence[str], input_format: InputFormat) -> list[BatchSource]:
+    """A source per input file (directories expanded), in the order given."""
+    return [open_source(path, input_format) for path in expand_paths(paths)]
+
+
+def open_source(path: str, input_format: InputFormat = InputFormat.auto) -> BatchSource:
+    if path == STDIN:
+        fmt = InputFormat.csv if input_format is InputFormat.auto else input_format
+        compression = None
+    else:
+        if not os.access(path, os.R_OK):
+            raise XentError(f"{path}: file is not readable (permission denied)")
+        if input_format is InputFormat.auto:
+            fmt, compression = detect_format(path)
+        else:
+            fmt, compression = input_format, _compression_of(path)
+    if fmt is InputFormat.parquet:
+        return ParquetSource(path)
+    return TextSource(path, fmt, compression)
+
+
+def _compression_of(path: str) -> str | None:
+    suffix = Path(path).suffix.lower()
+    return COMPRESSIONS.get(suffix)
+
+
+def arrow_error(name: str, error: Exception) -> XentError:
+    """An Arrow/OS error while reading ``name``, as a one-line user error."""
+    text = " ".join(str(error).split())
+    if isinstance(error, UnicodeDecodeError) or "invalid UTF8" in text or "UTF-8" in text:
+        return XentError(
+            f"{name}: the file is not valid UTF-8 text ({text[:120]})",
+            hint="re-encode it, e.g. iconv -f latin1 -t utf-8",
+        )
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return XentError(f"{name}: cannot read: {text}")
+
+
+class _PrefixedStream(io.RawIOBase):
+    """Bytes already peeked from a non-seekable stream, followed by the rest of it."""
+
+    def __init__(self, prefix: bytes, rest: IO[bytes]) -> None:
+        self._prefix = memoryview(prefix)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class TextSource:
+    """A CSV, TSV or JSON Lines file (optionally compressed), or standard input."""
+
+    def __init__(self, path: str, fmt: InputFormat, compression: str | None) -> None:
+        self.path = path
+        self.name = "<stdin>" if path == STDIN else path
+        self.format = fmt
+        self.compression = compression
+        self._stdin_prefix: bytes | None = None
+        prefix = self._peek()
+        self.line_bytes = _mean_line_bytes(prefix)
+        self.schema = self._infer_schema(prefix)
+
+    def _open(self) -> Any:
+        if self.path == STDIN:
+            return sys.stdin.buffer
+        try:
+            return pa.input_stream(self.path, compression=self.compression)
+        except (OSError, pa.ArrowException) as error:
+            raise arrow_error(self.name, error) from None
+
+    def _peek(self) -> bytes:
+        """The first complete lines of the (decompressed) input: at least two of them."""
+        stream = self._open()
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while size < MAX_PEEK_BYTES:
+                chunk = stream.read(PEEK_BYTES if not chunks else size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if b"".join(chunks).count(b"\n") >= 3 and size >= PEEK_BYTES:
+                    break
+        except (OSError, pa.ArrowException, EOFError) as error:
+            raise arrow_error(self.name, error) from None
+        data = b"".join(chunks)
+        if self.path == STDIN:
+            self._stdin_prefix = data
+        elif hasattr(stream, "close"):
+            stream.close()
+        return data
+
+    def _infer_schema(self, prefix: bytes) -> pa.Schema:
+        if not prefix.strip():
+            raise XentError(f"{self.name}: the input is empty")
+        cut = prefix.rfind(b"\n")
+        sample = prefix[: cut + 1] if cut >= 0 else prefix
+        try:
+            if self.format is InputFormat.jsonl:
+                import pyarrow.json as pj
+
+                return pj.read_json(io.BytesIO(sample)).schema
+            import pyarrow.csv as pc
+
+            return pc.read_csv(
+                io.BytesIO(sample),
+                parse_options=pc.ParseOptions(delimiter=self._delimiter),
+            ).schema
+        except (pa.ArrowException, OSError) as error:
+            raise arrow_error(self.name, error) from None
+
+    @property
+    def _delimiter(self) -> str:
+        return "\t" if self.format is InputFormat.tsv else ","
+
+    def _block_size(self) -> int:
+        wanted = int(self.line_bytes * ROWS_PER_BLOCK)
+        return max(MIN_BLOCK_BYTES, min(MAX_BLOCK_BYTES, wanted))
+
+    def _stream(self) -> Any:
+        if self.path == STDIN:
+            if self._stdin_prefix is None:
+                raise XentError("<stdin>: standard input can be read only once")
+            prefix, self._stdin_prefix = self._stdin_prefix, None
+            return io.BufferedReader(_PrefixedStream(prefix, sys.stdin.buffer), 1 << 20)
+        return self._open()
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
+        stream = self._stream()
+        try:
+            reader = self._reader(stream, columns, types)
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                yield batch
+        except (pa.ArrowException, OSError, UnicodeDecodeError, EOFError) as error:
+            raise arrow_error(self.name, error) from None
+        finally:
+            if hasattr(stream, "close") and self.path != STDIN:
+                stream.close()
+
+    def _reader(self, stream: Any, columns: Sequence[str], types: dict[str, pa.DataType]) -> Any:
+        if self.format is InputFormat.jsonl:
+            import pyarrow.json as pj
+
+            fields = [pa.field(c, types.get(c, self.schema.field(c).type)) for c in columns]
+            return pj.open_json(
+                stream,
+                read_options=pj.ReadOptions(block_size=self._block_size()),
+                parse_options=pj.ParseOptions(
+                    explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
+                ),
+            )
+        import pyarrow.csv as pc
+
+        return pc.open_csv(
+            stream,
+            read_options=pc.ReadOptions(block_size=self._block_size()),
+            parse_options=pc.ParseOptions(delimiter=self._delimiter),
+            convert_options=pc.ConvertOptions(
+                include_columns=list(columns), column_types=dict(types)
+            ),
+        )
+
+
+def _mean_line_bytes(prefix: bytes) -> float:
+    lines = prefix.count(b"\n")
+    return len(prefix) / max(lines, 1)
+
+
+class ParquetSource:
+    """A Parquet file, read one row-group batch at a time and only the needed columns."""
+
+    def __init__(self, path: str) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = path
+        self.name = "<stdin>" if path == STDIN else path
+        try:
+            target: Any = pa.BufferReader(sys.stdin.buffer.read()) if path == STDIN else path
+            self._file = pq.ParquetFile(target)
+        except (pa.ArrowException, OSError) as error:
+            raise arrow_error(self.name, error) from None
+        self.schema = self._file.schema_arrow
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._file.iter_batches(
+                batch_size=PARQUET_BATCH_ROWS, columns=list(columns), use_threads=True
+            )
+        except (pa.ArrowException, OSError) as error:
+            raise arrow_error(self.name, error) from None
+
+
+class TableSource:
+    """An in-memory Arrow table or pandas DataFrame (the Python API)."""
+
+    def __init__(self, table: pa.Table, name: str = "<dataframe>") -> None:
+        self.name = name
+        self._table = table
+        self.schema = table.schema
+
+    @classmethod
+    def from_pandas(cls, frame: Any) -> TableSource:
+        frame = frame.copy(deep=False)
+        frame.columns = [str(c) for c in frame.columns]
+        return cls(pa.Table.from_pandas(frame, preserve_index=False))
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
+        yield from self._table.select(list(columns)).to_batches(max_chunksize=PARQUET_BATCH_ROWS)

@@ -1,0 +1,145 @@
+"""``xent rows``: one record per evaluated row, streamed, or the N highest-loss rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .engine import Run, ScoredBatch
+from .options import Mode, RowsFormat
+from .scoring import Cells
+
+ROW_FIELDS = ("row", "id", "label", "predicted", "p_true", "loss")
+
+
+@dataclass(frozen=True)
+class RowRecord:
+    row: int
+    id: str | None
+    label: str
+    predicted: str
+    p_true: float
+    loss: float  # in the report's base
+
+    def values(self) -> tuple[object, ...]:
+        return (self.row, self.id, self.label, self.predicted, self.p_true, self.loss)
+
+
+def _records(run: Run, batch: ScoredBatch, order: np.ndarray | None = None) -> list[RowRecord]:
+    scored = batch.scored
+    per_nat = 1.0 / run.settings.base.log
+    names = run.current_class_names()
+    take = np.arange(len(batch.rows)) if order is None else order
+    records = []
+    for i in take.tolist():
+        if isinstance(scored, Cells):
+            name = names[scored.classes[i]]
+            label = f"{name}={int(scored.outcome[i])}"
+            predicted = f"{name}={int(scored.predicted[i])}"
+        else:
+            label = names[scored.classes[i]]
+            predicted = names[scored.predicted[i]]
+        records.append(
+            RowRecord(
+                row=int(batch.rows[i]),
+                id=batch.ids[i] if batch.ids is not None else None,
+                label=label,
+                predicted=predicted,
+                p_true=float(scored.p_true[i]),
+                loss=float(scored.loss[i]) * per_nat,
+            )
+        )
+    return records
+
+
+def iter_records(run: Run) -> Iterator[list[RowRecord]]:
+    """Every evaluated row, batch by batch, in input order."""
+    for batch in run.batches():
+        yield _records(run, batch)
+    run.finish()
+
+
+def top_records(run: Run, n: int) -> list[RowRecord]:
+    """The ``n`` highest-loss rows, highest first (ties: earlier row first), in bounded memory."""
+    best: list[RowRecord] = []
+    for batch in run.batches():
+        loss = batch.scored.loss
+        if len(loss) > n:
+            keep = np.argpartition(-loss, n - 1)[:n]
+            keep.sort()
+        else:
+            keep = np.arange(len(loss))
+        best = _highest(best + _records(run, batch, keep), n)
+    run.finish()
+    return best
+
+
+def _highest(records: list[RowRecord], n: int) -> list[RowRecord]:
+    def key(r: RowRecord) -> tuple[float, int]:
+        loss = r.loss if not math.isnan(r.loss) else math.inf
+        return (-loss, r.row)
+
+    return sorted(records, key=key)[:n]
+
+
+def _json_number(value: float) -> float | str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool, mode: Mode) -> str:
+    """Text for a block of records (the header only on the first block)."""
+    if fmt is RowsFormat.json:
+        return "".join(
+            json.dumps(
+                {
+                    "row": r.row,
+                    "id": r.id,
+                    "label": r.label,
+                    "predicted": r.predicted,
+                    "p_true": _json_number(r.p_true),
+                    "loss": _json_number(r.loss),
+                },
+                allow_nan=False,
+            )
+            + "\n"
+            for r in records
+        )
+    if fmt is RowsFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        if header:
+            writer.writerow(ROW_FIELDS)
+        for r in records:
+            writer.writerow(
+                [
+                    r.row,
+                    "" if r.id is None else r.id,
+                    r.label,
+                    r.predicted,
+                    repr(r.p_true),
+                    repr(r.loss),
+                ]
+            )
+        return buffer.getvalue()
+    lines = []
+    if header:
+        lines.append(
+            f"{'row':>8}  {'id':<16}  {'label':<14}  {'predicted':<14}  "
+            f"{'p_true':>10}  {'loss':>10}"
+        )
+    for r in records:
+        lines.append(
+            f"{r.row:>8}  {(r.id or '-')[:16]:<16}  {r.label[:14]:<14}  {r.predicted[:14]:<14}  "
+            f"{r.p_true:>10.4g}  {r.loss:>10.4g}"
+        )
+    return "\n".join(lines) + ("\n" if lines else "")
