@@ -1,0 +1,45 @@
+"""Shared helpers: write small input files, run the CLI in-process and read its JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from xent_cli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_data"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """write("name.csv", text) -> path of a new file with that text."""
+
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return _write
+
+
+def invoke(*args: Any, input: str | bytes | None = None) -> Any:
+    """Run ``xent ARGS`` in-process; stdout and stderr are kept apart."""
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+
+
+def eval_json(*args: Any, input: str | bytes | None = None) -> dict[str, Any]:
+    """``xent eval ARGS --format json`` that must succeed; the parsed report."""
+    result = invoke("eval", *args, "--format", "json", input=input)
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
