@@ -224,7 +224,8 @@ def eval_command(
     failed = False
     if max_loss is not None and not report.loss <= max_loss:
         print(
-            f"xent: gate failed: loss {report.loss:.6g} {report.unit} exceeds --max-loss {max_loss:g}",
+            f"xent: gate failed: loss {report.loss:.6g} {report.unit} "
+            f"exceeds --max-loss {max_loss:g}",
             file=sys.stderr,
         )
         failed = True

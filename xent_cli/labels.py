@@ -101,7 +101,7 @@ class ClassLookup:
 
 
 class BinaryLookup:
-    """Binary labels: the positive value (``--positive``, else ``1``/``true``) -> 1, the other -> 0."""
+    """Binary labels: the positive value (``--positive``, else ``1``/``true``) -> 1, other -> 0."""
 
     def __init__(self, positive: str | None) -> None:
         self.positive_key = canonical(positive) if positive is not None else "1"
