@@ -295,14 +295,7 @@ def rows_command(
                 sys.stdout.write(format_records(block, output_format, header=first, mode=run.mode))
                 first = False
         sys.stdout.flush()
-        from .engine import run_summary
-        from .report import describe
-
-        summary = run_summary(run, [s.name for s in run.sources])
-        warnings = run.diagnostics.ordered()
-        for record in warnings:
-            record.message = describe(record, summary)
-        for line in warning_lines(warnings):
+        for line in warning_lines(run.warning_records()):
             print(line, file=sys.stderr)
 
 

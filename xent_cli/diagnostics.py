@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from .options import Settings
 
 ZERO_PROBABILITY = "zero-probability"
 NON_FINITE = "non-finite"
@@ -56,3 +59,36 @@ class Diagnostics:
         return [self.records[c] for c in CODES if c in self.records] + [
             r for c, r in self.records.items() if c not in CODES
         ]
+
+
+def describe(record: WarningRecord, settings: Settings) -> str:
+    """The human sentence for a warning (without the row list)."""
+    n = record.count
+    rows = "row" if n == 1 else "rows"
+    if record.code == ZERO_PROBABILITY:
+        if settings.eps > 0:
+            clip = -math.log(settings.eps) / settings.base.log
+            unit = settings.base.unit
+            return (
+                f"{n} {rows} gave the true outcome a probability below eps={settings.eps:g}; "
+                f"loss clipped to -log(eps) = {clip:.4g} {unit}"
+            )
+        return f"{n} {rows} gave the true outcome probability 0; loss is infinite (--eps 0)"
+    if record.code == NON_FINITE:
+        return f"{n} {rows} with a NaN or infinite score or weight skipped"
+    if record.code == MISSING_LABEL:
+        return f"{n} {rows} with an empty or missing label skipped"
+    if record.code == NOT_NORMALIZED:
+        action = (
+            "rescaled to sum to 1 (--renormalize)"
+            if settings.renormalize
+            else "scored as given; --renormalize rescales them"
+        )
+        return f"{n} {rows} of probabilities do not sum to 1 (off by more than 1e-3): {action}"
+    if record.code == PROBABILITIES_AS_LOGITS:
+        return (
+            "the scores are read as logits, but every row lies in [0, 1] and sums to 1: "
+            "these look like probabilities, and softmax would be applied twice; "
+            "pass --kind probs"
+        )
+    return f"{n} {rows}"

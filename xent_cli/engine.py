@@ -325,6 +325,13 @@ class Run:
         columns = np.tile(np.arange(width, dtype=np.intp), len(scores))
         return cells.as_cells(columns)
 
+    def warning_records(self) -> list[dx.WarningRecord]:
+        """The warnings so far, in report order, each with its sentence."""
+        records = self.diagnostics.ordered()
+        for record in records:
+            record.message = dx.describe(record, self.settings)
+        return records
+
     def finish(self) -> None:
         """After the last batch: logits that were all probabilities get their warning."""
         if self.kind is Kind.logits and self.kind_source != "values" and self.looks_like_probs:
@@ -458,7 +465,7 @@ def evaluate(source: Any, **options: Any) -> Report:
         run = Run(sources, dataclasses.replace(settings, kind=Kind.logits))
         run.kind_source = "values"
         totals = _accumulate(run)
-    return build_report(run_summary(run, files), totals)
+    return build_report(run, files, totals)
 
 
 def _accumulate(run: Run) -> ClassTotals:
@@ -477,34 +484,3 @@ def _accumulate(run: Run) -> ClassTotals:
             hint="the weighted mean loss is undefined; check the --weight column",
         )
     return totals
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What a report says about how the numbers were made."""
-
-    files: list[str]
-    mode: Mode
-    kind: Kind
-    kind_source: str
-    settings: Settings
-    roles: Roles
-    class_names: list[str]
-    n_rows: int
-    n_evaluated: int
-    diagnostics: dx.Diagnostics
-
-
-def run_summary(run: Run, files: list[str]) -> RunSummary:
-    return RunSummary(
-        files=files,
-        mode=run.mode,
-        kind=run.kind,
-        kind_source=run.kind_source,
-        settings=run.settings,
-        roles=run.roles,
-        class_names=run.current_class_names(),
-        n_rows=run.n_rows,
-        n_evaluated=run.n_evaluated,
-        diagnostics=run.diagnostics,
-    )

@@ -32,8 +32,8 @@ class Base(str, Enum):
         return {"e": 1.0, "2": math.log(2.0), "10": math.log(10.0)}[self.value]
 
     @property
-    def number(self) -> float:
-        return {"e": math.e, "2": 2.0, "10": 10.0}[self.value]
+    def unit(self) -> str:
+        return {"e": "nats", "2": "bits", "10": "dits"}[self.value]
 
 
 class InputFormat(str, Enum):

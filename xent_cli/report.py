@@ -12,9 +12,7 @@ from .options import Mode
 
 if TYPE_CHECKING:
     from .accumulate import ClassTotals
-    from .engine import RunSummary
-
-UNITS = {"e": "nats", "2": "bits", "10": "dits"}
+    from .engine import Run
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class Report:
 
     @property
     def unit(self) -> str:
-        return UNITS[self.base]
+        return {"e": "nats", "2": "bits", "10": "dits"}[self.base]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,14 +118,14 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
 
-def build_report(run: RunSummary, totals: ClassTotals) -> Report:
+def build_report(run: Run, files: list[str], totals: ClassTotals) -> Report:
     """Weighted means per class and overall, converted to the chosen base."""
     settings = run.settings
     per_nat = 1.0 / settings.base.log
     total_loss = float(totals.loss_sum.sum())
     total_weight = float(totals.weight.sum())
     classes = []
-    for k, name in enumerate(run.class_names):
+    for k, name in enumerate(run.current_class_names()):
         weight = float(totals.weight[k])
         loss_sum = float(totals.loss_sum[k])
         mean = _ratio(loss_sum, weight)
@@ -145,9 +143,7 @@ def build_report(run: RunSummary, totals: ClassTotals) -> Report:
             )
         )
     loss_nats = total_loss / total_weight
-    warnings = run.diagnostics.ordered()
-    for record in warnings:
-        record.message = describe(record, run)
+    warnings = run.warning_records()
     roles = run.roles
     columns: dict[str, Any] = {
         "label": list(roles.label_columns)
@@ -163,7 +159,7 @@ def build_report(run: RunSummary, totals: ClassTotals) -> Report:
         if value:
             columns[key] = value
     return Report(
-        files=run.files,
+        files=files,
         mode=run.mode.value,
         kind=run.kind.value,
         kind_source=run.kind_source,
@@ -193,37 +189,3 @@ def _share(loss_sum: float, total: float, count: int) -> float | None:
     if math.isinf(total):
         return math.nan if math.isinf(loss_sum) else 0.0
     return loss_sum / total
-
-
-def describe(record: dx.WarningRecord, run: RunSummary) -> str:
-    """The human sentence for a warning (without the row list)."""
-    settings = run.settings
-    n = record.count
-    rows = "row" if n == 1 else "rows"
-    if record.code == dx.ZERO_PROBABILITY:
-        if settings.eps > 0:
-            clip = -math.log(settings.eps) / settings.base.log
-            unit = UNITS[settings.base.value]
-            return (
-                f"{n} {rows} gave the true outcome a probability below eps={settings.eps:g}; "
-                f"loss clipped to -log(eps) = {clip:.4g} {unit}"
-            )
-        return f"{n} {rows} gave the true outcome probability 0; loss is infinite (--eps 0)"
-    if record.code == dx.NON_FINITE:
-        return f"{n} {rows} with a NaN or infinite score or weight skipped"
-    if record.code == dx.MISSING_LABEL:
-        return f"{n} {rows} with an empty or missing label skipped"
-    if record.code == dx.NOT_NORMALIZED:
-        action = (
-            "rescaled to sum to 1 (--renormalize)"
-            if settings.renormalize
-            else "scored as given; --renormalize rescales them"
-        )
-        return f"{n} {rows} of probabilities do not sum to 1 (off by more than 1e-3): {action}"
-    if record.code == dx.PROBABILITIES_AS_LOGITS:
-        return (
-            "the scores are read as logits, but every row lies in [0, 1] and sums to 1: "
-            "these look like probabilities, and softmax would be applied twice; "
-            "pass --kind probs"
-        )
-    return f"{n} {rows}"
