@@ -46,7 +46,12 @@ class ScoredBatch:
     rows: NDArray[np.int64]  # global 0-based row number of each entry
     scored: Scored
     weight: Float | None
-    ids: list[str] | None  # --id value of each entry
+    id_column: pa.Array | None  # the batch's --id column
+    local: Int  # each entry's row within the batch
+
+    def ids(self, entries: Int) -> list[str] | None:
+        """The --id values of some entries (None without --id)."""
+        return _take_ids(self.id_column, self.local[entries])
 
 
 class Run:
@@ -178,10 +183,7 @@ class Run:
         self.n_evaluated += len(local)
 
         scores = scores[valid]
-        if labels.ndim == 2:
-            labels = labels[valid]
-        else:
-            labels = labels[valid]
+        labels = labels[valid]
         if targets is not None:
             targets = targets[valid]
         weight = weight[valid] if weight is not None else None
@@ -200,7 +202,8 @@ class Run:
             rows=start + cell_rows.astype(np.int64),
             scored=scored,
             weight=weight,
-            ids=_take_ids(ids, cell_rows) if ids is not None else None,
+            id_column=ids,
+            local=cell_rows,
         )
 
     def _scores(self, batch: pa.RecordBatch, source: str) -> Float:

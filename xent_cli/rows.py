@@ -36,8 +36,9 @@ def _records(run: Run, batch: ScoredBatch, order: np.ndarray | None = None) -> l
     per_nat = 1.0 / run.settings.base.log
     names = run.current_class_names()
     take = np.arange(len(batch.rows)) if order is None else order
+    ids = batch.ids(take)
     records = []
-    for i in take.tolist():
+    for position, i in enumerate(take.tolist()):
         if isinstance(scored, Cells):
             name = names[scored.classes[i]]
             label = f"{name}={int(scored.outcome[i])}"
@@ -48,7 +49,7 @@ def _records(run: Run, batch: ScoredBatch, order: np.ndarray | None = None) -> l
         records.append(
             RowRecord(
                 row=int(batch.rows[i]),
-                id=batch.ids[i] if batch.ids is not None else None,
+                id=ids[position] if ids is not None else None,
                 label=label,
                 predicted=predicted,
                 p_true=float(scored.p_true[i]),
