@@ -51,7 +51,10 @@ class ClassTotals:
         k = self.n_classes
 
         def total(values: NDArray[np.float64] | NDArray[np.bool_]) -> NDArray[np.float64]:
-            weighted = values if weight is None else values * weight
+            if weight is None:
+                return np.bincount(classes, weights=values, minlength=k)
+            # A row of weight 0 adds nothing, even when its loss is inf (0 * inf would be NaN).
+            weighted = np.multiply(values, weight, out=np.zeros(len(weight)), where=weight != 0)
             return np.bincount(classes, weights=weighted, minlength=k)
 
         counts = np.bincount(classes, minlength=k)

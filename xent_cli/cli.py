@@ -158,6 +158,21 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Any]:
+    """A progress callback when stderr is a terminal and --progress is on, else None."""
+    if not (enabled and sys.stderr.isatty()):
+        yield None
+        return
+    from .progress import ProgressBar
+
+    bar = ProgressBar()
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
 def _write_output(text: str, output: Path | None) -> None:
     """Print to stdout, or write ``output`` atomically (temporary file, then rename)."""
     if output is None:
@@ -210,11 +225,13 @@ def eval_command(
         from .engine import evaluate
         from .render import render, warning_lines
 
-        report = evaluate(
-            files, label=label, scores=scores, targets=targets, weight=weight, id=id,
-            positive=positive, mode=mode, kind=kind, eps=eps, base=base,
-            renormalize=renormalize, input_format=input_format, top_warnings=top_warnings,
-        )  # fmt: skip
+        with _progress_bar(progress) as on_progress:
+            report = evaluate(
+                files, label=label, scores=scores, targets=targets, weight=weight, id=id,
+                positive=positive, mode=mode, kind=kind, eps=eps, base=base,
+                renormalize=renormalize, input_format=input_format, top_warnings=top_warnings,
+                on_progress=on_progress,
+            )  # fmt: skip
         for line in warning_lines(report.warnings):
             print(line, file=sys.stderr)
         color = output is None and _color_ok(sys.stdout)

@@ -35,6 +35,10 @@ Bool = NDArray[np.bool_]
 LOG_PROB_SLACK = 1e-9  # log-probabilities this far above 0 are rounding noise, read as 0
 
 
+ProgressCallback = Callable[[int, "int | None"], None]
+"""Called after each batch with (bytes read so far, total bytes or None if unknown)."""
+
+
 class KindContradiction(XentError):
     """Scores judged by their first values to be one kind turned out not to be (internal)."""
 
@@ -72,6 +76,7 @@ class Run:
         self.n_rows = 0
         self.n_evaluated = 0
         self.looks_like_probs = True  # every row so far in [0, 1] and summing to 1
+        self.on_progress: ProgressCallback | None = None
 
     @property
     def mode(self) -> Mode:
@@ -123,6 +128,8 @@ class Run:
                     scored = self._score_batch(batch, source.name)
                     if scored is not None:
                         yield scored
+                if self.on_progress is not None:
+                    self._report_progress()
         if self.n_rows == 0:
             raise XentError(f"{self.sources[0].name}: no data rows (only a header, or empty)")
         if self.n_evaluated == 0:
@@ -328,6 +335,12 @@ class Run:
         columns = np.tile(np.arange(width, dtype=np.intp), len(scores))
         return cells.as_cells(columns)
 
+    def _report_progress(self) -> None:
+        assert self.on_progress is not None
+        sizes = [s.size for s in self.sources]
+        total = None if None in sizes else sum(s or 0 for s in sizes)
+        self.on_progress(sum(s.bytes_done() for s in self.sources), total)
+
     def warning_records(self) -> list[dx.WarningRecord]:
         """The warnings so far, in report order, each with its sentence."""
         records = self.diagnostics.ordered()
@@ -346,29 +359,28 @@ class Run:
 
 
 def _floats(array: pa.Array | pa.ChunkedArray, source: str, column: str | None) -> Float:
-    """A column as float64 (nulls become NaN)."""
+    """A column as float64, nulls as NaN; Arrow does the conversion (no pandas import)."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
-    values = array.to_numpy(zero_copy_only=False)
-    if values.dtype == np.float64:
-        return values
     try:
-        return values.astype(np.float64)
-    except (TypeError, ValueError):
-        example = next((v for v in values if v is not None), None)
+        if array.type != pa.float64():
+            array = array.cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        detail = " ".join(str(error).split())[:120]
         raise XentError(
-            f"{source}: column {column!r} is not numeric (found {example!r})",
+            f"{source}: column {column!r} is not numeric ({detail})",
             hint="score, target and weight columns must hold numbers",
         ) from None
+    if array.null_count:
+        array = array.fill_null(np.nan)
+    return array.to_numpy(zero_copy_only=True)
 
 
 def _float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> Float:
-    out = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
-    for j, name in enumerate(columns):
-        out[:, j] = _floats(batch.column(name), source, name)
-    return out
+    """Columns as one (n, k) float64 matrix (stacking beats filling a strided view)."""
+    return np.stack([_floats(batch.column(name), source, name) for name in columns], axis=1)
 
 
 def _list_matrix(array: pa.Array, source: str, column: str) -> Float:
@@ -377,9 +389,10 @@ def _list_matrix(array: pa.Array, source: str, column: str) -> Float:
         array = array.combine_chunks()
     if pa.types.is_fixed_size_list(array.type):
         width = array.type.list_size
-        lengths = np.where(array.is_null().to_numpy(zero_copy_only=False), -1, width)
+        nulls = array.is_null().cast(pa.int8()).to_numpy(zero_copy_only=True)
+        lengths = np.where(nulls == 1, -1, width)
     else:
-        lengths = array.value_lengths().fill_null(-1).to_numpy(zero_copy_only=False)
+        lengths = array.value_lengths().fill_null(-1).to_numpy(zero_copy_only=True)
     present = lengths >= 0
     if not present.any():
         return np.full((len(array), 1), np.nan)
@@ -399,10 +412,11 @@ def _list_matrix(array: pa.Array, source: str, column: str) -> Float:
 
 
 def _finite_rows(scores: Float, *, allow_neg_inf: bool) -> Bool:
-    ok = ~(np.isnan(scores) | np.isposinf(scores)) if allow_neg_inf else np.isfinite(scores)
-    if allow_neg_inf:
-        ok &= ~np.isneginf(scores).all(axis=1)  # a row of all -inf has no probability anywhere
-    return ok.all(axis=1)
+    """Rows whose scores are all finite (log-probabilities may also be -inf: probability 0)."""
+    if not allow_neg_inf:
+        return np.isfinite(scores).all(axis=1)
+    ok = ~(np.isnan(scores) | np.isposinf(scores)).any(axis=1)
+    return ok & ~np.isneginf(scores).all(axis=1)  # all -inf: no probability anywhere
 
 
 def _take_ids(ids: pa.Array | None, local: Int) -> list[str] | None:
@@ -448,18 +462,20 @@ def _replayable(sources: Sequence[BatchSource]) -> bool:
     return all(getattr(s, "path", None) != STDIN for s in sources)
 
 
-def evaluate(source: Any, **options: Any) -> Report:
+def evaluate(source: Any, *, on_progress: ProgressCallback | None = None, **options: Any) -> Report:
     """Evaluate predictions in ``source`` (path(s) or DataFrame) and return the report.
 
     ``options`` are the CLI's options by their Python names: ``label``, ``scores``,
     ``targets``, ``weight``, ``id``, ``positive``, ``mode``, ``kind``, ``eps``, ``base``,
-    ``renormalize``, ``input_format``, ``top_warnings``.
+    ``renormalize``, ``input_format``, ``top_warnings``. ``on_progress(done, total)`` is
+    called after each batch with bytes read so far.
     """
     settings = make_settings(**options)
     sources = make_sources(source, settings.input_format)
     files = [s.name for s in sources]
     try:
         run = Run(sources, settings)
+        run.on_progress = on_progress
         totals = _accumulate(run)
     except KindContradiction:
         if not _replayable(sources):
@@ -467,6 +483,7 @@ def evaluate(source: Any, **options: Any) -> Report:
         sources = make_sources(source, settings.input_format)
         run = Run(sources, dataclasses.replace(settings, kind=Kind.logits))
         run.kind_source = "values"
+        run.on_progress = on_progress
         totals = _accumulate(run)
     return build_report(run, files, totals)
 

@@ -187,7 +187,7 @@ def encode(array: pa.Array, lookup: Callable[[Any], int]) -> tuple[NDArray[np.in
         array = pc.dictionary_encode(array)
     values = array.dictionary.to_pylist()
     mapping = np.array([lookup(v) for v in values] + [MISSING], dtype=np.intp)
-    indices = array.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+    indices = array.indices.fill_null(len(values)).to_numpy(zero_copy_only=True)
     codes = mapping[indices]
     unknown = [v for v, m in zip(values, mapping[:-1], strict=True) if m == UNKNOWN]
     return codes, unknown

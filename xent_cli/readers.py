@@ -43,6 +43,11 @@ class BatchSource(Protocol):
 
     name: str
     schema: pa.Schema
+    size: int | None  # bytes on disk, when known (for progress)
+
+    def bytes_done(self) -> int:
+        """About how many of ``size`` bytes the batches read so far came from."""
+        ...
 
     def batches(
         self, columns: Sequence[str], types: dict[str, pa.DataType]
@@ -163,6 +168,9 @@ class TextSource:
         self.format = fmt
         self.compression = compression
         self._stdin_prefix: bytes | None = None
+        self._raw: Any = None
+        self._finished = False
+        self.size = None if path == STDIN else os.path.getsize(path)
         prefix = self._peek()
         self.line_bytes = _mean_line_bytes(prefix)
         self.schema = self._infer_schema(prefix)
@@ -171,9 +179,18 @@ class TextSource:
         if self.path == STDIN:
             return sys.stdin.buffer
         try:
-            return pa.input_stream(self.path, compression=self.compression)
+            self._raw = pa.OSFile(self.path, "r")
+            if self.compression:
+                return pa.CompressedInputStream(self._raw, self.compression)
+            return self._raw
         except (OSError, pa.ArrowException) as error:
             raise arrow_error(self.name, error) from None
+
+    def bytes_done(self) -> int:
+        if self._finished:
+            return self.size or 0
+        raw = self._raw
+        return 0 if raw is None or raw.closed else int(raw.tell())
 
     def _peek(self) -> bytes:
         """The first complete lines of the (decompressed) input: at least two of them."""
@@ -194,8 +211,10 @@ class TextSource:
         data = b"".join(chunks)
         if self.path == STDIN:
             self._stdin_prefix = data
-        elif hasattr(stream, "close"):
+        else:
             stream.close()
+            self._raw.close()
+            self._raw = None
         return data
 
     def _infer_schema(self, prefix: bytes) -> pa.Schema:
@@ -250,6 +269,9 @@ class TextSource:
         finally:
             if hasattr(stream, "close") and self.path != STDIN:
                 stream.close()
+            if self._raw is not None:
+                self._raw.close()
+            self._finished = True
 
     def _reader(self, stream: Any, columns: Sequence[str], types: dict[str, pa.DataType]) -> Any:
         if self.format is InputFormat.jsonl:
@@ -294,14 +316,22 @@ class ParquetSource:
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
         self.schema = self._file.schema_arrow
+        self.size = None if path == STDIN else os.path.getsize(path)
+        self._total_rows = self._file.metadata.num_rows
+        self._rows_read = 0
+
+    def bytes_done(self) -> int:
+        return int((self.size or 0) * self._rows_read / max(self._total_rows, 1))
 
     def batches(
         self, columns: Sequence[str], types: dict[str, pa.DataType]
     ) -> Iterator[pa.RecordBatch]:
         try:
-            yield from self._file.iter_batches(
+            for batch in self._file.iter_batches(
                 batch_size=PARQUET_BATCH_ROWS, columns=list(columns), use_threads=True
-            )
+            ):
+                self._rows_read += batch.num_rows
+                yield batch
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
 
@@ -313,6 +343,10 @@ class TableSource:
         self.name = name
         self._table = table
         self.schema = table.schema
+        self.size = None
+
+    def bytes_done(self) -> int:
+        return 0
 
     @classmethod
     def from_pandas(cls, frame: Any) -> TableSource:

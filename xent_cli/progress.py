@@ -1,0 +1,50 @@
+"""A progress bar on stderr for long inputs: shown only on a terminal, after about a second."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+class ProgressBar:
+    """Callable as ``on_progress(done, total)``; draws nothing for runs shorter than ``delay``."""
+
+    def __init__(self, delay: float = 1.0) -> None:
+        self.delay = delay
+        self.started = time.monotonic()
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self._progress is None:
+            if time.monotonic() - self.started < self.delay:
+                return
+            self._start(total)
+        self._progress.update(self._task, completed=done, total=total)
+
+    def _start(self, total: int | None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("xent"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("reading", total=total)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
