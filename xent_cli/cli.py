@@ -147,15 +147,12 @@ ProgressOpt = Annotated[
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Core errors -> one line and exit 2; Ctrl-C -> one line and exit 130."""
+    """Core errors -> one line on stderr and exit 2 (Ctrl-C is XentGroup's: exit 130)."""
     try:
         yield
     except XentError as error:
         _error(error.message, error.hint)
         raise typer.Exit(error.exit_code) from None
-    except KeyboardInterrupt:
-        _error("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 @contextmanager
@@ -317,7 +314,25 @@ def rows_command(
 
 
 def main() -> None:
-    """Console entry point: quiet on a closed pipe (``xent rows big.csv | head``)."""
+    """Console entry point.
+
+    Quiet on a closed pipe (``xent rows big.csv | head``): SIGPIPE ends the process as it
+    does for other Unix tools. The exit skips interpreter teardown once pyarrow is loaded,
+    where its thread pools can abort the process ("terminate called without an active
+    exception") after the work is done and the exit code decided.
+    """
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    app(prog_name="xent")
+    try:
+        app(prog_name="xent")
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    if "pyarrow" in sys.modules:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)

@@ -68,7 +68,7 @@ def clipped_neg_log(prob: Float, eps: float) -> Float:
     With ``eps = 0`` a zero probability gives ``inf`` (the caller counts and reports it).
     """
     with np.errstate(divide="ignore"):  # -log(0) = inf only when eps == 0, reported upstream
-        return -np.log(np.clip(prob, eps, 1.0))
+        return 0.0 - np.log(np.clip(prob, eps, 1.0))  # 0.0 - x: log(1) gives 0.0, not -0.0
 
 
 def log1mexp(log_p: Float) -> Float:

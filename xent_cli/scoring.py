@@ -69,7 +69,7 @@ def score_categorical(scores: Float, labels: Int, kind: Kind, eps: float) -> Sco
         return Scored(labels, predicted, nx.clipped_neg_log(q, eps), q, _below_eps(q, eps))
     log_q = scores[rows, labels]
     zero = np.isneginf(log_q)
-    loss = -nx.clip_log_prob(log_q, eps)
+    loss = 0.0 - nx.clip_log_prob(log_q, eps)
     return Scored(labels, predicted, loss, np.exp(log_q), zero)
 
 
@@ -87,7 +87,7 @@ def score_binary(scores: Float, labels: Int, kind: Kind, eps: float) -> Scored:
     log_q = np.where(labels == 1, scores, nx.log1mexp(np.minimum(scores, 0.0)))
     predicted = (scores > -np.log(2.0)).astype(np.intp)
     zero = np.isneginf(log_q)
-    return Scored(labels, predicted, -nx.clip_log_prob(log_q, eps), np.exp(log_q), zero)
+    return Scored(labels, predicted, 0.0 - nx.clip_log_prob(log_q, eps), np.exp(log_q), zero)
 
 
 def score_soft_targets(scores: Float, targets: Float, kind: Kind, eps: float) -> Scored:

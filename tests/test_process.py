@@ -1,0 +1,93 @@
+"""Whole-process behaviour: clean exits after pyarrow, Ctrl-C, colour, closed pipes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from xent_cli.cli import _color_ok
+
+from .conftest import SAMPLES
+
+XENT = [sys.executable, "-m", "xent_cli"]
+
+
+@pytest.mark.parametrize("name", ["iris_probs.parquet", "digits_logits.jsonl"])
+def test_process_exits_cleanly_after_reading(name):
+    for _ in range(3):
+        result = subprocess.run([*XENT, "eval", SAMPLES / name, "-f", "json"], capture_output=True)
+        assert result.returncode == 0
+        assert result.stderr == b""
+        json.loads(result.stdout)
+
+
+def test_process_exit_code_2_after_a_parquet_error(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"label": [7, 0], "logit_0": [0.0, 1.0], "logit_1": [1.0, 0.0]}), path)
+    result = subprocess.run([*XENT, "eval", path], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("xent: error: ")
+    assert "terminate called" not in result.stderr
+
+
+def test_ctrl_c_prints_one_line_and_exits_130():
+    process = subprocess.Popen(
+        [*XENT, "eval", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    process.stdin.write(b"label,logit_0,logit_1\n" + b"0,1.5,0.5\n" * 2000)
+    process.stdin.flush()
+    time.sleep(1.5)  # started and waiting for more input
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    lines = stderr.decode().splitlines()
+    assert lines == ["xent: error: interrupted"]
+
+
+class FakeStream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_colour_only_on_a_terminal_without_no_color(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert _color_ok(FakeStream(tty=True))
+    assert not _color_ok(FakeStream(tty=False))
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not _color_ok(FakeStream(tty=True))
+
+
+def test_piped_table_has_no_escape_codes():
+    result = subprocess.run(
+        [*XENT, "eval", SAMPLES / "digits_logits.csv"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert "\x1b[" not in result.stdout
+    assert "overall" in result.stdout
+
+
+def test_input_file_is_not_modified(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_bytes((SAMPLES / "iris_problems.csv").read_bytes())
+    before = (path.read_bytes(), os.stat(path).st_mtime_ns)
+    subprocess.run([*XENT, "eval", path, "--renormalize"], capture_output=True, check=True)
+    assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
