@@ -91,3 +91,15 @@ def test_input_file_is_not_modified(tmp_path):
     before = (path.read_bytes(), os.stat(path).st_mtime_ns)
     subprocess.run([*XENT, "eval", path, "--renormalize"], capture_output=True, check=True)
     assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
+
+
+def test_evaluating_files_does_not_import_pandas():
+    """pandas costs a third of a second of start-up; the readers and kernels do without it."""
+    code = (
+        "import sys, xent_cli\n"
+        f"for name in {['iris_problems.csv', 'digits_logits.jsonl', 'iris_probs.parquet']!r}:\n"
+        f"    xent_cli.evaluate({str(SAMPLES)!r} + '/' + name, id='label')\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from . import diagnostics as dx
 from .accumulate import ClassTotals
+from .arrays import floats, integers, null_mask, python_values
 from .columns import Roles, resolve_roles
 from .errors import XentError
 from .labels import MISSING, BinaryLookup, ClassLookup, MultilabelLookup, encode
@@ -156,7 +157,7 @@ class Run:
         scores = self._scores(batch, source)
         labels, targets = self._labels(batch, source, scores)
         weight = (
-            _floats(batch.column(roles.weight_column), source, roles.weight_column)
+            floats(batch.column(roles.weight_column), source, roles.weight_column)
             if (roles.weight_column)
             else None
         )
@@ -358,29 +359,9 @@ class Run:
 # -- array extraction ----------------------------------------------------------------------
 
 
-def _floats(array: pa.Array | pa.ChunkedArray, source: str, column: str | None) -> Float:
-    """A column as float64, nulls as NaN; Arrow does the conversion (no pandas import)."""
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
-    try:
-        if array.type != pa.float64():
-            array = array.cast(pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-        detail = " ".join(str(error).split())[:120]
-        raise XentError(
-            f"{source}: column {column!r} is not numeric ({detail})",
-            hint="score, target and weight columns must hold numbers",
-        ) from None
-    if array.null_count:
-        array = array.fill_null(np.nan)
-    return array.to_numpy(zero_copy_only=True)
-
-
 def _float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> Float:
     """Columns as one (n, k) float64 matrix (stacking beats filling a strided view)."""
-    return np.stack([_floats(batch.column(name), source, name) for name in columns], axis=1)
+    return np.stack([floats(batch.column(name), source, name) for name in columns], axis=1)
 
 
 def _list_matrix(array: pa.Array, source: str, column: str) -> Float:
@@ -388,11 +369,12 @@ def _list_matrix(array: pa.Array, source: str, column: str) -> Float:
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_fixed_size_list(array.type):
-        width = array.type.list_size
-        nulls = array.is_null().cast(pa.int8()).to_numpy(zero_copy_only=True)
-        lengths = np.where(nulls == 1, -1, width)
+        nulls = null_mask(array)
+        lengths = np.full(len(array), array.type.list_size, dtype=np.int64)
+        if nulls is not None:
+            lengths[nulls] = -1
     else:
-        lengths = array.value_lengths().fill_null(-1).to_numpy(zero_copy_only=True)
+        lengths = integers(array.value_lengths(), missing=-1)
     present = lengths >= 0
     if not present.any():
         return np.full((len(array), 1), np.nan)
@@ -406,7 +388,7 @@ def _list_matrix(array: pa.Array, source: str, column: str) -> Float:
         )
     out = np.full((len(array), max(width, 1)), np.nan)
     if width:
-        flat = _floats(array.filter(pa.array(present)).flatten(), source, column)
+        flat = floats(array.filter(array.is_valid()).flatten(), source, column)
         out[present] = flat.reshape(-1, width)
     return out
 
@@ -422,7 +404,7 @@ def _finite_rows(scores: Float, *, allow_neg_inf: bool) -> Bool:
 def _take_ids(ids: pa.Array | None, local: Int) -> list[str] | None:
     if ids is None:
         return None
-    return [str(v) for v in ids.take(pa.array(local)).to_pylist()]
+    return [str(v) for v in python_values(ids, local)]
 
 
 # -- public API ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from .arrays import integers
 from .errors import XentError
 
 MISSING = -1  # label empty / null / NaN: the row is skipped with a warning
@@ -187,7 +188,7 @@ def encode(array: pa.Array, lookup: Callable[[Any], int]) -> tuple[NDArray[np.in
         array = pc.dictionary_encode(array)
     values = array.dictionary.to_pylist()
     mapping = np.array([lookup(v) for v in values] + [MISSING], dtype=np.intp)
-    indices = array.indices.fill_null(len(values)).to_numpy(zero_copy_only=True)
+    indices = integers(array.indices, missing=len(values))
     codes = mapping[indices]
     unknown = [v for v, m in zip(values, mapping[:-1], strict=True) if m == UNKNOWN]
     return codes, unknown
