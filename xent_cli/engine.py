@@ -25,7 +25,7 @@ from .errors import XentError
 from .labels import MISSING, BinaryLookup, ClassLookup, MultilabelLookup, encode
 from .numerics import logsumexp_rows
 from .options import NORMALIZATION_TOLERANCE, Base, InputFormat, Kind, Mode, Settings
-from .readers import STDIN, BatchSource, TableSource, open_sources
+from .readers import STDIN, BatchSource, TableSource, open_sources, prefetch
 from .report import Report, build_report
 from .scoring import Scored, score_binary, score_categorical, score_soft_targets
 
@@ -124,7 +124,7 @@ class Run:
                     f"{source.name}: column {missing[0]!r} not found "
                     f"(it is in {self.sources[0].name}; several files must share their columns)"
                 )
-            for batch in source.batches(needed, self._text_types(source)):
+            for batch in prefetch(source.batches(needed, self._text_types(source))):
                 if batch.num_rows:
                     scored = self._score_batch(batch, source.name)
                     if scored is not None:
