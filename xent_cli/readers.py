@@ -36,6 +36,8 @@ MIN_BLOCK_BYTES = 4 << 20
 MAX_BLOCK_BYTES = 64 << 20
 ROWS_PER_BLOCK = 65_536
 PARQUET_BATCH_ROWS = 65_536
+PARQUET_BATCH_VALUES = 1 << 22  # rows x score values per batch: 32 MiB of float64
+PARQUET_BUFFER_BYTES = 1 << 16
 
 
 class BatchSource(Protocol):
@@ -312,7 +314,8 @@ class ParquetSource:
         self.name = "<stdin>" if path == STDIN else path
         try:
             target: Any = pa.BufferReader(sys.stdin.buffer.read()) if path == STDIN else path
-            self._file = pq.ParquetFile(target)
+            # Buffered column reads: a wide row group is not loaded whole, column by column.
+            self._file = pq.ParquetFile(target, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False)
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
         self.schema = self._file.schema_arrow
@@ -323,12 +326,27 @@ class ParquetSource:
     def bytes_done(self) -> int:
         return int((self.size or 0) * self._rows_read / max(self._total_rows, 1))
 
+    def _batch_rows(self, columns: Sequence[str]) -> int:
+        """Rows per batch so that a batch holds about PARQUET_BATCH_VALUES values."""
+        metadata = self._file.metadata
+        if metadata.num_row_groups == 0 or metadata.num_rows == 0:
+            return PARQUET_BATCH_ROWS
+        group = metadata.row_group(0)
+        wanted = set(columns)
+        values = sum(
+            group.column(i).num_values
+            for i in range(group.num_columns)
+            if group.column(i).path_in_schema.split(".")[0] in wanted
+        )
+        per_row = max(values / max(group.num_rows, 1), 1.0)
+        return int(max(256, min(PARQUET_BATCH_ROWS, PARQUET_BATCH_VALUES / per_row)))
+
     def batches(
         self, columns: Sequence[str], types: dict[str, pa.DataType]
     ) -> Iterator[pa.RecordBatch]:
         try:
             for batch in self._file.iter_batches(
-                batch_size=PARQUET_BATCH_ROWS, columns=list(columns), use_threads=True
+                batch_size=self._batch_rows(columns), columns=list(columns), use_threads=True
             ):
                 self._rows_read += batch.num_rows
                 yield batch
