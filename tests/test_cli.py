@@ -418,3 +418,24 @@ def test_closed_pipe_exits_quietly(tmp_path: Path):
     assert result.stdout.splitlines()[0] == "row,id,label,predicted,p_true,loss"
     assert "Traceback" not in result.stderr
     assert "Error" not in result.stderr
+
+
+@pytest.mark.parametrize("compression", ["gzip", "bz2", "zstd"])
+def test_compressed_text_inputs(tmp_path, compression):
+    import pyarrow as pa
+
+    suffix = {"gzip": ".gz", "bz2": ".bz2", "zstd": ".zst"}[compression]
+    path = tmp_path / f"preds.csv{suffix}"
+    with pa.CompressedOutputStream(str(path), compression) as stream:
+        stream.write(LOGITS_CSV.encode())
+    report = eval_json(path)
+    assert report["loss"] == pytest.approx(sum(expected_logit_losses()) / 3, rel=1e-12)
+    jsonl = tmp_path / f"preds.jsonl{suffix}"
+    with pa.CompressedOutputStream(str(jsonl), compression) as stream:
+        for label, logits in LOGITS_ROWS:
+            stream.write(
+                json.dumps({"label": label, **dict(zip("abc", logits, strict=True))}).encode()
+                + b"\n"
+            )
+    report = eval_json(jsonl, "--scores", "a,b,c")
+    assert report["loss"] == pytest.approx(sum(expected_logit_losses()) / 3, rel=1e-12)
