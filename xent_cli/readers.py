@@ -8,9 +8,10 @@ first block of a text file), so that columns can be chosen before any data is re
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -32,9 +33,10 @@ FORMAT_SUFFIXES = {
 }
 PEEK_BYTES = 1 << 20  # enough for the header and some rows of all but the widest files
 MAX_PEEK_BYTES = 256 << 20
-MIN_BLOCK_BYTES = 4 << 20
-MAX_BLOCK_BYTES = 64 << 20
+MIN_BLOCK_BYTES = 1 << 20
+MAX_BLOCK_BYTES = 8 << 20  # text parsed per task: bounded memory however wide the rows
 ROWS_PER_BLOCK = 65_536
+PARSE_WORKERS = max(2, min(4, os.cpu_count() or 2))
 PARQUET_BATCH_ROWS = 65_536
 PARQUET_BATCH_VALUES = 1 << 22  # rows x score values per batch: 32 MiB of float64
 PARQUET_BUFFER_BYTES = 1 << 16
@@ -257,15 +259,18 @@ class TextSource:
     def batches(
         self, columns: Sequence[str], types: dict[str, pa.DataType]
     ) -> Iterator[pa.RecordBatch]:
+        """Chunks of whole lines, parsed on a pool of threads, yielded in order."""
         stream = self._stream()
+        parse = self._parser(columns, types)
         try:
-            reader = self._reader(stream, columns, types)
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    break
-                yield batch
+            chunks = _line_chunks(stream, self._block_size())
+            header = b""
+            if self.format is not InputFormat.jsonl:
+                first = next(chunks, b"")
+                cut = first.find(b"\n") + 1
+                header, first = (first[:cut], first[cut:]) if cut else (first, b"")
+                chunks = itertools.chain([first], chunks)
+            yield from _parse_in_parallel(chunks, header, parse)
         except (pa.ArrowException, OSError, UnicodeDecodeError, EOFError) as error:
             raise arrow_error(self.name, error) from None
         finally:
@@ -275,28 +280,76 @@ class TextSource:
                 self._raw.close()
             self._finished = True
 
-    def _reader(self, stream: Any, columns: Sequence[str], types: dict[str, pa.DataType]) -> Any:
+    def _parser(
+        self, columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Callable[[bytes], pa.Table]:
+        """A function from a header plus whole lines to a table of the needed columns."""
         if self.format is InputFormat.jsonl:
             import pyarrow.json as pj
 
             fields = [pa.field(c, types.get(c, self.schema.field(c).type)) for c in columns]
-            return pj.open_json(
-                stream,
-                read_options=pj.ReadOptions(block_size=self._block_size()),
-                parse_options=pj.ParseOptions(
-                    explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
-                ),
+            json_options = pj.ParseOptions(
+                explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
             )
+
+            def parse_json(data: bytes) -> pa.Table:
+                options = pj.ReadOptions(use_threads=False, block_size=len(data) + 1)
+                return pj.read_json(pa.BufferReader(data), options, json_options)
+
+            return parse_json
         import pyarrow.csv as pc
 
-        return pc.open_csv(
-            stream,
-            read_options=pc.ReadOptions(block_size=self._block_size()),
-            parse_options=pc.ParseOptions(delimiter=self._delimiter),
-            convert_options=pc.ConvertOptions(
-                include_columns=list(columns), column_types=dict(types)
-            ),
-        )
+        csv_options = pc.ParseOptions(delimiter=self._delimiter)
+        convert = pc.ConvertOptions(include_columns=list(columns), column_types=dict(types))
+
+        def parse_csv(data: bytes) -> pa.Table:
+            options = pc.ReadOptions(use_threads=False, block_size=len(data) + 1)
+            return pc.read_csv(pa.BufferReader(data), options, csv_options, convert)
+
+        return parse_csv
+
+
+def _line_chunks(stream: Any, size: int) -> Iterator[bytes]:
+    """The stream's bytes in pieces of about ``size`` that end at a line end."""
+    carry = b""
+    while True:
+        data = stream.read(size)
+        if not data:
+            if carry:
+                yield carry
+            return
+        data = carry + data if carry else data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # one line longer than a chunk: keep reading
+            carry = data
+            continue
+        carry = data[cut:]
+        yield data[:cut]
+
+
+def _parse_in_parallel(
+    chunks: Iterator[bytes], header: bytes, parse: Callable[[bytes], pa.Table]
+) -> Iterator[pa.RecordBatch]:
+    """Parse chunks (each with the header in front) on worker threads, in input order.
+
+    At most ``PARSE_WORKERS + 1`` chunks are in flight, so memory stays bounded.
+    """
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    pending: deque[Future[pa.Table]] = deque()
+    with ThreadPoolExecutor(PARSE_WORKERS, thread_name_prefix="xent-parse") as pool:
+        try:
+            for chunk in chunks:
+                if chunk:
+                    pending.append(pool.submit(parse, header + chunk))
+                if len(pending) > PARSE_WORKERS:
+                    yield from pending.popleft().result().to_batches()
+            while pending:
+                yield from pending.popleft().result().to_batches()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def _mean_line_bytes(prefix: bytes) -> float:
