@@ -38,15 +38,38 @@ def integers(array: pa.Array, missing: int) -> NDArray[np.int64]:
     return values if nulls is None else np.where(nulls, missing, values)
 
 
+NATIVE_NUMBERS = {
+    pa.float64(): np.float64,
+    pa.float32(): np.float32,
+    pa.float16(): np.float16,
+    pa.int64(): np.int64,
+    pa.int32(): np.int32,
+    pa.int16(): np.int16,
+    pa.int8(): np.int8,
+}
+
+
 def floats(array: pa.Array | pa.ChunkedArray, source: str, column: str | None) -> NDArray[Any]:
     """A numeric column as float64, nulls as NaN (read-only when it is a view)."""
+    return numbers(array, source, column).astype(np.float64, copy=False)
+
+
+def numbers(array: pa.Array | pa.ChunkedArray, source: str, column: str | None) -> NDArray[Any]:
+    """A numeric column as numpy numbers in their own dtype (a view when possible), nulls NaN.
+
+    Integer columns with nulls come back as float64; other types are cast to float64 by Arrow.
+    """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
+    native = NATIVE_NUMBERS.get(array.type)
+    if native is not None:
+        values = numpy_view(array, native)
+        nulls = null_mask(array)
+        return values if nulls is None else np.where(nulls, np.nan, values)
     try:
-        if array.type != pa.float64():
-            array = array.cast(pa.float64())
+        array = array.cast(pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         detail = " ".join(str(error).split())[:120]
         raise XentError(

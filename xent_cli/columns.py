@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -123,13 +124,14 @@ def class_names_for(columns: Sequence[str], prefix: str | None = None) -> tuple[
 
     The prefix is cut back to its last separator, so ``prob_cat, prob_cow`` give ``cat, cow``.
     """
-    if len(columns) == 1 and prefix is None:
-        return (columns[0],)
+    stripped = [c.strip() for c in columns]
+    if len(stripped) == 1 and prefix is None:
+        return (stripped[0],)
     if prefix is None:
-        prefix = _common_prefix(columns)
-    names = tuple(c[len(prefix) :] for c in columns)
+        prefix = _common_prefix(stripped)
+    names = tuple(c[len(prefix) :].strip() if c.startswith(prefix) else c for c in stripped)
     if any(not n for n in names) or len(set(names)) != len(names):
-        return tuple(columns)
+        return tuple(stripped)
     return names
 
 
@@ -154,7 +156,7 @@ def _glob_prefix(spec: str) -> str | None:
 def resolve_roles(schema: pa.Schema, settings: Settings, source: str) -> Roles:
     """Decide every column's role from the schema of the first input and the options."""
     names = list(schema.names)
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    duplicated = {name for name, count in Counter(names).items() if count > 1}
 
     weight = _single(settings.weight, names, "--weight", source)
     row_id = _single(settings.id, names, "--id", source)
@@ -185,6 +187,13 @@ def resolve_roles(schema: pa.Schema, settings: Settings, source: str) -> Roles:
         raise XentError(
             f"column {sorted(overlap)[0]!r} is used both as a score and as another role"
         )
+    for column in labels:
+        label_type = schema.field(column).type
+        if is_list(label_type) or pa.types.is_struct(label_type) or pa.types.is_map(label_type):
+            raise XentError(
+                f"{source}: label column {column!r} holds {label_type}, not one value per row",
+                hint="a label is a class name or number (multilabel: one 0/1 column per label)",
+            )
     for column in scores:
         column_type = schema.field(column).type
         if not (is_numeric(column_type) or pa.types.is_string(column_type)):
@@ -243,7 +252,7 @@ def _default_scores(
     """Score columns by prefix; else the one list-valued column; else all other numbers."""
     free = [n for n in schema.names if n not in reserved]
     for prefix in SCORE_PREFIXES:
-        matched = [n for n in free if n.startswith(prefix)]
+        matched = [n for n in free if n.strip().startswith(prefix)]
         if matched:
             return matched, prefix, None
     lists = [n for n in free if is_list(schema.field(n).type)]
@@ -254,13 +263,26 @@ def _default_scores(
             f"{source}: several list-valued columns ({', '.join(lists)})",
             hint="pass --scores COLUMN to say which one holds the scores",
         )
-    numeric = [n for n in free if is_numeric(schema.field(n).type)]
+    numeric = [n for n in free if is_numeric(schema.field(n).type) and not _looks_like_row_key(n)]
     if not numeric:
         raise XentError(
             f"{source}: no score columns found",
             hint="pass --scores, e.g. --scores 'logit_*' or --scores a,b,c",
         )
     return numeric, None, None
+
+
+ROW_KEY_NAMES = {"id", "idx", "index", "row", "row_id", "rowid", "sample", "key", "uid", "uuid"}
+
+
+def _looks_like_row_key(name: str) -> bool:
+    """Columns such as ``id`` or ``sample_id`` name rows; they are never scores."""
+    lowered = name.strip().lower()
+    return (
+        lowered in ROW_KEY_NAMES
+        or lowered.endswith(("_id", "_idx", "_index"))
+        or lowered.startswith("unnamed:")
+    )
 
 
 def _resolve_mode(
@@ -324,9 +346,10 @@ def _resolve_kind(
 ) -> tuple[Kind, str]:
     if kind is not Kind.auto:
         return kind, "option"
-    hint_name = list_column or prefix or (_common_prefix(scores) if len(scores) > 1 else None)
+    stripped = [c.strip() for c in scores]
+    hint_name = list_column or prefix or (_common_prefix(stripped) if len(scores) > 1 else None)
     if hint_name is None and len(scores) == 1:
-        hint_name = scores[0]
+        hint_name = stripped[0]
     if hint_name:
         from_name = kind_from_name(hint_name)
         if from_name is not None:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from . import diagnostics as dx
 from .accumulate import ClassTotals
-from .arrays import floats, integers, null_mask, python_values
+from .arrays import floats, integers, null_mask, numbers, python_values
 from .columns import Roles, resolve_roles
 from .errors import XentError
 from .labels import MISSING, BinaryLookup, ClassLookup, MultilabelLookup, encode
@@ -108,6 +108,12 @@ class Run:
 
     def _text_types(self, source: BatchSource) -> dict[str, pa.DataType]:
         types = self.column_types()
+        if getattr(source, "format", None) is InputFormat.jsonl:
+            # JSON that quotes its numbers ("0.5") is read as text and converted afterwards
+            for column in list(types):
+                seen = source.schema.field(column).type
+                if pa.types.is_string(seen) or pa.types.is_large_string(seen):
+                    types[column] = seen
         if getattr(source, "format", None) in (InputFormat.csv, InputFormat.tsv):
             for column in self.roles.label_columns:
                 types[column] = pa.dictionary(pa.int32(), pa.string())
@@ -118,7 +124,8 @@ class Run:
     def batches(self) -> Iterator[ScoredBatch]:
         needed = self.roles.needed_columns
         for source in self.sources:
-            missing = [c for c in needed if c not in source.schema.names]
+            present = set(source.schema.names)
+            missing = [c for c in needed if c not in present]
             if missing:
                 raise XentError(
                     f"{source.name}: column {missing[0]!r} not found "
@@ -132,12 +139,20 @@ class Run:
                 if self.on_progress is not None:
                     self._report_progress()
         if self.n_rows == 0:
-            raise XentError(f"{self.sources[0].name}: no data rows (only a header, or empty)")
+            raise XentError(f"{self._names()}: no data rows (only a header, or empty)")
         if self.n_evaluated == 0:
-            raise XentError(
-                f"no rows to evaluate: all {self.n_rows} rows were skipped "
-                "(see the warnings above for why)"
+            reasons = ", ".join(
+                f"{r.count} {r.code}" for r in self.diagnostics.ordered() if r.count
             )
+            raise XentError(
+                f"{self._names()}: no rows to evaluate: all {self.n_rows} rows were skipped "
+                f"({reasons})",
+                hint="missing-label: empty label; non-finite: a NaN or infinite score or weight",
+            )
+
+    def _names(self) -> str:
+        names = [s.name for s in self.sources]
+        return names[0] if len(names) == 1 else f"{names[0]} (and {len(names) - 1} more)"
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -240,7 +255,11 @@ class Run:
             return np.zeros(batch.num_rows, np.intp), targets
         columns = []
         for name in roles.label_columns:
-            codes, unknown = encode(batch.column(name), self.lookup)
+            try:
+                codes, unknown = encode(batch.column(name), self.lookup)
+            except pa.ArrowNotImplementedError:
+                kind = batch.column(name).type
+                raise XentError(f"{source}: label column {name!r} holds {kind} values") from None
             if unknown:
                 raise self.lookup.unknown_error(unknown, source, f"column {name!r}")
             columns.append(codes)
@@ -360,8 +379,15 @@ class Run:
 
 
 def _float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> Float:
-    """Columns as one (n, k) float64 matrix (stacking beats filling a strided view)."""
-    return np.stack([floats(batch.column(name), source, name) for name in columns], axis=1)
+    """Columns as one (n, k) float64 matrix, laid out column by column (Fortran order).
+
+    Each column is copied once, contiguously, converting its dtype on the way; numpy's row
+    reductions (max, sum over a row) then run as fast vectorised passes over whole columns.
+    """
+    out = np.empty((len(columns), batch.num_rows), dtype=np.float64)
+    for row, name in enumerate(columns):
+        out[row] = numbers(batch.column(name), source, name)
+    return out.T
 
 
 def _list_matrix(array: pa.Array, source: str, column: str) -> Float:
@@ -464,7 +490,7 @@ def evaluate(source: Any, *, on_progress: ProgressCallback | None = None, **opti
             raise
         sources = make_sources(source, settings.input_format)
         run = Run(sources, dataclasses.replace(settings, kind=Kind.logits))
-        run.kind_source = "values"
+        run.kind_source = "values"  # as if decided from all rows: the same for any chunking
         run.on_progress = on_progress
         totals = _accumulate(run)
     return build_report(run, files, totals)
@@ -482,7 +508,8 @@ def _accumulate(run: Run) -> ClassTotals:
     run.finish()
     if totals.weight.sum() <= 0:
         raise XentError(
-            f"the sample weights of all {run.n_evaluated} evaluated rows are 0",
+            f"{run._names()}: the weights in column {run.roles.weight_column!r} are 0 "
+            f"for all {run.n_evaluated} evaluated rows",
             hint="the weighted mean loss is undefined; check the --weight column",
         )
     return totals

@@ -25,6 +25,8 @@ def canonical(value: Any) -> str | None:
     """
     if value is None:
         return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, (int, np.integer)):
@@ -86,8 +88,8 @@ class ClassLookup:
         return UNKNOWN
 
     def unknown_error(self, values: Sequence[Any], source: str, option: str) -> XentError:
-        shown = ", ".join(repr(v) for v in values[:5])
-        classes = ", ".join(self.class_names[:12])
+        shown = ", ".join(_short(v) for v in values[:5])
+        classes = ", ".join(_short(n, quote=False) for n in self.class_names[:12])
         if len(self.class_names) > 12:
             classes += f", ... ({len(self.class_names)} in all)"
         hint = f"the classes are: {classes}"
@@ -109,13 +111,14 @@ class BinaryLookup:
         self.positive_name = positive if positive is not None else None
         self.negative_key: str | None = None
         self.negative_name: str | None = None
-        self.extra: list[Any] = []
+        self.positive_seen = False
 
     def __call__(self, value: Any) -> int:
         key = canonical(value)
         if key is None:
             return MISSING
         if key == self.positive_key or (isinstance(value, str) and value == self.positive_name):
+            self.positive_seen = True
             if self.positive_name is None:
                 self.positive_name = _display(value)
             return 1
@@ -123,7 +126,6 @@ class BinaryLookup:
             self.negative_key, self.negative_name = key, _display(value)
         if key == self.negative_key:
             return 0
-        self.extra.append(value)
         return UNKNOWN
 
     @property
@@ -135,9 +137,15 @@ class BinaryLookup:
 
     def unknown_error(self, values: Sequence[Any], source: str, option: str) -> XentError:
         seen = [self.negative_name, *(_display(v) for v in values[:3])]
-        if self.positive_name is not None:
+        if self.positive_seen:
             seen.insert(0, self.positive_name)
-        shown = ", ".join(dict.fromkeys(str(s) for s in seen if s is not None))
+        shown = ", ".join(dict.fromkeys(_short(s, quote=False) for s in seen if s is not None))
+        if self.positive_name is not None and not self.positive_seen:
+            return XentError(
+                f"{source}: --positive {self.positive_name} matches no label; "
+                f"the labels include {shown} ({option})",
+                hint="pass --positive with one of the label values",
+            )
         if self.positive_name is None:
             return XentError(
                 f"{source}: binary labels must include the positive value {self.positive_key!r}; "
@@ -164,16 +172,28 @@ class MultilabelLookup:
         return UNKNOWN
 
     def unknown_error(self, values: Sequence[Any], source: str, option: str) -> XentError:
-        shown = ", ".join(repr(v) for v in values[:5])
+        shown = ", ".join(_short(v) for v in values[:5])
         return XentError(
             f"{source}: multilabel label columns must hold 0/1, found {shown} ({option})"
         )
 
 
 def _display(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+def _short(value: Any, quote: bool = True, limit: int = 40) -> str:
+    """A value for an error message: quoted, and cut short when long."""
+    text = _display(value) if not isinstance(value, str) else value
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return repr(text) if quote and isinstance(value, str) else text
 
 
 def encode(array: pa.Array, lookup: Callable[[Any], int]) -> tuple[NDArray[np.intp], list[Any]]:

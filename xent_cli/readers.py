@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -129,9 +130,12 @@ def _compression_of(path: str) -> str | None:
     return COMPRESSIONS.get(suffix)
 
 
-def arrow_error(name: str, error: Exception) -> XentError:
+def arrow_error(name: str, error: Exception, columns: Sequence[str] = ()) -> XentError:
     """An Arrow/OS error while reading ``name``, as a one-line user error."""
-    text = " ".join(str(error).split())
+    text = printable(" ".join(str(error).split()))
+    match = re.search(r"In CSV column #(\d+)", text)
+    if match and int(match.group(1)) < len(columns):
+        text = text.replace(match.group(0), f"In column {columns[int(match.group(1))]!r}")
     if isinstance(error, UnicodeDecodeError) or "invalid UTF8" in text or "UTF-8" in text:
         return XentError(
             f"{name}: the file is not valid UTF-8 text ({text[:120]})",
@@ -140,6 +144,11 @@ def arrow_error(name: str, error: Exception) -> XentError:
     if len(text) > 300:
         text = text[:297] + "..."
     return XentError(f"{name}: cannot read: {text}")
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal: control characters (from binary input) become '?'."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 class _PrefixedStream(io.RawIOBase):
@@ -224,19 +233,39 @@ class TextSource:
     def _infer_schema(self, prefix: bytes) -> pa.Schema:
         if not prefix.strip():
             raise XentError(f"{self.name}: the input is empty")
+        if prefix.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise XentError(
+                f"{self.name}: the file is UTF-16 text; xent reads UTF-8",
+                hint="convert it, e.g. iconv -f utf-16 -t utf-8",
+            )
+        if b"\x00" in prefix[:65536]:
+            looks = "a Parquet file" if prefix.startswith(b"PAR1") else "binary data"
+            raise XentError(
+                f"{self.name}: this is {looks}, not {self.format.value.upper()} text",
+                hint="pass --input-format parquet if it is Parquet",
+            )
         cut = prefix.rfind(b"\n")
-        sample = prefix[: cut + 1] if cut >= 0 else prefix
+        sample = prefix[: cut + 1] if cut >= 0 else prefix + b"\n"
+        try:
+            return self._parse_schema(sample)
+        except UnicodeDecodeError as error:
+            raise arrow_error(self.name, error) from None
+
+    def _parse_schema(self, sample: bytes) -> pa.Schema:
         try:
             if self.format is InputFormat.jsonl:
                 import pyarrow.json as pj
 
-                return pj.read_json(io.BytesIO(sample)).schema
-            import pyarrow.csv as pc
+                schema = pj.read_json(io.BytesIO(sample)).schema
+            else:
+                import pyarrow.csv as pc
 
-            return pc.read_csv(
-                io.BytesIO(sample),
-                parse_options=pc.ParseOptions(delimiter=self._delimiter),
-            ).schema
+                schema = pc.read_csv(
+                    io.BytesIO(sample),
+                    parse_options=pc.ParseOptions(delimiter=self._delimiter),
+                ).schema
+            schema.names  # noqa: B018 -- decodes the names: a non-UTF-8 header fails here
+            return schema
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
 
@@ -272,7 +301,7 @@ class TextSource:
                 chunks = itertools.chain([first], chunks)
             yield from _parse_in_parallel(chunks, header, parse)
         except (pa.ArrowException, OSError, UnicodeDecodeError, EOFError) as error:
-            raise arrow_error(self.name, error) from None
+            raise arrow_error(self.name, error, self.schema.names) from None
         finally:
             if hasattr(stream, "close") and self.path != STDIN:
                 stream.close()
