@@ -205,11 +205,11 @@ class Run:
             return None
         self.n_evaluated += len(local)
 
-        scores = scores[valid]
-        labels = labels[valid]
-        if targets is not None:
-            targets = targets[valid]
-        weight = weight[valid] if weight is not None else None
+        if len(local) < n:  # drop skipped rows (a copy; most batches have none)
+            scores = scores[valid]
+            labels = labels[valid]
+            targets = targets[valid] if targets is not None else None
+            weight = weight[valid] if weight is not None else None
         scores = self._check_values(scores, local, start, source, report)
 
         scored = self._compute(scores, labels, targets)
