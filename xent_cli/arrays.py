@@ -15,6 +15,20 @@ from numpy.typing import NDArray
 
 from .errors import XentError
 
+NATIVE_NUMBERS = {
+    pa.float64(): np.float64,
+    pa.float32(): np.float32,
+    pa.float16(): np.float16,
+    pa.int64(): np.int64,
+    pa.int32(): np.int32,
+    pa.int16(): np.int16,
+    pa.int8(): np.int8,
+    pa.uint8(): np.uint8,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+}
+
 
 def numpy_view(array: pa.Array, dtype: type[np.generic]) -> NDArray[Any]:
     """The value buffer of a primitive array as a read-only numpy view (null slots: any value)."""
@@ -25,28 +39,23 @@ def numpy_view(array: pa.Array, dtype: type[np.generic]) -> NDArray[Any]:
 
 
 def null_mask(array: pa.Array) -> NDArray[np.bool_] | None:
-    """True where the array is null; None when it has no nulls."""
+    """True where the array is null; None when it has no nulls (read from the bitmap)."""
     if array.null_count == 0:
         return None
-    return numpy_view(array.is_null().cast(pa.int8()), np.int8).astype(bool)
+    bits = np.frombuffer(array.buffers()[0], dtype=np.uint8)
+    valid = np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)]
+    return valid == 0
 
 
 def integers(array: pa.Array, missing: int) -> NDArray[np.int64]:
     """An integer array as int64, with ``missing`` in the null slots."""
-    values = numpy_view(array.cast(pa.int64()), np.int64)
+    native = NATIVE_NUMBERS.get(array.type)
+    if native is None or not np.issubdtype(native, np.integer):
+        array = array.cast(pa.int64())
+        native = np.int64
+    values = numpy_view(array, native).astype(np.int64)
     nulls = null_mask(array)
     return values if nulls is None else np.where(nulls, missing, values)
-
-
-NATIVE_NUMBERS = {
-    pa.float64(): np.float64,
-    pa.float32(): np.float32,
-    pa.float16(): np.float16,
-    pa.int64(): np.int64,
-    pa.int32(): np.int32,
-    pa.int16(): np.int16,
-    pa.int8(): np.int8,
-}
 
 
 def floats(array: pa.Array | pa.ChunkedArray, source: str, column: str | None) -> NDArray[Any]:

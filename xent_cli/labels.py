@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from .arrays import integers
@@ -205,7 +204,7 @@ def encode(array: pa.Array, lookup: Callable[[Any], int]) -> tuple[NDArray[np.in
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if not pa.types.is_dictionary(array.type):
-        array = pc.dictionary_encode(array)
+        array = array.dictionary_encode()
     values = array.dictionary.to_pylist()
     mapping = np.array([lookup(v) for v in values] + [MISSING], dtype=np.intp)
     indices = integers(array.indices, missing=len(values))
