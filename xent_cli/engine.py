@@ -2,7 +2,7 @@
 
 ``Run`` turns each record batch into validated float64 arrays, records the warnings, and
 yields :class:`ScoredBatch` objects; :func:`evaluate` folds them into a :class:`Report`, and
-:func:`iter_scored_rows` hands them to ``xent rows``.
+:mod:`xent_cli.rows` formats them for ``xent rows``.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ class Run:
                 self.diagnostics.add(code, rows, names)
 
         scores = self._scores(batch, source)
-        labels, targets = self._labels(batch, source, scores)
+        labels, targets = self._labels(batch, source)
         weight = (
             floats(batch.column(roles.weight_column), source, roles.weight_column)
             if (roles.weight_column)
@@ -244,9 +244,8 @@ class Run:
             return scores
         return _float_matrix(batch, roles.score_columns, source)
 
-    def _labels(
-        self, batch: pa.RecordBatch, source: str, scores: Float
-    ) -> tuple[Int, Float | None]:
+    def _labels(self, batch: pa.RecordBatch, source: str) -> tuple[Int, Float | None]:
+        """Class index per row (multilabel: per cell), or soft targets."""
         roles = self.roles
         if roles.target_columns:
             targets = _float_matrix(batch, roles.target_columns, source)
