@@ -15,7 +15,7 @@ import pytest
 
 ROWS = 200_000  # x 10 classes: 1x is about 20 MB of CSV text, 10x about 200 MB
 GROWTH_MB = 40  # 10x the rows may cost at most this much more peak memory
-CEILING_MB = 400
+CEILING_MB = 600  # the bound for a 1 GB CSV; allocator retention varies with load
 
 
 def block(rows: int) -> pa.Table:

@@ -313,6 +313,26 @@ def rows_command(
             print(line, file=sys.stderr)
 
 
+def _keep_large_arrays_on_heap() -> None:
+    """Let glibc reuse freed memory for the large per-batch arrays.
+
+    By default each array over 32 MiB is a fresh mmap that the kernel must zero and fault in,
+    then unmap: for wide inputs that system time was as large as the computation itself
+    (1000-class Parquet: 3.2 s -> 1.7 s). A process-wide setting, so only the CLI makes it.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+
+
 def main() -> None:
     """Console entry point.
 
@@ -323,6 +343,7 @@ def main() -> None:
     """
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    _keep_large_arrays_on_heap()
     try:
         app(prog_name="xent")
         code = 0

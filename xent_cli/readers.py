@@ -37,6 +37,8 @@ MAX_PEEK_BYTES = 256 << 20
 MIN_BLOCK_BYTES = 1 << 20
 MAX_BLOCK_BYTES = 8 << 20  # text parsed per task: bounded memory however wide the rows
 ROWS_PER_BLOCK = 65_536
+MIN_ROWS_PER_BLOCK = 2_048  # fewer rows per batch and per-column overhead dominates
+WIDE_BLOCK_BYTES = 16 << 20
 PARSE_WORKERS = max(2, min(4, os.cpu_count() or 2))
 PARQUET_BATCH_ROWS = 65_536
 PARQUET_BATCH_VALUES = 1 << 22  # rows x score values per batch: 32 MiB of float64
@@ -274,8 +276,11 @@ class TextSource:
         return "\t" if self.format is InputFormat.tsv else ","
 
     def _block_size(self) -> int:
-        wanted = int(self.line_bytes * ROWS_PER_BLOCK)
-        return max(MIN_BLOCK_BYTES, min(MAX_BLOCK_BYTES, wanted))
+        """Bytes of text per parse task: ~65k rows, at most 8 MiB unless rows are so wide
+        that 8 MiB would hold fewer than MIN_ROWS_PER_BLOCK (then up to WIDE_BLOCK_BYTES)."""
+        wanted = min(self.line_bytes * ROWS_PER_BLOCK, MAX_BLOCK_BYTES)
+        wanted = max(wanted, min(self.line_bytes * MIN_ROWS_PER_BLOCK, WIDE_BLOCK_BYTES))
+        return int(max(MIN_BLOCK_BYTES, wanted))
 
     def _stream(self) -> Any:
         if self.path == STDIN:
