@@ -143,8 +143,8 @@ def arrow_error(name: str, error: Exception, columns: Sequence[str] = ()) -> Xen
             f"{name}: the file is not valid UTF-8 text ({text[:120]})",
             hint="re-encode it, e.g. iconv -f latin1 -t utf-8",
         )
-    if len(text) > 300:
-        text = text[:297] + "..."
+    if len(text) > 300:  # long rows are echoed in Arrow's message: keep its start and end
+        text = text[:200] + " ... " + text[-80:]
     return XentError(f"{name}: cannot read: {text}")
 
 
@@ -366,23 +366,38 @@ def _parse_in_parallel(
 ) -> Iterator[pa.RecordBatch]:
     """Parse chunks (each with the header in front) on worker threads, in input order.
 
-    At most ``PARSE_WORKERS + 1`` chunks are in flight, so memory stays bounded.
+    At most ``PARSE_WORKERS + 1`` chunks are in flight, so memory stays bounded. A parse
+    error names the lines of the file it happened in (Arrow counts rows per chunk).
     """
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    pending: deque[Future[pa.Table]] = deque()
+    pending: deque[tuple[Future[pa.Table], int, int]] = deque()
+    line = 2 if header else 1  # the first line of the next chunk, 1-based
+
+    def finish() -> list[pa.RecordBatch]:
+        future, first, last = pending.popleft()
+        try:
+            return future.result().to_batches()
+        except pa.ArrowInvalid as error:
+            text = re.sub(r"Row #\d+: ", "", str(error))
+            where = f"line {first}" if first == last else f"lines {first}-{last}"
+            raise pa.ArrowInvalid(f"{text} (in {where})") from None
+
     with ThreadPoolExecutor(PARSE_WORKERS, thread_name_prefix="xent-parse") as pool:
         try:
             for chunk in chunks:
                 if chunk:
-                    pending.append(pool.submit(parse, header + chunk))
+                    lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+                    future = pool.submit(parse, header + chunk)
+                    pending.append((future, line, line + lines - 1))
+                    line += lines
                 if len(pending) > PARSE_WORKERS:
-                    yield from pending.popleft().result().to_batches()
+                    yield from finish()
             while pending:
-                yield from pending.popleft().result().to_batches()
+                yield from finish()
         finally:
-            for future in pending:
+            for future, _, _ in pending:
                 future.cancel()
 
 
