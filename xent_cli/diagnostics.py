@@ -87,8 +87,8 @@ def describe(record: WarningRecord, settings: Settings) -> str:
         return f"{n} {rows} of probabilities do not sum to 1 (off by more than 1e-3): {action}"
     if record.code == PROBABILITIES_AS_LOGITS:
         return (
-            "the scores are read as logits, but every row lies in [0, 1] and sums to 1: "
-            "these look like probabilities, and softmax would be applied twice; "
-            "pass --kind probs"
+            "the scores are read as logits, but every value lies in [0, 1] (and in categorical "
+            "mode every row sums to 1): these look like probabilities, and a sigmoid or softmax "
+            "would be applied twice; pass --kind probs"
         )
     return f"{n} {rows}"
