@@ -200,8 +200,8 @@ def late_logits_parquet(path: Path) -> None:
 
 @functools.cache
 def late_logits_stdin() -> bytes:
-    # More than one 4 MiB read block of probabilities before the first logit row.
-    return late_logits_csv(400_000, 50).encode()
+    # More than one read chunk (at most 8 MiB) of probabilities before the first logit row.
+    return late_logits_csv(1_200_000, 50).encode()
 
 
 # -- the case table ---------------------------------------------------------------------------
@@ -1161,11 +1161,11 @@ CASES: list[Case] = [
         loss=late_logits_loss(70_000, 50),
     ),
     Case(
-        "4 MiB of probability rows, then logits, on stdin (cannot restart)",
+        "12 MiB of probability rows, then logits, on stdin (cannot restart)",
         "-",
         stdin=late_logits_stdin,
         exit=2,
-        error=("looked like probs", "row 400000"),
+        error=("looked like probs", "row 1200000"),
         hint="--kind",
         names="<stdin>",
     ),
