@@ -80,24 +80,20 @@ def is_list(field_type: pa.DataType) -> bool:
 def select_columns(spec: str, names: Sequence[str], option: str, source: str) -> list[str]:
     """Columns named by ``spec``: a comma list and/or globs (``logit_*``), in file order."""
     chosen: list[str] = []
-    for part in (p.strip() for p in spec.split(",")):
+    for raw in spec.split(","):
+        part = raw.strip()
         if not part:
             continue
         if any(ch in part for ch in "*?["):
-            matched = [n for n in names if fnmatch.fnmatchcase(n, part)]
+            matched = [n for n in names if fnmatch.fnmatchcase(n.strip(), part)]
             if not matched:
                 raise XentError(
                     f"{option} {part!r}: no column of {source} matches it",
                     hint=f"columns are: {_preview(names)}",
                 )
             chosen.extend(matched)
-        elif part in names:
-            chosen.append(part)
         else:
-            raise XentError(
-                f"{option}: column {part!r} not found in {source}",
-                hint=f"columns are: {_preview(names)}",
-            )
+            chosen.append(_find(raw, names, option, source))
     if not chosen:
         raise XentError(f"{option}: no column given")
     return list(dict.fromkeys(chosen))
@@ -109,14 +105,21 @@ def _preview(names: Sequence[str], limit: int = 12) -> str:
 
 
 def _single(spec: str | None, names: Sequence[str], option: str, source: str) -> str | None:
-    if spec is None:
-        return None
-    if spec not in names:
-        raise XentError(
-            f"{option}: column {spec!r} not found in {source}",
-            hint=f"columns are: {_preview(names)}",
-        )
-    return spec
+    return None if spec is None else _find(spec, names, option, source)
+
+
+def _find(spec: str, names: Sequence[str], option: str, source: str) -> str:
+    """The column called ``spec``; spaces around either name do not matter (``' gold'``)."""
+    if spec in names:
+        return spec
+    wanted = spec.strip()
+    for name in names:
+        if name.strip() == wanted:
+            return name
+    raise XentError(
+        f"{option}: column {wanted!r} not found in {source}",
+        hint=f"columns are: {_preview(names)}",
+    )
 
 
 def class_names_for(columns: Sequence[str], prefix: str | None = None) -> tuple[str, ...]:
@@ -157,6 +160,7 @@ def resolve_roles(schema: pa.Schema, settings: Settings, source: str) -> Roles:
     """Decide every column's role from the schema of the first input and the options."""
     names = list(schema.names)
     duplicated = {name for name, count in Counter(names).items() if count > 1}
+    types = _types_by_name(schema)
 
     weight = _single(settings.weight, names, "--weight", source)
     row_id = _single(settings.id, names, "--id", source)
@@ -171,10 +175,10 @@ def resolve_roles(schema: pa.Schema, settings: Settings, source: str) -> Roles:
     if settings.scores is not None:
         scores = select_columns(settings.scores, names, "--scores", source)
         prefix = _glob_prefix(settings.scores)
-        if len(scores) == 1 and is_list(schema.field(scores[0]).type):
+        if len(scores) == 1 and is_list(types[scores[0]]):
             list_column, scores = scores[0], []
     else:
-        scores, prefix, list_column = _default_scores(schema, reserved, source)
+        scores, prefix, list_column = _default_scores(names, types, reserved, source)
 
     for column in [*scores, *([list_column] if list_column else []), *labels, *targets]:
         if column in duplicated:
@@ -188,14 +192,14 @@ def resolve_roles(schema: pa.Schema, settings: Settings, source: str) -> Roles:
             f"column {sorted(overlap)[0]!r} is used both as a score and as another role"
         )
     for column in labels:
-        label_type = schema.field(column).type
+        label_type = types[column]
         if is_list(label_type) or pa.types.is_struct(label_type) or pa.types.is_map(label_type):
             raise XentError(
                 f"{source}: label column {column!r} holds {label_type}, not one value per row",
                 hint="a label is a class name or number (multilabel: one 0/1 column per label)",
             )
     for column in scores:
-        column_type = schema.field(column).type
+        column_type = types[column]
         if not (is_numeric(column_type) or pa.types.is_string(column_type)):
             raise XentError(
                 f"{source}: score column {column!r} is not numeric (it holds {column_type})"
@@ -246,16 +250,23 @@ def _label_columns(
     )
 
 
+def _types_by_name(schema: pa.Schema) -> dict[str, pa.DataType]:
+    types: dict[str, pa.DataType] = {}
+    for field in schema:
+        types.setdefault(field.name, field.type)
+    return types
+
+
 def _default_scores(
-    schema: pa.Schema, reserved: set[str], source: str
+    names: Sequence[str], types: dict[str, pa.DataType], reserved: set[str], source: str
 ) -> tuple[list[str], str | None, str | None]:
     """Score columns by prefix; else the one list-valued column; else all other numbers."""
-    free = [n for n in schema.names if n not in reserved]
+    free = list(dict.fromkeys(n for n in names if n not in reserved))
     for prefix in SCORE_PREFIXES:
         matched = [n for n in free if n.strip().startswith(prefix)]
         if matched:
             return matched, prefix, None
-    lists = [n for n in free if is_list(schema.field(n).type)]
+    lists = [n for n in free if is_list(types[n])]
     if len(lists) == 1:
         return [], None, lists[0]
     if len(lists) > 1:
@@ -263,7 +274,11 @@ def _default_scores(
             f"{source}: several list-valued columns ({', '.join(lists)})",
             hint="pass --scores COLUMN to say which one holds the scores",
         )
-    numeric = [n for n in free if is_numeric(schema.field(n).type) and not _looks_like_row_key(n)]
+    numeric = [  # an all-empty column (Arrow type null) holds no scores
+        n
+        for n in free
+        if is_numeric(types[n]) and not pa.types.is_null(types[n]) and not _looks_like_row_key(n)
+    ]
     if not numeric:
         raise XentError(
             f"{source}: no score columns found",

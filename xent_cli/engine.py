@@ -34,6 +34,7 @@ Int = NDArray[np.intp]
 Bool = NDArray[np.bool_]
 
 WIDE_COLUMNS = 64  # from this many score columns, Arrow builds the matrix in one call
+MAX_MAGNITUDE = 1e300  # scores and weights beyond this are skipped like inf
 LOG_PROB_SLACK = 1e-9  # log-probabilities this far above 0 are rounding noise, read as 0
 
 
@@ -189,9 +190,9 @@ class Run:
             self.kind = self._kind_from_values(scores[finite])
         finite = _finite_rows(scores, allow_neg_inf=self.kind is Kind.log_probs)
         if targets is not None:
-            finite &= np.isfinite(targets).all(axis=1)
+            finite &= _usable(targets).all(axis=1)
         if weight is not None:
-            finite &= np.isfinite(weight)
+            finite &= _usable(weight)
             negative = np.flatnonzero(np.isfinite(weight) & (weight < 0))
             if len(negative):
                 raise XentError(
@@ -434,11 +435,20 @@ def _list_matrix(array: pa.Array, source: str, column: str) -> Float:
 
 
 def _finite_rows(scores: Float, *, allow_neg_inf: bool) -> Bool:
-    """Rows whose scores are all finite (log-probabilities may also be -inf: probability 0)."""
+    """Rows whose scores are all usable numbers (log-probabilities may also be -inf).
+
+    Beyond ±1e300 a number is as good as infinite: differences and sums of such scores
+    overflow float64, so those rows are skipped and reported like NaN and inf.
+    """
     if not allow_neg_inf:
-        return np.isfinite(scores).all(axis=1)
-    ok = ~(np.isnan(scores) | np.isposinf(scores)).any(axis=1)
+        return _usable(scores).all(axis=1)
+    ok = ((scores <= MAX_MAGNITUDE) & ((scores >= -MAX_MAGNITUDE) | np.isneginf(scores))).all(1)
     return ok & ~np.isneginf(scores).all(axis=1)  # all -inf: no probability anywhere
+
+
+def _usable(values: Float) -> Bool:
+    """Finite and within ±1e300 (NaN compares false)."""
+    return np.abs(values) <= MAX_MAGNITUDE
 
 
 def _take_ids(ids: pa.Array | None, local: Int) -> list[str] | None:
