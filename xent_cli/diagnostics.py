@@ -75,7 +75,7 @@ def describe(record: WarningRecord, settings: Settings) -> str:
             )
         return f"{n} {rows} gave the true outcome probability 0; loss is infinite (--eps 0)"
     if record.code == NON_FINITE:
-        return f"{n} {rows} with a NaN, infinite or beyond-±1e300 score or weight skipped"
+        return f"{n} {rows} with a NaN, infinite or beyond-±1e100 score or weight skipped"
     if record.code == MISSING_LABEL:
         return f"{n} {rows} with an empty or missing label skipped"
     if record.code == NOT_NORMALIZED:

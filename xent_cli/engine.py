@@ -34,7 +34,8 @@ Int = NDArray[np.intp]
 Bool = NDArray[np.bool_]
 
 WIDE_COLUMNS = 64  # from this many score columns, Arrow builds the matrix in one call
-MAX_MAGNITUDE = 1e300  # scores and weights beyond this are skipped like inf
+MAX_MAGNITUDE = 1e100  # scores and weights beyond this are skipped like inf: their products
+# and sums (weight x loss, summed over rows) could overflow float64
 LOG_PROB_SLACK = 1e-9  # log-probabilities this far above 0 are rounding noise, read as 0
 
 
@@ -437,8 +438,8 @@ def _list_matrix(array: pa.Array, source: str, column: str) -> Float:
 def _finite_rows(scores: Float, *, allow_neg_inf: bool) -> Bool:
     """Rows whose scores are all usable numbers (log-probabilities may also be -inf).
 
-    Beyond ±1e300 a number is as good as infinite: differences and sums of such scores
-    overflow float64, so those rows are skipped and reported like NaN and inf.
+    Beyond ±1e100 a number is as good as infinite: differences, products and sums of such
+    numbers overflow float64, so those rows are skipped and reported like NaN and inf.
     """
     if not allow_neg_inf:
         return _usable(scores).all(axis=1)
@@ -447,7 +448,7 @@ def _finite_rows(scores: Float, *, allow_neg_inf: bool) -> Bool:
 
 
 def _usable(values: Float) -> Bool:
-    """Finite and within ±1e300 (NaN compares false)."""
+    """Finite and within ±1e100 (NaN compares false)."""
     return np.abs(values) <= MAX_MAGNITUDE
 
 
