@@ -145,6 +145,17 @@ ProgressOpt = Annotated[
 ]
 
 
+INPUT_OPTIONS = (
+    "label", "scores", "targets", "weight", "id", "positive", "mode", "kind", "eps", "base",
+    "renormalize", "input_format", "top_warnings",
+)  # fmt: skip
+
+
+def _input_options(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The reading and scoring options that eval and rows share, from a command's arguments."""
+    return {name: arguments[name] for name in INPUT_OPTIONS}
+
+
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Core errors -> one line on stderr and exit 2 (Ctrl-C is XentGroup's: exit 130)."""
@@ -222,13 +233,9 @@ def eval_command(
         from .engine import evaluate
         from .render import render, warning_lines
 
+        options = _input_options(locals())
         with _progress_bar(progress) as on_progress:
-            report = evaluate(
-                files, label=label, scores=scores, targets=targets, weight=weight, id=id,
-                positive=positive, mode=mode, kind=kind, eps=eps, base=base,
-                renormalize=renormalize, input_format=input_format, top_warnings=top_warnings,
-                on_progress=on_progress,
-            )  # fmt: skip
+            report = evaluate(files, on_progress=on_progress, **options)
         for line in warning_lines(report.warnings):
             print(line, file=sys.stderr)
         color = output is None and _color_ok(sys.stdout)
@@ -294,11 +301,7 @@ def rows_command(
         from .render import warning_lines
         from .rows import format_records, iter_records, top_records
 
-        settings = make_settings(
-            label=label, scores=scores, targets=targets, weight=weight, id=id,
-            positive=positive, mode=mode, kind=kind, eps=eps, base=base,
-            renormalize=renormalize, input_format=input_format, top_warnings=top_warnings,
-        )  # fmt: skip
+        settings = make_settings(**_input_options(locals()))
         run = Run(make_sources(files, settings.input_format), settings)
         if top is not None:
             records = top_records(run, top)
