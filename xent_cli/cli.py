@@ -305,11 +305,11 @@ def rows_command(
         run = Run(make_sources(files, settings.input_format), settings)
         if top is not None:
             records = top_records(run, top)
-            sys.stdout.write(format_records(records, output_format, header=True, mode=run.mode))
+            sys.stdout.write(format_records(records, output_format, header=True))
         else:
             first = True
             for block in iter_records(run):
-                sys.stdout.write(format_records(block, output_format, header=first, mode=run.mode))
+                sys.stdout.write(format_records(block, output_format, header=first))
                 first = False
         sys.stdout.flush()
         for line in warning_lines(run.warning_records()):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .engine import Run, ScoredBatch
-from .options import Mode, RowsFormat
+from .options import RowsFormat
 from .scoring import Cells
 
 ROW_FIELDS = ("row", "id", "label", "predicted", "p_true", "loss")
@@ -97,7 +97,7 @@ def _json_number(value: float) -> float | str:
     return value
 
 
-def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool, mode: Mode) -> str:
+def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool) -> str:
     """Text for a block of records (the header only on the first block)."""
     if fmt is RowsFormat.json:
         return "".join(
