@@ -805,10 +805,7 @@ PYTHON_WARNING = re.compile(r"\b[A-Z]\w*Warning: ")
 def known_bugs(result: Any) -> set[str]:
     """Known bugs this outcome shows (each pinned by an xfail test below); checks they break
     are relaxed so that fuzzing goes on."""
-    tags = set()
-    if isinstance(result.exception, KeyError) and "times in schema" in str(result.exception):
-        tags.add("duplicate-name")  # test_bug_duplicate_weight_or_id_column_crashes
-    return tags
+    return set()  # none open now; add a tag here while a found bug is pinned by an xfail
 
 
 def check_named_columns_found(
@@ -832,8 +829,6 @@ def check_process(result: Any, context: str) -> set[str]:
     known = known_bugs(result)
     for tag in sorted(known):
         event(f"known bug: {tag}")
-    if "duplicate-name" in known:
-        return known
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"crashed with {result.exception!r}\n{context}"
     )
@@ -1046,8 +1041,6 @@ def run_eval(table: Table, options: Options, fmt: str, directory: Path, jsonl_st
     result = run_cli(*args, input=stdin)
     context = describe(path, stdin, args)
     known = check_process(result, context)
-    if "duplicate-name" in known:
-        return Outcome(result, None, context, path, stdin, known)
     event(f"eval exit {result.exit_code}")
     if result.exit_code == 2:
         event("exit 2: " + result.stderr.split("\n")[0].replace(path, "FILE")[13:60])
@@ -1291,16 +1284,11 @@ def test_rows_fuzz(table, fmt, jsonl_style, data):
         result = run_cli(*args, input=stdin)
         context = describe(path, stdin, [str(a) for a in args])
     known = check_process(result, context)
-    if "duplicate-name" in known:
-        return
     event(f"rows exit {result.exit_code}")
     assert result.exit_code in (0, 2), context
     report = whole.report
     if result.exit_code == 2:
         check_usage_error(result, context)
-        if report is not None and "the first rows looked like" in result.stderr:
-            event("known bug: rows-kind-replay")  # test_bug_rows_fails_where_eval_replays
-            return
         assert report is None, f"eval succeeded where rows failed\n{context}"
         return
     lines = parse_rows(result.stdout, rows_format, context)
@@ -1410,13 +1398,8 @@ def test_padded_column_name_can_be_named(tmp_path):
     assert strict_json(result.stdout)["loss"] == pytest.approx(_ce([1, 2], 0), rel=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a Parquet column name that appears twice, named by --weight or --id: "
-    "KeyError traceback from pyarrow ('Field \"w\" exists 2 times in schema'), exit 1",
-)
 @pytest.mark.parametrize("option", ["--weight", "--id"])
-def test_bug_duplicate_weight_or_id_column_crashes(tmp_path, option):
+def test_duplicate_weight_or_id_column_is_an_input_error(tmp_path, option):
     names = ["label", "logit_a", "logit_b", "w", "w"]
     arrays = [pa.array(["a"]), *(pa.array([v]) for v in (1.0, 2.0, 1.0, 1.0))]
     path = tmp_path / "p.parquet"
@@ -1429,13 +1412,7 @@ def test_bug_duplicate_weight_or_id_column_crashes(tmp_path, option):
     assert result.stderr.startswith("xent: error: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: scores judged log-probs by their finite rows, then a row with -inf that is "
-    "not normalized: eval starts over reading them as logits (exit 0), rows has no such "
-    "retry and exits 2 ('the first rows looked like log-probs, but row 0 ...')",
-)
-def test_bug_rows_fails_where_eval_replays(tmp_path):
+def test_rows_agrees_with_eval_on_log_probs_with_minus_inf(tmp_path):
     log_half = math.log(0.5)
     text = f"label,a,b\n0,-inf,{log_half!r}\n0,{log_half!r},{log_half!r}\n"
     report = strict_json(_eval_csv(tmp_path, text).stdout)

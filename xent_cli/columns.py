@@ -180,7 +180,8 @@ def resolve_roles(schema: pa.Schema, settings: Settings, source: str) -> Roles:
     else:
         scores, prefix, list_column = _default_scores(names, types, reserved, source)
 
-    for column in [*scores, *([list_column] if list_column else []), *labels, *targets]:
+    named = [*scores, *([list_column] if list_column else []), *labels, *targets]
+    for column in [*named, *(c for c in (weight, row_id) if c)]:
         if column in duplicated:
             raise XentError(
                 f"{source}: column name {column!r} appears more than once",

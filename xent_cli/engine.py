@@ -184,11 +184,11 @@ class Run:
         report(dx.MISSING_LABEL, np.flatnonzero(~present))
 
         if self.kind is Kind.auto:
-            finite = _finite_rows(scores, allow_neg_inf=False) & present
-            if not finite.any():
+            candidates = _finite_rows(scores, allow_neg_inf=True) & present
+            if not candidates.any():
                 report(dx.NON_FINITE, np.flatnonzero(present))
                 return None
-            self.kind = self._kind_from_values(scores[finite])
+            self.kind = self._kind_from_values(scores[candidates])
         finite = _finite_rows(scores, allow_neg_inf=self.kind is Kind.log_probs)
         if targets is not None:
             finite &= _usable(targets).all(axis=1)
@@ -270,10 +270,14 @@ class Run:
         return columns[0], None
 
     def _kind_from_values(self, scores: Float) -> Kind:
-        """probs if all in [0, 1]; log-probs if all <= 0 and rows log-sum-exp to 0; else logits."""
+        """probs if all in [0, 1]; log-probs if all <= 0 and rows log-sum-exp to 0; else logits.
+
+        ``scores`` may hold -inf (a log-probability of 0): such rows count against probs and,
+        unless normalized, against log-probs too.
+        """
         if scores.min() >= 0.0 and scores.max() <= 1.0:
             return Kind.probs
-        if self.mode in (Mode.categorical,) and scores.max() <= LOG_PROB_SLACK:
+        if self.mode is Mode.categorical and scores.max() <= LOG_PROB_SLACK:
             if np.abs(logsumexp_rows(scores)).max() <= NORMALIZATION_TOLERANCE:
                 return Kind.log_probs
         return Kind.logits
