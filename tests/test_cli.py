@@ -439,3 +439,11 @@ def test_compressed_text_inputs(tmp_path, compression):
             )
     report = eval_json(jsonl, "--scores", "a,b,c")
     assert report["loss"] == pytest.approx(sum(expected_logit_losses()) / 3, rel=1e-12)
+
+
+def test_one_based_labels_of_named_classes_get_a_hint(write):
+    text = "label,p_cat,p_dog,p_bird\n2,0.1,0.7,0.2\n3,0.05,0.05,0.9\n1,0.6,0.3,0.1\n"
+    result = invoke("eval", write("x.csv", text))
+    assert result.exit_code == 2
+    assert "1-based" in result.stderr
+    assert "cat, dog, bird" in result.stderr

@@ -94,10 +94,16 @@ class ClassLookup:
         hint = f"the classes are: {classes}"
         ints = [_as_int(canonical(v) or "") for v in values]
         k = len(self.class_names)
-        if self._names_are_ints and k in ints and all(i is not None and 1 <= i <= k for i in ints):
+        one_based = k in ints and all(i is not None and 1 <= i <= k for i in ints)
+        if one_based and self._names_are_ints:
             first, last = self.class_names[0], self.class_names[-1]
             hint = (
                 f"labels run up to {k} but the classes are {first}..{last}: are the labels 1-based?"
+            )
+        elif one_based:
+            hint = (
+                f"integer labels name the {k} score columns by position 0..{k - 1}, and {k} is "
+                f"past the end: are the labels 1-based? ({hint})"
             )
         return XentError(f"{source}: label {shown} not among the classes ({option})", hint=hint)
 
