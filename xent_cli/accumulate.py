@@ -61,9 +61,13 @@ class ClassTotals:
         self.count += counts
         self.weight += counts if weight is None else np.bincount(classes, weight, minlength=k)
         self.loss_sum += total(loss)
-        self.correct += total(correct.astype(np.float64))
         self.p_true_sum += total(p_true)
-        self.zero_probability += np.bincount(classes, weights=zero, minlength=k).astype(np.int64)
+        if weight is None:  # counting is cheaper than summing 0.0/1.0 weights
+            self.correct += np.bincount(classes[correct], minlength=k)
+        else:
+            self.correct += total(correct.astype(np.float64))
+        if zero.any():
+            self.zero_probability += np.bincount(classes[zero], minlength=k)
 
     def merge(self, other: ClassTotals) -> ClassTotals:
         """The totals of both: merging is addition, so any split of the rows gives the same."""
