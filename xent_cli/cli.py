@@ -103,6 +103,7 @@ def root(
 Files = Annotated[
     list[str],
     typer.Argument(
+        metavar="FILE...",
         help="CSV/TSV/Parquet/JSONL files, directories, or - for standard input.",
         show_default=False,
     ),
