@@ -142,18 +142,19 @@ class Run:
                 if self.on_progress is not None:
                     self._report_progress()
         if self.n_rows == 0:
-            raise XentError(f"{self._names()}: no data rows (only a header, or empty)")
+            raise XentError(f"{self.input_names()}: no data rows (only a header, or empty)")
         if self.n_evaluated == 0:
             reasons = ", ".join(
                 f"{r.count} {r.code}" for r in self.diagnostics.ordered() if r.count
             )
             raise XentError(
-                f"{self._names()}: no rows to evaluate: all {self.n_rows} rows were skipped "
+                f"{self.input_names()}: no rows to evaluate: all {self.n_rows} rows were skipped "
                 f"({reasons})",
                 hint="missing-label: empty label; non-finite: a NaN or infinite score or weight",
             )
 
-    def _names(self) -> str:
+    def input_names(self) -> str:
+        """The inputs, for messages: the first file, and how many more."""
         names = [s.name for s in self.sources]
         return names[0] if len(names) == 1 else f"{names[0]} (and {len(names) - 1} more)"
 
@@ -537,7 +538,7 @@ def _accumulate(run: Run) -> ClassTotals:
     run.finish()
     if totals.weight.sum() <= 0:
         raise XentError(
-            f"{run._names()}: the weights in column {run.roles.weight_column!r} are 0 "
+            f"{run.input_names()}: the weights in column {run.roles.weight_column!r} are 0 "
             f"for all {run.n_evaluated} evaluated rows",
             hint="the weighted mean loss is undefined; check the --weight column",
         )
