@@ -67,8 +67,7 @@ def clipped_neg_log(prob: Float, eps: float) -> Float:
 
     With ``eps = 0`` a zero probability gives ``inf`` (the caller counts and reports it).
     """
-    with np.errstate(divide="ignore"):  # -log(0) = inf only when eps == 0, reported upstream
-        return 0.0 - np.log(np.clip(prob, eps, 1.0))  # 0.0 - x: log(1) gives 0.0, not -0.0
+    return 0.0 - log_probs_from_probs(prob, eps)  # 0.0 - x: log(1) gives 0.0, not -0.0
 
 
 def log1mexp(log_p: Float) -> Float:
@@ -81,16 +80,6 @@ def log1mexp(log_p: Float) -> Float:
     return out
 
 
-def binary_outcome_log_prob(scores: Float, targets: Float, kind: str, eps: float) -> Float:
-    """Log-probability given to the observed 0/1 outcome, for probs or log-probs scores."""
-    if kind == "probs":
-        q = np.where(targets > 0.5, scores, 1.0 - scores)
-        with np.errstate(divide="ignore"):
-            return np.log(np.clip(q, eps, 1.0))
-    log_q = np.where(targets > 0.5, scores, log1mexp(np.minimum(scores, 0.0)))
-    return clip_log_prob(log_q, eps)
-
-
 def clip_log_prob(log_q: Float, eps: float) -> Float:
     """A log-probability of ``-inf`` (probability zero) becomes ``log(eps)``; finite ones stay."""
     if eps <= 0:
@@ -100,11 +89,11 @@ def clip_log_prob(log_q: Float, eps: float) -> Float:
 
 def soft_target_loss(log_q: Float, targets: Float) -> Float:
     r"""``-sum_c t_c log q_c`` per row, with ``0 * log 0 = 0``. log_q, targets: (n, k)."""
-    terms = np.where(targets > 0, targets * np.where(targets > 0, log_q, 0.0), 0.0)
-    return -terms.sum(axis=1)
+    # where t == 0, log q may be -inf: use 0 there, so that 0 * log 0 is 0, not NaN
+    return -(targets * np.where(targets > 0, log_q, 0.0)).sum(axis=1)
 
 
 def log_probs_from_probs(probs: Float, eps: float) -> Float:
     """Elementwise ``log(clip(p, eps, 1))`` (``-inf`` for zero when ``eps == 0``)."""
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore"):  # log(0) = -inf only when eps == 0, reported upstream
         return np.log(np.clip(probs, eps, 1.0))

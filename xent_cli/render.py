@@ -158,9 +158,8 @@ def render_table(report: Report, *, width: int = 100, color: bool = False) -> st
 
 
 def render_markdown(report: Report) -> str:
-    lines = [f"**xent** {line}  " for line in header_lines(report)[:1]]
-    lines.append(header_lines(report)[1].replace("   ", " · ") + "  ")
-    lines.append("")
+    files, settings = header_lines(report)
+    lines = [f"**xent** {files}  ", settings.replace("   ", " · ") + "  ", ""]
     lines.append("| " + " | ".join(TABLE_HEADINGS) + " |")
     lines.append("|" + "|".join([":---"] + ["---:"] * (len(TABLE_HEADINGS) - 1)) + "|")
     for result in report.classes:
