@@ -1,0 +1,132 @@
+"""Text inputs are cut into whole-line chunks and parsed in parallel: the cut must not matter.
+
+Expected losses are computed here with ``math`` from the formula.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from xent_cli import readers
+
+from .conftest import invoke
+
+
+class ShortReads(io.RawIOBase):
+    """A stream that returns at most ``most`` bytes per read, as a pipe may."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        self._data = memoryview(data)
+        self._most = most
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        n = min(len(buffer), self._most, len(self._data))
+        buffer[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+line = st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"x"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(line, max_size=20),
+    last=line,
+    size=st.integers(1, 40),
+    most=st.integers(1, 50),
+    skip=st.booleans(),
+)
+def test_line_chunks_cover_the_text_exactly(lines, last, size, most, skip):
+    """Pieces are whole lines, in order, with nothing lost or repeated, and counted right."""
+    text = b"".join(x + b"\n" for x in lines) + last  # the last line may lack its line end
+    pieces = list(readers._line_chunks(ShortReads(text, most), size, skip_first_line=skip))
+    body = text.split(b"\n", 1)[1] if skip and b"\n" in text else (b"" if skip else text)
+    assert b"".join(bytes(p) for p, _ in pieces) == body
+    for i, (piece, count) in enumerate(pieces):
+        assert len(piece) > 0
+        is_last = i == len(pieces) - 1
+        if not is_last:
+            assert bytes(piece).endswith(b"\n")
+        assert count == bytes(piece).count(b"\n") + (not bytes(piece).endswith(b"\n"))
+
+
+ROWS = 300
+
+
+def logits_csv(newline: str = "\n") -> tuple[str, float]:
+    """A 3-class logits CSV and its mean loss, computed with math."""
+    lines = ["label,logit_0,logit_1,logit_2"]
+    total = 0.0
+    for i in range(ROWS):
+        z = [math.sin(i) * 3, math.cos(i * 0.7) * 2, (i % 7) - 3.0]
+        label = i % 3
+        lines.append(f"{label},{z[0]!r},{z[1]!r},{z[2]!r}")
+        top = max(z)
+        total += top + math.log(sum(math.exp(v - top) for v in z)) - z[label]
+    return newline.join(lines) + newline, total / ROWS
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Cut text inputs into pieces of a few lines (the default is megabytes)."""
+    monkeypatch.setattr(readers.TextSource, "_block_size", lambda self: 97)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.usefixtures("tiny_chunks")
+def test_many_small_chunks_give_the_exact_loss(write, newline):
+    text, expected = logits_csv(newline)
+    path = write("many.csv", text)
+    report = json.loads(invoke("eval", path, "--format", "json").stdout)
+    assert report["n_rows"] == ROWS
+    assert report["loss"] == pytest.approx(expected, rel=1e-13)
+
+
+@pytest.mark.usefixtures("tiny_chunks")
+def test_stdin_in_small_chunks(write):
+    text, expected = logits_csv()
+    result = invoke("eval", "-", "--format", "json", input=text.encode())
+    assert json.loads(result.stdout)["loss"] == pytest.approx(expected, rel=1e-13)
+
+
+@pytest.mark.usefixtures("tiny_chunks")
+def test_error_names_the_file_line_across_chunks(write):
+    text, _ = logits_csv()
+    lines = text.splitlines()
+    lines[200] = "1,0.5,oops,0.1"  # line 201 of the file (the header is line 1)
+    result = invoke("eval", write("bad.csv", "\n".join(lines) + "\n"))
+    assert result.exit_code == 2
+    assert "oops" in result.stderr
+    # Arrow's conversion errors name no row: the lines of the chunk that failed are given
+    first, last = map(int, re.search(r"lines (\d+)-(\d+)", result.stderr).groups())
+    assert first <= 201 <= last
+    assert last - first < 10  # a chunk of 97 bytes holds a few lines
+
+
+@pytest.mark.parametrize(
+    "spelling", ["", "NA", "null", "N/A", "NULL", "#N/A", "nan", "NaN", "-nan", "NAN"]
+)
+def test_every_missing_value_spelling_is_a_non_finite_row(write, spelling):
+    """Arrow's null spellings and the NaN spellings all mean "no number" in a score column."""
+    text = (
+        "label,logit_a,logit_b\n"
+        "a,2.0,0.0\n"
+        f"b,{spelling},1.0\n"
+        "b,0.0,1.5\n"
+    )
+    report = json.loads(invoke("eval", write("na.csv", text), "--format", "json").stdout)
+    codes = {w["code"]: w for w in report["warnings"]}
+    assert codes["non-finite"]["rows"] == [1]
+    expected = (math.log1p(math.exp(-2.0)) + math.log1p(math.exp(-1.5))) / 2
+    assert report["loss"] == pytest.approx(expected, rel=1e-13)
