@@ -447,3 +447,27 @@ def test_zero_weight_row_with_infinite_loss_counts_as_absent():
     dropped = xent_cli.evaluate(frame(probs[1:], labels[1:], "prob_"), eps=0.0)
     assert weighted.loss == dropped.loss == math.log(2.0)
     assert weighted.loss_sum == dropped.loss_sum
+
+
+# -- arg-max -------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.integers(1, 30),
+    k=st.integers(1, 80),
+    data=st.data(),
+)
+def test_argmax_rows_is_numpy_argmax_with_ties(rows, k, data):
+    """The column scan picks the same class as ndarray.argmax (first of ties) in any layout."""
+    from xent_cli.numerics import argmax_rows
+
+    # few distinct values, so that ties are common; -inf as log-probabilities may hold
+    cells = st.sampled_from([-np.inf, -2.0, -1.0, 0.0, 0.5, 1.0])
+    values = np.array(data.draw(st.lists(cells, min_size=rows * k, max_size=rows * k)))
+    values = values.reshape(rows, k)
+    assume(np.isfinite(values.max(axis=1)).all())  # an all -inf row is never scored
+    for layout in (np.ascontiguousarray(values), np.asfortranarray(values)):
+        predicted, top = argmax_rows(layout)
+        np.testing.assert_array_equal(predicted, values.argmax(axis=1))
+        np.testing.assert_array_equal(top, values.max(axis=1))

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
+FEW_COLUMNS = 64  # up to this many classes, arg-max scans columns (see argmax_rows)
 
 
 def categorical_logits_loss(logits: Float, labels: Int) -> tuple[Float, Int]:
@@ -25,15 +26,33 @@ def categorical_logits_loss(logits: Float, labels: Int) -> tuple[Float, Int]:
 
     logits: (n, k); labels: (n,) class indices. Returns (loss (n,), predicted (n,)).
     """
-    n = logits.shape[0]
-    rows = np.arange(n)
-    predicted = logits.argmax(axis=1)
-    top = logits[rows, predicted]
+    rows = np.arange(logits.shape[0])
+    predicted, top = argmax_rows(logits)
     rest = logits - top[:, None]  # <= 0, so exp never overflows
     np.exp(rest, out=rest)
     rest[rows, predicted] = 0.0
     loss = (top - logits[rows, labels]) + np.log1p(rest.sum(axis=1))
     return loss, predicted
+
+
+def argmax_rows(values: Float) -> tuple[Int, Float]:
+    """Per row the index of the largest value (the first of ties, as ``ndarray.argmax``) and
+    that value. NaN-free input.
+
+    A column-major matrix of few columns is scanned a column at a time: a row max plus one
+    compare per column, about twice as fast as ``argmax(axis=1)``, which copies the matrix
+    into row-major order and then scans each short row on its own.
+    """
+    n, k = values.shape
+    if values.flags.f_contiguous and 1 < k <= FEW_COLUMNS:
+        top = values.max(axis=1)
+        predicted = np.zeros(n, np.intp)
+        for j in range(k - 1, 0, -1):  # from the right, so the first of ties is kept
+            np.putmask(predicted, values[:, j] == top, j)
+        np.putmask(predicted, values[:, 0] == top, 0)
+        return predicted, top
+    predicted = values.argmax(axis=1)
+    return predicted, values[np.arange(n), predicted]
 
 
 def log_softmax(logits: Float) -> Float:

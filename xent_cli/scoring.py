@@ -63,7 +63,7 @@ def score_categorical(scores: Float, labels: Int, kind: Kind, eps: float) -> Sco
     if kind is Kind.logits:
         loss, predicted = nx.categorical_logits_loss(scores, labels)
         return Scored(labels, predicted, loss, np.exp(-loss), np.zeros(len(labels), bool))
-    predicted = scores.argmax(axis=1)
+    predicted, _ = nx.argmax_rows(scores)
     if kind is Kind.probs:
         q = scores[rows, labels]
         return Scored(labels, predicted, nx.clipped_neg_log(q, eps), q, _below_eps(q, eps))
@@ -102,6 +102,6 @@ def score_soft_targets(scores: Float, targets: Float, kind: Kind, eps: float) ->
         zero = ((targets > 0) & np.isneginf(scores)).any(axis=1)
         log_q = nx.clip_log_prob(scores, eps)
     loss = nx.soft_target_loss(log_q, targets)
-    classes = targets.argmax(axis=1)
+    classes, _ = nx.argmax_rows(targets)
     p_true = np.exp(log_q[np.arange(len(classes)), classes])
-    return Scored(classes, scores.argmax(axis=1), loss, p_true, zero)
+    return Scored(classes, nx.argmax_rows(scores)[0], loss, p_true, zero)
