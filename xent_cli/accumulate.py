@@ -57,13 +57,15 @@ class ClassTotals:
             weighted = np.multiply(values, weight, out=np.zeros(len(weight)), where=weight != 0)
             return np.bincount(classes, weights=weighted, minlength=k)
 
-        counts = np.bincount(classes, minlength=k)
+        # rows per (class, correct) pair in one pass: [wrong per class..., right per class...]
+        pairs = np.bincount(classes + k * correct, minlength=2 * k)
+        counts = pairs[:k] + pairs[k:]
         self.count += counts
         self.weight += counts if weight is None else np.bincount(classes, weight, minlength=k)
         self.loss_sum += total(loss)
         self.p_true_sum += total(p_true)
-        if weight is None:  # counting is cheaper than summing 0.0/1.0 weights
-            self.correct += np.bincount(classes[correct], minlength=k)
+        if weight is None:
+            self.correct += pairs[k:]
         else:
             self.correct += total(correct.astype(np.float64))
         if zero.any():

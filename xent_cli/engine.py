@@ -226,7 +226,7 @@ class Run:
         zero_rows = np.unique(cell_rows[scored.zero]) if scored.zero.any() else cell_rows[:0]
         report(dx.ZERO_PROBABILITY, zero_rows)
         return ScoredBatch(
-            rows=start + cell_rows.astype(np.int64),
+            rows=start + cell_rows,  # intp: int64 on 64-bit platforms
             scored=scored,
             weight=weight,
             id_column=ids,
@@ -454,6 +454,8 @@ def _finite_rows(scores: Float, *, allow_neg_inf: bool) -> Bool:
 
 def _usable(values: Float) -> Bool:
     """Finite and within ±1e100 (NaN compares false)."""
+    if values.size and -MAX_MAGNITUDE <= values.min() and values.max() <= MAX_MAGNITUDE:
+        return np.ones(values.shape, bool)  # the common case: two reductions (NaN propagates)
     return np.abs(values) <= MAX_MAGNITUDE
 
 

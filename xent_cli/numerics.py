@@ -78,7 +78,14 @@ def binary_logits_loss(logits: Float, targets: Float) -> Float:
     the softplus form: no overflow for any finite ``z``, and exact for confident rows.
     ``targets`` are 0/1 (soft values in [0, 1] work too).
     """
-    return np.maximum(logits, 0.0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    loss = np.maximum(logits, 0.0)
+    loss -= logits * targets  # first: max(z, 0) - z y is exact, 0 for a confidently right row
+    tail = np.abs(logits)
+    np.negative(tail, out=tail)
+    np.exp(tail, out=tail)
+    np.log1p(tail, out=tail)
+    loss += tail
+    return loss
 
 
 def clipped_neg_log(prob: Float, eps: float) -> Float:
