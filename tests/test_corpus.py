@@ -603,7 +603,7 @@ CASES: list[Case] = [
         "preds.csv",
         "label,logit_0,logit_1,logit_2\n1,1,2,0\n3,0,3,1\n2,0,1,1\n",
         exit=2,
-        error=("'3'", "not among the classes"),
+        error=("label '?3'? not among the classes",),
         hint="1-based",
     ),
     Case(
@@ -1127,7 +1127,7 @@ CASES: list[Case] = [
         "y_a,y_b,logit_a,logit_b\n0,1,1,2\n2,0,0,3\n",
         args=("--label", "y_*"),
         exit=2,
-        error=("0/1", "'2'", "y_a"),
+        error=("0/1", "found '?2'?", "y_a"),
     ),
     Case(
         "multilabel with 0.5",

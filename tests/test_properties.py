@@ -471,3 +471,27 @@ def test_argmax_rows_is_numpy_argmax_with_ties(rows, k, data):
         predicted, top = argmax_rows(layout)
         np.testing.assert_array_equal(predicted, values.argmax(axis=1))
         np.testing.assert_array_equal(top, values.max(axis=1))
+
+
+# -- label encoding ------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    labels=st.lists(st.one_of(st.none(), st.integers(-3, 12)), min_size=1, max_size=40),
+    n_classes=st.integers(1, 10),
+    wide=st.booleans(),
+)
+def test_integer_labels_encode_as_their_dictionary_does(labels, n_classes, wide):
+    """The table path for integer labels gives the codes and unknown values (in order of
+    appearance) of the dictionary path; a span too wide for a table falls back to it."""
+    from xent_cli.labels import ClassLookup, encode
+
+    if wide:
+        labels = [*labels, 10**9]
+    array = pa.array(labels, pa.int64())
+    lookup = ClassLookup([str(i) for i in range(n_classes)])
+    codes, unknown = encode(array, lookup)
+    want_codes, want_unknown = encode(array.dictionary_encode(), lookup)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert unknown == want_unknown

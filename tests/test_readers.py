@@ -130,3 +130,28 @@ def test_every_missing_value_spelling_is_a_non_finite_row(write, spelling):
     assert codes["non-finite"]["rows"] == [1]
     expected = (math.log1p(math.exp(-2.0)) + math.log1p(math.exp(-1.5))) / 2
     assert report["loss"] == pytest.approx(expected, rel=1e-13)
+
+
+@pytest.mark.usefixtures("tiny_chunks")
+def test_labels_that_stop_looking_like_integers(write):
+    """Labels are read as integers while they look like integers; a chunk with "NA" or "2.0"
+    among them is read as text instead, with the same meaning."""
+    text, _ = logits_csv()
+    lines = text.splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    rows[250][0] = "NA"  # missing: skipped with a warning
+    rows[260][0] = f"{float(rows[260][0])!r}"  # 2.0 is class 2
+    body = "\n".join(",".join(r) for r in rows)
+    report = json.loads(
+        invoke("eval", write("mixed.csv", lines[0] + "\n" + body + "\n"), "--format", "json").stdout
+    )
+    codes = {w["code"]: w for w in report["warnings"]}
+    assert codes["missing-label"]["rows"] == [250]
+    total = 0.0
+    for i, row in enumerate(rows):
+        if i != 250:
+            z = [float(v) for v in row[1:]]
+            top = max(z)
+            total += top + math.log(sum(math.exp(v - top) for v in z)) - z[int(float(row[0]))]
+    assert report["n_evaluated"] == ROWS - 1
+    assert report["loss"] == pytest.approx(total / (ROWS - 1), rel=1e-13)

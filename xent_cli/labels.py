@@ -10,11 +10,12 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from .arrays import integers
+from .arrays import integers, null_mask
 from .errors import XentError
 
 MISSING = -1  # label empty / null / NaN: the row is skipped with a warning
 UNKNOWN = -2  # a value that is not a class: an input error
+INTEGER_SPAN = 4096  # integer labels within this range are encoded through a table
 
 
 def canonical(value: Any) -> str | None:
@@ -209,6 +210,10 @@ def encode(array: pa.Array, lookup: Callable[[Any], int]) -> tuple[NDArray[np.in
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
+    if pa.types.is_integer(array.type) and array.null_count < len(array):
+        encoded = _encode_integers(array, lookup)
+        if encoded is not None:
+            return encoded
     if not pa.types.is_dictionary(array.type):
         array = array.dictionary_encode()
     values = array.dictionary.to_pylist()
@@ -216,4 +221,28 @@ def encode(array: pa.Array, lookup: Callable[[Any], int]) -> tuple[NDArray[np.in
     indices = integers(array.indices, missing=len(values))
     codes = mapping[indices]
     unknown = [v for v, m in zip(values, mapping[:-1], strict=True) if m == UNKNOWN]
+    return codes, unknown
+
+
+def _encode_integers(
+    array: pa.Array, lookup: Callable[[Any], int]
+) -> tuple[NDArray[np.intp], list[Any]] | None:
+    """``encode`` for integer labels spanning a narrow range: a table over the range instead
+    of hashing every value. None when the range is too wide for a table."""
+    values = integers(array, missing=0)
+    nulls = null_mask(array)
+    present = values if nulls is None else values[~nulls]
+    low, high = int(present.min()), int(present.max())
+    if high - low >= INTEGER_SPAN:
+        return None
+    table = np.array([lookup(v) for v in range(low, high + 1)] + [MISSING], dtype=np.intp)
+    offsets = values - low
+    if nulls is not None:
+        offsets[nulls] = high - low + 1
+    codes = table[offsets]
+    unknown: list[Any] = []
+    if (table == UNKNOWN).any():
+        bad = values[codes == UNKNOWN]
+        _, first = np.unique(bad, return_index=True)
+        unknown = [int(v) for v in bad[np.sort(first)]]  # in order of appearance
     return codes, unknown

@@ -328,15 +328,19 @@ class TextSource:
         csv_options = pc.ParseOptions(delimiter=self._delimiter)
         names = pc.ReadOptions(column_names=self.schema.names)  # the header is not in chunks
         convert = pc.ConvertOptions(include_columns=list(columns), column_types=dict(types))
-        # Checking every value against Arrow's dozen null spellings costs ~20% of the parse.
-        # With only "" as null, NaN spellings still parse (as NaN, which is how nulls end
-        # up too) and any other spelling ("NA", "null") fails: that chunk is parsed again
-        # the full way, so the result is the same. Only for columns of known types: the
-        # null spellings also steer type inference.
+        # A quick way first. Checking every value against Arrow's dozen null spellings costs
+        # ~20% of the parse: with only "" as null, NaN spellings still parse (as NaN, which
+        # is how nulls end up too) and any other spelling ("NA", "null") fails. Text columns
+        # that began with integers (labels) are read as integers, which is cheaper than
+        # dictionary-encoding them; a chunk where they are not fails too. A chunk that fails
+        # is parsed again the full way, so the values are the same either way. Only for
+        # columns of known types: the null spellings also steer type inference.
         quick = None
         if all(column in types for column in columns):
+            seen = dict(zip(self.schema.names, self.schema.types, strict=True))
+            quick_types = {c: _quick_type(t, seen.get(c)) for c, t in types.items()}
             quick = pc.ConvertOptions(
-                include_columns=list(columns), column_types=dict(types), null_values=[""]
+                include_columns=list(columns), column_types=quick_types, null_values=[""]
             )
 
         def parse_csv(data: memoryview) -> pa.Table:
@@ -351,6 +355,12 @@ class TextSource:
             return pc.read_csv(_reader(data), options, csv_options, convert)
 
         return parse_csv
+
+
+def _quick_type(wanted: pa.DataType, seen: pa.DataType | None) -> pa.DataType:
+    """int64 for a dictionary-encoded (label) column whose first rows were integers."""
+    integral = seen is not None and pa.types.is_integer(seen)
+    return pa.int64() if integral and pa.types.is_dictionary(wanted) else wanted
 
 
 def _reader(data: memoryview) -> pa.BufferReader:
