@@ -53,7 +53,7 @@ def integers(array: pa.Array, missing: int) -> NDArray[np.int64]:
     if native is None or not np.issubdtype(native, np.integer):
         array = array.cast(pa.int64())
         native = np.int64
-    values = numpy_view(array, native).astype(np.int64)
+    values = numpy_view(array, native).astype(np.int64, copy=False)  # read-only when a view
     nulls = null_mask(array)
     return values if nulls is None else np.where(nulls, missing, values)
 
