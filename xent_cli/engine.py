@@ -33,6 +33,7 @@ Float = NDArray[np.float64]
 Int = NDArray[np.intp]
 Bool = NDArray[np.bool_]
 
+READ_AHEAD_BYTES = 4 << 20  # smaller inputs are read in the calling thread: cheaper than a thread
 WIDE_COLUMNS = 64  # from this many score columns, Arrow builds the matrix in one call
 MAX_MAGNITUDE = 1e100  # scores and weights beyond this are skipped like inf: their products
 # and sums (weight x loss, summed over rows) could overflow float64
@@ -134,7 +135,10 @@ class Run:
                     f"{source.name}: column {missing[0]!r} not found "
                     f"(it is in {self.sources[0].name}; several files must share their columns)"
                 )
-            for batch in prefetch(source.batches(needed, self._text_types(source))):
+            batches = source.batches(needed, self._text_types(source))
+            if source.size is None or source.size > READ_AHEAD_BYTES:
+                batches = prefetch(batches)
+            for batch in batches:
                 if batch.num_rows:
                     scored = self._score_batch(batch, source.name)
                     if scored is not None:

@@ -7,7 +7,9 @@ first block of a text file), so that columns can be chosen before any data is re
 
 from __future__ import annotations
 
+import functools
 import io
+import itertools
 import os
 import re
 import sys
@@ -419,26 +421,38 @@ def _parse_in_parallel(
     """Parse chunks on worker threads, yielding their batches in input order.
 
     At most ``PARSE_WORKERS + 1`` chunks are in flight, so memory stays bounded. A parse
-    error names the lines of the file it happened in (Arrow counts rows per chunk).
+    error names the lines of the file it happened in (Arrow counts rows per chunk). An input
+    of one chunk is parsed right here: starting threads would take longer than the parse.
     """
     from collections import deque
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import Future
+
+    def parsed(table: Callable[[], pa.Table], first: int, last: int) -> list[pa.RecordBatch]:
+        try:
+            return table().to_batches()
+        except pa.ArrowInvalid as error:
+            text = re.sub(r"Row #\d+: ", "", str(error))
+            where = f"line {first}" if first == last else f"lines {first}-{last}"
+            raise pa.ArrowInvalid(f"{text} (in {where})") from None
+
+    head = list(itertools.islice(chunks, 2))
+    if len(head) < 2:
+        for chunk, lines in head:
+            yield from parsed(functools.partial(parse, chunk), first_line, first_line + lines - 1)
+        return
+
+    from concurrent.futures import ThreadPoolExecutor
 
     pending: deque[tuple[Future[pa.Table], int, int]] = deque()
     line = first_line  # of the next chunk, 1-based
 
     def finish() -> list[pa.RecordBatch]:
         future, first, last = pending.popleft()
-        try:
-            return future.result().to_batches()
-        except pa.ArrowInvalid as error:
-            text = re.sub(r"Row #\d+: ", "", str(error))
-            where = f"line {first}" if first == last else f"lines {first}-{last}"
-            raise pa.ArrowInvalid(f"{text} (in {where})") from None
+        return parsed(future.result, first, last)
 
     with ThreadPoolExecutor(PARSE_WORKERS, thread_name_prefix="xent-parse") as pool:
         try:
-            for chunk, lines in chunks:
+            for chunk, lines in itertools.chain(head, chunks):
                 pending.append((pool.submit(parse, chunk), line, line + lines - 1))
                 line += lines
                 if len(pending) > PARSE_WORKERS:
