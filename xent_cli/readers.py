@@ -42,6 +42,7 @@ ROWS_PER_BLOCK = 524_288  # narrow rows: fewer, larger batches (less per-batch o
 MIN_ROWS_PER_BLOCK = 2_048  # fewer rows per batch and per-column overhead dominates
 WIDE_BLOCK_BYTES = 16 << 20
 PARSE_WORKERS = max(2, min(4, os.cpu_count() or 2))
+COUNT_BLOCK_BYTES = 1 << 18
 PARQUET_BATCH_ROWS = 65_536
 PARQUET_BATCH_VALUES = 1 << 22  # rows x score values per batch: 32 MiB of float64
 PARQUET_BUFFER_BYTES = 1 << 16
@@ -404,8 +405,16 @@ def _line_chunks(
 
 
 def _count_lines(view: memoryview) -> int:
-    """Line ends in the view (numpy: five times as fast as ``bytes.count``, without the GIL)."""
-    return int(np.count_nonzero(np.frombuffer(view, np.uint8) == ord("\n")))
+    """Line ends in the view: numpy, five times as fast as ``bytes.count`` and without the GIL,
+    in blocks, so that no chunk-sized temporary array is faulted in (2 MB pages) each time."""
+    data = np.frombuffer(view, np.uint8)
+    is_end = np.empty(min(len(data), COUNT_BLOCK_BYTES), bool)
+    lines = 0
+    for start in range(0, len(data), COUNT_BLOCK_BYTES):
+        block = data[start : start + COUNT_BLOCK_BYTES]
+        np.equal(block, ord("\n"), out=is_end[: len(block)])
+        lines += int(np.count_nonzero(is_end[: len(block)]))
+    return lines
 
 
 def _read_into(stream: Any, view: memoryview) -> int:
