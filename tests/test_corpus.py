@@ -200,7 +200,7 @@ def late_logits_parquet(path: Path) -> None:
 
 @functools.cache
 def late_logits_stdin() -> bytes:
-    # More than one read chunk (at most 8 MiB) of probabilities before the first logit row.
+    # More than one read chunk (2 MiB) of probabilities before the first logit row.
     return late_logits_csv(1_200_000, 50).encode()
 
 

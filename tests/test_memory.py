@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 ROWS = 500_000  # x 10 classes: about 50 MB of CSV text, 10x about 500 MB
-# Peak memory is compared between 1x and 10x the rows. Up to about six batches of 8 MiB are in
+# Peak memory is compared between 1x and 10x the rows. Up to about six chunks of text are in
 # flight at once (read-ahead, parse workers, queue), so 1x must already be several times that
-# for the read pipeline to be full at both sizes; with 200k rows (20 MB) the pipeline filled
-# only at 10x and the peak grew by +50 to +108 MB from run to run. At 500k rows the growth is
-# -10 to +65 MB. Holding the extra rows would cost ~900 MB (text and parsed columns).
+# for the read pipeline to be full at both sizes: with 8 MiB chunks and 200k rows (20 MB) it
+# filled only at 10x and the peak grew by +50 to +108 MB from run to run. With 2 MiB chunks and
+# 500k rows: 113-125 MB at 1x, 127-131 MB at 10x. Holding the extra rows would cost ~900 MB.
 SMALL, LARGE = 1, 10
 GROWTH_MB = 100
 CEILING_MB = 600  # the bound for a 1 GB CSV; allocator retention varies with load

