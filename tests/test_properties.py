@@ -477,6 +477,8 @@ def test_argmax_rows_is_numpy_argmax_with_ties(rows, k, data):
 
 
 @settings(max_examples=200, deadline=None)
+@example(labels=[0, 1, 2, 1], n_classes=3, wide=False)  # labels that are the indices already
+@example(labels=[1, 2, 1], n_classes=3, wide=False)
 @given(
     labels=st.lists(st.one_of(st.none(), st.integers(-3, 12)), min_size=1, max_size=40),
     n_classes=st.integers(1, 10),
@@ -495,3 +497,37 @@ def test_integer_labels_encode_as_their_dictionary_does(labels, n_classes, wide)
     want_codes, want_unknown = encode(array.dictionary_encode(), lookup)
     np.testing.assert_array_equal(codes, want_codes)
     assert unknown == want_unknown
+
+
+# -- per-class sums ------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cells=st.lists(
+        st.tuples(
+            st.integers(0, 1),
+            st.one_of(st.floats(0, 50), st.just(np.inf)),
+            st.floats(0, 1),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_two_class_sums_match_bincount(cells):
+    """Two classes are summed by dot products; an inf loss stays in its own class."""
+    from xent_cli.accumulate import ClassTotals
+
+    classes = np.array([c[0] for c in cells], np.intp)
+    loss = np.array([c[1] for c in cells])
+    p_true = np.array([c[2] for c in cells])
+    correct = np.array([c[3] for c in cells])
+    totals = ClassTotals.zeros(2)
+    totals.add(classes, loss, None, correct, p_true, np.zeros(len(cells), bool))
+    for k in (0, 1):
+        mine = classes == k
+        assert totals.count[k] == mine.sum()
+        assert totals.correct[k] == (mine & correct).sum()
+        assert totals.loss_sum[k] == pytest.approx(loss[mine].sum(), rel=1e-12, abs=1e-300)
+        assert totals.p_true_sum[k] == pytest.approx(p_true[mine].sum(), rel=1e-12, abs=1e-12)

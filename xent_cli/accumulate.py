@@ -7,6 +7,17 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+Floats = NDArray[np.float64]
+
+
+def _two_class_sums(values: Floats, is_one: Floats) -> Floats:
+    """Per-class sums for two classes as two dot products, several times as fast as
+    ``np.bincount`` with weights. Values holding inf or NaN take ``np.bincount``: in a dot
+    product the other class would get 0 * inf = NaN."""
+    if not np.isfinite(values.sum()):
+        return np.bincount(is_one.astype(np.intp), weights=values, minlength=2)
+    return np.array([values @ (1.0 - is_one), values @ is_one])
+
 
 @dataclass
 class ClassTotals:
@@ -50,7 +61,11 @@ class ClassTotals:
         """Add one batch: arrays of equal length, one entry per evaluated row (or cell)."""
         k = self.n_classes
 
+        is_one = classes.astype(np.float64) if k == 2 and weight is None else None
+
         def total(values: NDArray[np.float64] | NDArray[np.bool_]) -> NDArray[np.float64]:
+            if is_one is not None:
+                return _two_class_sums(values, is_one)
             if weight is None:
                 return np.bincount(classes, weights=values, minlength=k)
             # A row of weight 0 adds nothing, even when its loss is inf (0 * inf would be NaN).

@@ -186,7 +186,8 @@ class Run:
         )
 
         present = (labels != MISSING).all(axis=1) if labels.ndim == 2 else labels != MISSING
-        report(dx.MISSING_LABEL, np.flatnonzero(~present))
+        if not present.all():
+            report(dx.MISSING_LABEL, np.flatnonzero(~present))
 
         if self.kind is Kind.auto:
             candidates = _finite_rows(scores, allow_neg_inf=True) & present
@@ -195,10 +196,11 @@ class Run:
                 return None
             self.kind = self._kind_from_values(scores[candidates])
         finite = _finite_rows(scores, allow_neg_inf=self.kind is Kind.log_probs)
-        if targets is not None:
+        if targets is not None and not _all_usable(targets):
             finite &= _usable(targets).all(axis=1)
         if weight is not None:
-            finite &= _usable(weight)
+            if not _all_usable(weight):
+                finite &= _usable(weight)
             negative = np.flatnonzero(np.isfinite(weight) & (weight < 0))
             if len(negative):
                 raise XentError(
@@ -206,9 +208,12 @@ class Run:
                     f"({weight[negative[0]]:g}) in column {roles.weight_column!r}",
                     hint="sample weights must be >= 0",
                 )
-        report(dx.NON_FINITE, np.flatnonzero(present & ~finite))
         valid = present & finite
-        local = np.flatnonzero(valid)
+        if valid.all():  # the common case: every row is evaluated
+            local = np.arange(n)
+        else:
+            report(dx.NON_FINITE, np.flatnonzero(present & ~finite))
+            local = np.flatnonzero(valid)
         if len(local) == 0:
             return None
         self.n_evaluated += len(local)
@@ -450,6 +455,8 @@ def _finite_rows(scores: Float, *, allow_neg_inf: bool) -> Bool:
     Beyond ±1e100 a number is as good as infinite: differences, products and sums of such
     numbers overflow float64, so those rows are skipped and reported like NaN and inf.
     """
+    if _all_usable(scores):  # the common case, in two reductions
+        return np.ones(len(scores), bool)
     if not allow_neg_inf:
         return _usable(scores).all(axis=1)
     ok = ((scores <= MAX_MAGNITUDE) & ((scores >= -MAX_MAGNITUDE) | np.isneginf(scores))).all(1)
@@ -458,9 +465,12 @@ def _finite_rows(scores: Float, *, allow_neg_inf: bool) -> Bool:
 
 def _usable(values: Float) -> Bool:
     """Finite and within ±1e100 (NaN compares false)."""
-    if values.size and -MAX_MAGNITUDE <= values.min() and values.max() <= MAX_MAGNITUDE:
-        return np.ones(values.shape, bool)  # the common case: two reductions (NaN propagates)
     return np.abs(values) <= MAX_MAGNITUDE
+
+
+def _all_usable(values: Float) -> bool:
+    """Whether every value is finite and within ±1e100: a min and a max (NaN propagates)."""
+    return bool(values.size and -MAX_MAGNITUDE <= values.min() and values.max() <= MAX_MAGNITUDE)
 
 
 def _take_ids(ids: pa.Array | None, local: Int) -> list[str] | None:

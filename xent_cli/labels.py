@@ -236,6 +236,8 @@ def _encode_integers(
     if high - low >= INTEGER_SPAN:
         return None
     table = np.array([lookup(v) for v in range(low, high + 1)] + [MISSING], dtype=np.intp)
+    if nulls is None and low == 0 and (table[:-1] == np.arange(high + 1)).all():
+        return values.astype(np.intp, copy=False), []  # labels are the class indices already
     offsets = values - low
     if nulls is not None:
         offsets[nulls] = high - low + 1
