@@ -408,9 +408,12 @@ def _float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) ->
             return tensor.to_numpy().astype(np.float64, copy=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             pass  # mixed or non-numeric types: convert column by column, with clear errors
-    out = np.empty((len(columns), batch.num_rows), dtype=np.float64)
     position = {name: i for i, name in enumerate(batch.schema.names)}
     arrays = batch.columns
+    if len(columns) == 1:  # binary: the column itself (a read-only view when it can be)
+        array = arrays[position[columns[0]]]
+        return numbers(array, source, columns[0]).astype(np.float64, copy=False)[:, None]
+    out = np.empty((len(columns), batch.num_rows), dtype=np.float64)
     for row, name in enumerate(columns):
         array = arrays[position[name]]
         if array.type == pa.float64() and array.null_count == 0:  # the common case, fast
