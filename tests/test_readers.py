@@ -119,12 +119,7 @@ def test_error_names_the_file_line_across_chunks(write):
 )
 def test_every_missing_value_spelling_is_a_non_finite_row(write, spelling):
     """Arrow's null spellings and the NaN spellings all mean "no number" in a score column."""
-    text = (
-        "label,logit_a,logit_b\n"
-        "a,2.0,0.0\n"
-        f"b,{spelling},1.0\n"
-        "b,0.0,1.5\n"
-    )
+    text = f"label,logit_a,logit_b\na,2.0,0.0\nb,{spelling},1.0\nb,0.0,1.5\n"
     report = json.loads(invoke("eval", write("na.csv", text), "--format", "json").stdout)
     codes = {w["code"]: w for w in report["warnings"]}
     assert codes["non-finite"]["rows"] == [1]

@@ -313,7 +313,7 @@ class TextSource:
     def _parser(
         self, columns: Sequence[str], types: dict[str, pa.DataType]
     ) -> Callable[[memoryview], pa.Table]:
-        """A function from a header plus whole lines to a table of the needed columns."""
+        """A function from whole lines (no header) to a table of the needed columns."""
         if self.format is InputFormat.jsonl:
             import pyarrow.json as pj
 
@@ -330,7 +330,7 @@ class TextSource:
         import pyarrow.csv as pc
 
         csv_options = pc.ParseOptions(delimiter=self._delimiter)
-        names = pc.ReadOptions(column_names=self.schema.names)  # the header is not in chunks
+        names = self.schema.names  # chunks hold no header line
         convert = pc.ConvertOptions(include_columns=list(columns), column_types=dict(types))
         # A quick way first. Checking every value against Arrow's dozen null spellings costs
         # ~20% of the parse: with only "" as null, NaN spellings still parse (as NaN, which
@@ -349,7 +349,7 @@ class TextSource:
 
         def parse_csv(data: memoryview) -> pa.Table:
             options = pc.ReadOptions(
-                use_threads=False, block_size=len(data) + 1, column_names=names.column_names
+                use_threads=False, block_size=len(data) + 1, column_names=names
             )
             if quick is not None:
                 try:
