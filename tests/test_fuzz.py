@@ -47,6 +47,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +55,8 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+
+from xent_cli import readers
 
 from .conftest import invoke
 
@@ -1035,10 +1038,23 @@ def check_reference(report: dict[str, Any], clean: Clean, options: Options, cont
         )
 
 
-def run_eval(table: Table, options: Options, fmt: str, directory: Path, jsonl_style: Any):
+def run_eval(
+    table: Table,
+    options: Options,
+    fmt: str,
+    directory: Path,
+    jsonl_style: Any,
+    block: int | None = None,
+):
+    """``xent eval`` on the table written as ``fmt``; text is cut into ``block``-byte chunks
+    when given (the default is megabytes: one chunk for these small tables)."""
     path, stdin = materialize(table, fmt, directory, jsonl_style)
     args = ["eval", path, "--format", "json", *options.build()]
-    result = run_cli(*args, input=stdin)
+    if block is None:
+        result = run_cli(*args, input=stdin)
+    else:
+        with mock.patch.object(readers.TextSource, "_block_size", return_value=block):
+            result = run_cli(*args, input=stdin)
     context = describe(path, stdin, args)
     known = check_process(result, context)
     event(f"eval exit {result.exit_code}")
@@ -1080,6 +1096,7 @@ class Outcome:
 
 
 jsonl_style_st = st.tuples(st.sampled_from(["null", "null", "token", "string"]), st.booleans())
+block_st = st.sampled_from([None, None, 1, 17, 256])  # text chunk bytes (None: the default)
 
 
 # -- the fuzz tests --------------------------------------------------------------------------
@@ -1097,7 +1114,7 @@ jsonl_style_st = st.tuples(st.sampled_from(["null", "null", "token", "string"]),
 def test_eval_fuzz(table, fmt, jsonl_style, data):
     options = data.draw(wild_options(table))
     with tempfile.TemporaryDirectory() as tmp:
-        out = run_eval(table, options, fmt, Path(tmp), jsonl_style)
+        out = run_eval(table, options, fmt, Path(tmp), jsonl_style, data.draw(block_st))
         if out.report is None or out.known:
             return
         if data.draw(st.integers(0, 3)) == 0:
@@ -1201,7 +1218,7 @@ def assert_same(a: Any, b: Any, context: str, where: str = "") -> None:
 def test_eval_clean_logits_matches_reference(table, fmt, jsonl_style, data):
     options = data.draw(neutral_options(table))
     with tempfile.TemporaryDirectory() as tmp:
-        out = run_eval(table, options, fmt, Path(tmp), jsonl_style)
+        out = run_eval(table, options, fmt, Path(tmp), jsonl_style, data.draw(block_st))
     assert out.result.exit_code == 0, f"{out.result.stderr}\n{out.context}"
     check_reference(out.report, table.clean, options, out.context)
 
@@ -1211,7 +1228,7 @@ def test_eval_clean_logits_matches_reference(table, fmt, jsonl_style, data):
 def test_eval_clean_binary_matches_reference(table, fmt, jsonl_style, data):
     options = data.draw(neutral_options(table))
     with tempfile.TemporaryDirectory() as tmp:
-        out = run_eval(table, options, fmt, Path(tmp), jsonl_style)
+        out = run_eval(table, options, fmt, Path(tmp), jsonl_style, data.draw(block_st))
     assert out.result.exit_code == 0, f"{out.result.stderr}\n{out.context}"
     check_reference(out.report, table.clean, options, out.context)
 
@@ -1226,7 +1243,7 @@ def test_eval_warnings_match_reference(case, fmt, data):
     eps = float(options.eps) if options.eps is not None else DEFAULT_EPS
     expected = dirty_expected(dirty, eps)
     with tempfile.TemporaryDirectory() as tmp:
-        out = run_eval(table, options, fmt, Path(tmp), ("token", False))
+        out = run_eval(table, options, fmt, Path(tmp), ("token", False), data.draw(block_st))
     if expected["n_evaluated"] == 0:
         assert out.result.exit_code == 2, out.context
         assert "no rows to evaluate" in out.result.stderr, out.context
