@@ -270,6 +270,13 @@ class TextSource:
                 ).schema
             schema.names  # noqa: B018 -- decodes the names: a non-UTF-8 header fails here
             return schema
+        except pa.ArrowInvalid as error:
+            text = re.sub(r"Row #\d+: ", "", str(error))
+            found = None
+            if self.format is not InputFormat.jsonl:
+                found = _line_of_error(self._delimiter, memoryview(sample), text)
+            where = f" (in line {found})" if found else ""
+            raise arrow_error(self.name, pa.ArrowInvalid(text + where)) from None
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
 
@@ -300,7 +307,8 @@ class TextSource:
         has_header = self.format is not InputFormat.jsonl
         try:
             chunks = _line_chunks(stream, self._block_size(), skip_first_line=has_header)
-            yield from _parse_in_parallel(chunks, parse, first_line=2 if has_header else 1)
+            locate = None if not has_header else functools.partial(_line_of_error, self._delimiter)
+            yield from _parse_in_parallel(chunks, parse, 2 if has_header else 1, locate)
         except (pa.ArrowException, OSError, UnicodeDecodeError, EOFError) as error:
             raise arrow_error(self.name, error, self.schema.names) from None
         finally:
@@ -432,51 +440,92 @@ def _parse_in_parallel(
     chunks: Iterator[tuple[memoryview, int]],
     parse: Callable[[memoryview], pa.Table],
     first_line: int,
+    locate: Callable[[memoryview, str], int | None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Parse chunks on worker threads, yielding their batches in input order.
 
     At most ``PARSE_WORKERS + 1`` chunks are in flight, so memory stays bounded. A parse
-    error names the lines of the file it happened in (Arrow counts rows per chunk). An input
-    of one chunk is parsed right here: starting threads would take longer than the parse.
+    error names the line of the file it is about when ``locate`` finds it in the chunk,
+    else the chunk's lines. An input of one chunk is parsed right here: starting threads
+    would take longer than the parse.
     """
     from collections import deque
     from concurrent.futures import Future
 
-    def parsed(table: Callable[[], pa.Table], first: int, last: int) -> list[pa.RecordBatch]:
+    def parsed(
+        table: Callable[[], pa.Table], chunk: memoryview, first: int, last: int
+    ) -> list[pa.RecordBatch]:
         try:
             return table().to_batches()
         except pa.ArrowInvalid as error:
             text = re.sub(r"Row #\d+: ", "", str(error))
+            found = locate(chunk, text) if locate is not None else None
+            if found is not None:
+                first = last = first + found - 1
             where = f"line {first}" if first == last else f"lines {first}-{last}"
             raise pa.ArrowInvalid(f"{text} (in {where})") from None
 
     head = list(itertools.islice(chunks, 2))
     if len(head) < 2:
         for chunk, lines in head:
-            yield from parsed(functools.partial(parse, chunk), first_line, first_line + lines - 1)
+            table = functools.partial(parse, chunk)
+            yield from parsed(table, chunk, first_line, first_line + lines - 1)
         return
 
     from concurrent.futures import ThreadPoolExecutor
 
-    pending: deque[tuple[Future[pa.Table], int, int]] = deque()
+    pending: deque[tuple[Future[pa.Table], memoryview, int, int]] = deque()
     line = first_line  # of the next chunk, 1-based
 
     def finish() -> list[pa.RecordBatch]:
-        future, first, last = pending.popleft()
-        return parsed(future.result, first, last)
+        future, chunk, first, last = pending.popleft()
+        return parsed(future.result, chunk, first, last)
 
     with ThreadPoolExecutor(PARSE_WORKERS, thread_name_prefix="xent-parse") as pool:
         try:
             for chunk, lines in itertools.chain(head, chunks):
-                pending.append((pool.submit(parse, chunk), line, line + lines - 1))
+                pending.append((pool.submit(parse, chunk), chunk, line, line + lines - 1))
                 line += lines
                 if len(pending) > PARSE_WORKERS:
                     yield from finish()
             while pending:
                 yield from finish()
         finally:
-            for future, _, _ in pending:
+            for future, *_ in pending:
                 future.cancel()
+
+
+def _line_of_error(delimiter: str, chunk: memoryview, message: str) -> int | None:
+    """The line of the chunk (1-based) that an Arrow CSV error is about, if it can be found.
+
+    Arrow names the column and the value that failed to convert (or the field count of a
+    short or long row), not the row: the chunk is read again with Python's csv module,
+    which counts physical lines (blank ones and quoted line ends included). Only on errors.
+    """
+    import csv
+
+    conversion = re.search(
+        r"CSV column #(\d+): CSV conversion error to [^:]*: invalid value '(.*)'$", message, re.S
+    )
+    wrong_width = re.search(r"Expected \d+ columns, got (\d+)", message)
+
+    def is_culprit(fields: list[str]) -> bool:
+        if conversion is not None:
+            column = int(conversion.group(1))
+            return len(fields) > column and fields[column].strip() == conversion.group(2)
+        assert wrong_width is not None
+        return bool(fields) and len(fields) == int(wrong_width.group(1))
+
+    if conversion is None and wrong_width is None:
+        return None
+    records = csv.reader(
+        io.StringIO(bytes(chunk).decode("utf-8", errors="replace"), newline=""),
+        delimiter=delimiter,
+    )
+    try:
+        return next((records.line_num for fields in records if is_culprit(fields)), None)
+    except csv.Error:
+        return None
 
 
 def _mean_line_bytes(prefix: bytes) -> float:
