@@ -447,3 +447,14 @@ def test_one_based_labels_of_named_classes_get_a_hint(write):
     assert result.exit_code == 2
     assert "1-based" in result.stderr
     assert "cat, dog, bird" in result.stderr
+
+
+def test_a_class_may_be_named_like_a_missing_value(write):
+    """Labels "na" and "none" are missing, unless a class has that name (found by fuzzing)."""
+    text = (
+        "label,prob_na,prob_none,prob_a\nna,0.5,0.25,0.25\nnone,0.25,0.5,0.25\nNULL,0.2,0.3,0.5\n"
+    )
+    report = eval_json(write("na.csv", text))
+    assert report["n_evaluated"] == 2
+    assert [w["code"] for w in report["warnings"]] == ["missing-label"]
+    assert report["loss"] == pytest.approx(-math.log(0.5), rel=1e-13)

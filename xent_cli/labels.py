@@ -62,20 +62,22 @@ class ClassLookup:
 
     def __init__(self, class_names: Sequence[str]) -> None:
         self.class_names = list(class_names)
+        self._by_name: dict[str, int] = {}
         self._by_key: dict[str, int] = {}
         for index, name in enumerate(class_names):
+            if name.strip():
+                self._by_name.setdefault(name.strip(), index)
             key = canonical(name)
             if key is not None:
                 self._by_key.setdefault(key, index)
-                self._by_key.setdefault(name, index)
         self._names_are_ints = all(_as_int(canonical(n) or "") is not None for n in class_names)
 
     def __call__(self, value: Any) -> int:
+        if isinstance(value, str) and value.strip() in self._by_name:
+            return self._by_name[value.strip()]  # a class of that name, even "na" or "none"
         key = canonical(value)
         if key is None:
             return MISSING
-        if isinstance(value, str) and value in self._by_key:
-            return self._by_key[value]
         if key in self._by_key:
             return self._by_key[key]
         position = _as_int(key)
