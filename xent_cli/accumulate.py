@@ -7,17 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-Floats = NDArray[np.float64]
-
-
-def _two_class_sums(values: Floats, is_one: Floats) -> Floats:
-    """Per-class sums for two classes as two dot products, several times as fast as
-    ``np.bincount`` with weights. Values holding inf or NaN take ``np.bincount``: in a dot
-    product the other class would get 0 * inf = NaN."""
-    if not np.isfinite(values.sum()):
-        return np.bincount(is_one.astype(np.intp), weights=values, minlength=2)
-    return np.array([values @ (1.0 - is_one), values @ is_one])
-
 
 @dataclass
 class ClassTotals:
@@ -64,8 +53,10 @@ class ClassTotals:
         is_one = classes.astype(np.float64) if k == 2 and weight is None else None
 
         def total(values: NDArray[np.float64] | NDArray[np.bool_]) -> NDArray[np.float64]:
-            if is_one is not None:
-                return _two_class_sums(values, is_one)
+            if is_one is not None and np.isfinite(values.sum()):
+                # two classes: two dot products, several times as fast as bincount (not with
+                # inf or NaN, which a dot product would spread to the other class as 0 * inf)
+                return np.array([values @ (1.0 - is_one), values @ is_one])
             if weight is None:
                 return np.bincount(classes, weights=values, minlength=k)
             # A row of weight 0 adds nothing, even when its loss is inf (0 * inf would be NaN).

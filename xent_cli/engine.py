@@ -401,8 +401,9 @@ def _float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) ->
     row reductions run as vectorised passes over whole columns. Many float64 columns: Arrow
     builds a row-major tensor in one call (1000 columns: 4 ms instead of 13 ms per batch).
     """
-    float64 = pa.float64()
-    if len(columns) >= WIDE_COLUMNS and all(batch.schema.field(c).type == float64 for c in columns):
+    if len(columns) >= WIDE_COLUMNS and all(
+        batch.schema.field(c).type == pa.float64() for c in columns
+    ):
         try:
             tensor = batch.select(list(columns)).to_tensor(null_to_nan=True, row_major=True)
             return tensor.to_numpy().astype(np.float64, copy=False)
@@ -415,11 +416,7 @@ def _float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) ->
         return numbers(array, source, columns[0]).astype(np.float64, copy=False)[:, None]
     out = np.empty((len(columns), batch.num_rows), dtype=np.float64)
     for row, name in enumerate(columns):
-        array = arrays[position[name]]
-        if array.type == pa.float64() and array.null_count == 0:  # the common case, fast
-            out[row] = np.frombuffer(array.buffers()[1], np.float64, len(array), array.offset * 8)
-        else:
-            out[row] = numbers(array, source, name)
+        out[row] = numbers(arrays[position[name]], source, name)  # a view, copied once
     return out.T
 
 

@@ -46,10 +46,9 @@ def argmax_rows(values: Float) -> tuple[Int, Float]:
     n, k = values.shape
     if values.flags.f_contiguous and 1 < k <= FEW_COLUMNS:
         top = values.max(axis=1)
-        predicted = np.zeros(n, np.intp)
-        for j in range(k - 1, 0, -1):  # from the right, so the first of ties is kept
+        predicted = np.empty(n, np.intp)
+        for j in range(k - 1, -1, -1):  # from the right, so the first of ties is kept
             np.putmask(predicted, values[:, j] == top, j)
-        np.putmask(predicted, values[:, 0] == top, 0)
         return predicted, top
     predicted = values.argmax(axis=1)
     return predicted, values[np.arange(n), predicted]

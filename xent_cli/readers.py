@@ -271,18 +271,21 @@ class TextSource:
             schema.names  # noqa: B018 -- decodes the names: a non-UTF-8 header fails here
             return schema
         except pa.ArrowInvalid as error:
-            text = re.sub(r"Row #\d+: ", "", str(error))
-            found = None
-            if self.format is not InputFormat.jsonl:
-                found = _line_of_error(self._delimiter, memoryview(sample), text)
-            where = f" (in line {found})" if found else ""
-            raise arrow_error(self.name, pa.ArrowInvalid(text + where)) from None
+            lines = sample.count(b"\n")
+            located = _at_lines(error, memoryview(sample), 1, lines, self._locator())
+            raise arrow_error(self.name, located) from None
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
 
     @property
     def _delimiter(self) -> str:
         return "\t" if self.format is InputFormat.tsv else ","
+
+    def _locator(self) -> Callable[[memoryview, str], int | None] | None:
+        """Finds the line a parse error is about (CSV and TSV only)."""
+        if self.format is InputFormat.jsonl:
+            return None
+        return functools.partial(_line_of_error, self._delimiter)
 
     def _block_size(self) -> int:
         """Bytes of text per parse task: BLOCK_BYTES, or more for rows so wide that it would
@@ -307,8 +310,7 @@ class TextSource:
         has_header = self.format is not InputFormat.jsonl
         try:
             chunks = _line_chunks(stream, self._block_size(), skip_first_line=has_header)
-            locate = None if not has_header else functools.partial(_line_of_error, self._delimiter)
-            yield from _parse_in_parallel(chunks, parse, 2 if has_header else 1, locate)
+            yield from _parse_in_parallel(chunks, parse, 2 if has_header else 1, self._locator())
         except (pa.ArrowException, OSError, UnicodeDecodeError, EOFError) as error:
             raise arrow_error(self.name, error, self.schema.names) from None
         finally:
@@ -458,12 +460,7 @@ def _parse_in_parallel(
         try:
             return table().to_batches()
         except pa.ArrowInvalid as error:
-            text = re.sub(r"Row #\d+: ", "", str(error))
-            found = locate(chunk, text) if locate is not None else None
-            if found is not None:
-                first = last = first + found - 1
-            where = f"line {first}" if first == last else f"lines {first}-{last}"
-            raise pa.ArrowInvalid(f"{text} (in {where})") from None
+            raise _at_lines(error, chunk, first, last, locate) from None
 
     head = list(itertools.islice(chunks, 2))
     if len(head) < 2:
@@ -493,6 +490,23 @@ def _parse_in_parallel(
         finally:
             for future, *_ in pending:
                 future.cancel()
+
+
+def _at_lines(
+    error: pa.ArrowInvalid,
+    chunk: memoryview,
+    first: int,
+    last: int,
+    locate: Callable[[memoryview, str], int | None] | None,
+) -> pa.ArrowInvalid:
+    """Arrow's parse error for the chunk holding lines ``first``-``last`` of the file, with
+    the line it is about when ``locate`` finds it, else with the chunk's lines."""
+    text = re.sub(r"Row #\d+: ", "", str(error))
+    found = locate(chunk, text) if locate is not None else None
+    if found is not None:
+        first = last = first + found - 1
+    where = f"line {first}" if first == last else f"lines {first}-{last}"
+    return pa.ArrowInvalid(f"{text} (in {where})")
 
 
 def _line_of_error(delimiter: str, chunk: memoryview, message: str) -> int | None:

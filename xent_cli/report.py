@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from . import diagnostics as dx
-from .options import Mode
+from .options import Base, Mode
 
 if TYPE_CHECKING:
     from .accumulate import ClassTotals
@@ -74,7 +74,7 @@ class Report:
 
     @property
     def unit(self) -> str:
-        return {"e": "nats", "2": "bits", "10": "dits"}[self.base]
+        return Base(self.base).unit
 
     def to_dict(self) -> dict[str, Any]:
         return {
