@@ -1213,24 +1213,25 @@ def assert_same(a: Any, b: Any, context: str, where: str = "") -> None:
         assert a == b, f"{where}: {a!r} (split) vs {b!r} (one file)\n{context}"
 
 
-@_settings(100)
-@given(clean_logits_tables(), st.sampled_from(FORMATS), jsonl_style_st, st.data())
-def test_eval_clean_logits_matches_reference(table, fmt, jsonl_style, data):
+def check_clean_table(table: Table, fmt: str, jsonl_style: Any, data: Any) -> None:
+    """A clean table evaluates (exit 0) to the losses of the reference computation."""
     options = data.draw(neutral_options(table))
     with tempfile.TemporaryDirectory() as tmp:
         out = run_eval(table, options, fmt, Path(tmp), jsonl_style, data.draw(block_st))
     assert out.result.exit_code == 0, f"{out.result.stderr}\n{out.context}"
     check_reference(out.report, table.clean, options, out.context)
+
+
+@_settings(100)
+@given(clean_logits_tables(), st.sampled_from(FORMATS), jsonl_style_st, st.data())
+def test_eval_clean_logits_matches_reference(table, fmt, jsonl_style, data):
+    check_clean_table(table, fmt, jsonl_style, data)
 
 
 @_settings(100)
 @given(clean_binary_tables(), st.sampled_from(FORMATS), jsonl_style_st, st.data())
 def test_eval_clean_binary_matches_reference(table, fmt, jsonl_style, data):
-    options = data.draw(neutral_options(table))
-    with tempfile.TemporaryDirectory() as tmp:
-        out = run_eval(table, options, fmt, Path(tmp), jsonl_style, data.draw(block_st))
-    assert out.result.exit_code == 0, f"{out.result.stderr}\n{out.context}"
-    check_reference(out.report, table.clean, options, out.context)
+    check_clean_table(table, fmt, jsonl_style, data)
 
 
 @_settings(80)

@@ -128,13 +128,16 @@ def report_dict(report: Any, drop_warnings: tuple[str, ...] = ()) -> dict[str, A
 # -- shift invariance ----------------------------------------------------------------------
 
 
+def draw_shifts(data: Any, rows: int) -> np.ndarray:
+    """One constant per row, to add to all of that row's logits."""
+    return np.array(data.draw(st.lists(wide_floats(100.0), min_size=rows, max_size=rows)))
+
+
 @_settings(80)
 @given(gapped_logits(bound=50.0), st.data())
 def test_shift_invariance_report(case, data):
     logits, labels = case
-    shifts = np.array(
-        data.draw(st.lists(wide_floats(100.0), min_size=len(labels), max_size=len(labels)))
-    )
+    shifts = draw_shifts(data, len(labels))
     base = xent_cli.evaluate(frame(logits, labels))
     moved = xent_cli.evaluate(frame(logits + shifts[:, None], labels))
     assert_same(report_dict(base, (LOOKS_LIKE,)), report_dict(moved, (LOOKS_LIKE,)), rel=1e-9)
@@ -144,9 +147,7 @@ def test_shift_invariance_report(case, data):
 @given(gapped_logits(bound=50.0), st.data())
 def test_shift_invariance_scoring(case, data):
     logits, labels = case
-    shifts = np.array(
-        data.draw(st.lists(wide_floats(100.0), min_size=len(labels), max_size=len(labels)))
-    )
+    shifts = draw_shifts(data, len(labels))
     a = score_categorical(logits, labels, Kind.logits, 1e-15)
     b = score_categorical(logits + shifts[:, None], labels, Kind.logits, 1e-15)
     np.testing.assert_allclose(b.loss, a.loss, rtol=1e-9, atol=0)
