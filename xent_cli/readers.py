@@ -248,12 +248,34 @@ class TextSource:
                 f"{self.name}: this is {looks}, not {self.format.value.upper()} text",
                 hint="pass --input-format parquet if it is Parquet",
             )
+        if self.format is not InputFormat.jsonl:
+            self._check_separator(prefix.split(b"\n", 1)[0])
         cut = prefix.rfind(b"\n")
         sample = prefix[: cut + 1] if cut >= 0 else prefix + b"\n"
         try:
             return self._parse_schema(sample)
         except UnicodeDecodeError as error:
             raise arrow_error(self.name, error) from None
+
+    def _check_separator(self, header: bytes) -> None:
+        """A header without the delimiter but with another one (a spreadsheet's ``;``-separated
+        export, or tabs in a .csv) is one column: say so before Arrow's puzzling errors."""
+        if self._delimiter.encode() in header:
+            return
+        expected = "tabs" if self.format is InputFormat.tsv else "','"
+        if b";" in header:
+            found, hint = "';'", "save it comma-separated (.csv) or tab-separated (.tsv)"
+        elif b"\t" in header:
+            found, hint = "tabs", "name it .tsv, or pass --input-format tsv"
+        elif b"," in header:
+            found, hint = "','", "name it .csv, or pass --input-format csv"
+        else:
+            return
+        raise XentError(
+            f"{self.name}: the header is one column: its names are separated by {found}, "
+            f"not {expected}",
+            hint=hint,
+        )
 
     def _parse_schema(self, sample: bytes) -> pa.Schema:
         try:
