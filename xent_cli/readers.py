@@ -249,7 +249,8 @@ class TextSource:
                 hint="pass --input-format parquet if it is Parquet",
             )
         if self.format is not InputFormat.jsonl:
-            self._check_separator(prefix.split(b"\n", 1)[0])
+            end = prefix.find(b"\n")
+            self._check_separator(prefix if end < 0 else prefix[:end])
         cut = prefix.rfind(b"\n")
         sample = prefix[: cut + 1] if cut >= 0 else prefix + b"\n"
         try:
