@@ -9,11 +9,12 @@ import io
 import json
 import math
 
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xent_cli import readers
+from xent_cli import arrays, readers
 
 from .conftest import invoke
 
@@ -165,3 +166,23 @@ def test_error_past_the_first_megabyte_names_its_line(write, monkeypatch, bad, b
     result = invoke("eval", write("big.csv", "\n".join(lines) + "\n"))
     assert result.exit_code == 2
     assert "(in line 50001)" in result.stderr, result.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.text("0123456789", min_size=1, max_size=18), min_size=1, max_size=40),
+    start=st.integers(0, 3),
+)
+def test_digit_strings_decode_like_int(values, start):
+    """Text of 1 to 18 digits decodes to the integer Python reads (also from a sliced array)."""
+    array = pa.array(["9"] * start + values, pa.binary()).slice(start)
+    assert arrays.digit_strings(array).tolist() == [int(v) for v in values]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["1", ""], ["1", "-1"], ["+1"], [" 1"], ["1 "], ["1.0"], ["1", None], ["1" * 19], ["a"], []],
+)
+def test_digit_strings_refuse_anything_but_digits(values):
+    """Anything Arrow's integer parse might read differently is left to the full parse."""
+    assert arrays.digit_strings(pa.array(values, pa.binary())) is None

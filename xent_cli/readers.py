@@ -20,6 +20,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from .arrays import digit_strings
 from .errors import XentError
 from .options import InputFormat
 
@@ -368,14 +369,17 @@ class TextSource:
         # A quick way first. Checking every value against Arrow's dozen null spellings costs
         # ~20% of the parse: with only "" as null, NaN spellings still parse (as NaN, which
         # is how nulls end up too) and any other spelling ("NA", "null") fails. Text columns
-        # that began with integers (labels) are read as integers, which is cheaper than
-        # dictionary-encoding them; a chunk where they are not fails too. A chunk that fails
-        # is parsed again the full way, so the values are the same either way. Only for
-        # columns of known types: the null spellings also steer type inference.
+        # that began with integers (labels) are read as raw bytes and decoded as digits,
+        # cheaper than Arrow's integer conversion and than dictionary-encoding them; a chunk
+        # where they are not all digits fails too. A chunk that fails is parsed again the
+        # full way, so the values are the same either way. Only for columns of known types:
+        # the null spellings also steer type inference.
         quick = None
+        digit_columns: list[str] = []
         if all(column in types for column in columns):
             seen = dict(zip(self.schema.names, self.schema.types, strict=True))
             quick_types = {c: _quick_type(t, seen.get(c)) for c, t in types.items()}
+            digit_columns = [c for c, t in quick_types.items() if t == pa.binary()]
             quick = pc.ConvertOptions(
                 include_columns=list(columns), column_types=quick_types, null_values=[""]
             )
@@ -386,7 +390,10 @@ class TextSource:
             )
             if quick is not None:
                 try:
-                    return pc.read_csv(_reader(data), options, csv_options, quick)
+                    table = pc.read_csv(_reader(data), options, csv_options, quick)
+                    decoded = _decode_digits(table, digit_columns)
+                    if decoded is not None:
+                        return decoded
                 except pa.ArrowInvalid:
                     pass
             return pc.read_csv(_reader(data), options, csv_options, convert)
@@ -395,9 +402,22 @@ class TextSource:
 
 
 def _quick_type(wanted: pa.DataType, seen: pa.DataType | None) -> pa.DataType:
-    """int64 for a dictionary-encoded (label) column whose first rows were integers."""
+    """Raw bytes (to decode as digits) for a dictionary-encoded (label) column whose first rows
+    were integers."""
     integral = seen is not None and pa.types.is_integer(seen)
-    return pa.int64() if integral and pa.types.is_dictionary(wanted) else wanted
+    return pa.binary() if integral and pa.types.is_dictionary(wanted) else wanted
+
+
+def _decode_digits(table: pa.Table, columns: Sequence[str]) -> pa.Table | None:
+    """The table with these raw-bytes columns as int64, or None if a value is not all digits."""
+    for column in columns:
+        position = table.schema.get_field_index(column)
+        values = digit_strings(table.column(position).combine_chunks())
+        if values is None:
+            return None
+        array = pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+        table = table.set_column(position, column, array)
+    return table
 
 
 def _reader(data: memoryview) -> pa.BufferReader:
