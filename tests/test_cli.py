@@ -114,6 +114,17 @@ def test_binary_probabilities_and_positive_value(write):
     assert [c["class"] for c in report["classes"]] == ["no", "yes"]
 
 
+@pytest.mark.parametrize("options", [(), ("--positive", "1")])
+def test_binary_integer_labels_with_a_gap(write, options):
+    """Labels 1 and 3 are two values: 2, between them but absent, is not a third."""
+    rows = [(1, 0.5), (3, -0.2), (3, 1.0), (1, 2.0)]
+    text = "label,logit\n" + "".join(f"{y},{z}\n" for y, z in rows)
+    report = eval_json(write("gap.csv", text), *options)
+    expected = [math.log1p(math.exp(-z if y == 1 else z)) for y, z in rows]
+    assert report["loss"] == pytest.approx(sum(expected) / 4, rel=1e-12)
+    assert [c["class"] for c in report["classes"]] == ["3", "1"]
+
+
 def test_binary_needs_positive_for_text_labels(write):
     result = invoke("eval", write("b.csv", "label,prob\nyes,0.9\nno,0.2\n"))
     assert result.exit_code == 2

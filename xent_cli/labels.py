@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -230,23 +231,39 @@ def _encode_integers(
     array: pa.Array, lookup: Callable[[Any], int]
 ) -> tuple[NDArray[np.intp], list[Any]] | None:
     """``encode`` for integer labels spanning a narrow range: a table over the range instead
-    of hashing every value. None when the range is too wide for a table."""
+    of hashing every value. None when the range is too wide for a table.
+
+    Only the values that occur are looked up: a binary lookup takes the first value it is
+    shown besides the positive one as the negative, so it must not be shown absent ones.
+    """
     values = integers(array, missing=0)
     nulls = null_mask(array)
     present = values if nulls is None else values[~nulls]
     low, high = int(present.min()), int(present.max())
     if high - low >= INTEGER_SPAN:
         return None
-    table = np.array([lookup(v) for v in range(low, high + 1)] + [MISSING], dtype=np.intp)
-    if nulls is None and low == 0 and (table[:-1] == np.arange(high + 1)).all():
-        return values.astype(np.intp, copy=False), []  # labels are the class indices already
-    offsets = values - low
+    span = high - low + 1
+    offsets = values if low == 0 and nulls is None else values - low
     if nulls is not None:
-        offsets[nulls] = high - low + 1
+        offsets[nulls] = span
+    occurring = np.flatnonzero(np.bincount(offsets, minlength=span + 1)[:span])
+    table = np.full(span + 1, UNKNOWN, dtype=np.intp)
+    table[span] = MISSING
+    table[occurring] = [_looked_up(lookup, low + offset) for offset in occurring.tolist()]
+    if nulls is None and low == 0 and (table[occurring] == occurring).all():
+        return values.astype(np.intp, copy=False), []  # labels are the class indices already
     codes = table[offsets]
     unknown: list[Any] = []
-    if (table == UNKNOWN).any():
+    if (table[occurring] == UNKNOWN).any():
         bad = values[codes == UNKNOWN]
         _, first = np.unique(bad, return_index=True)
         unknown = [int(v) for v in bad[np.sort(first)]]  # in order of appearance
     return codes, unknown
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _looked_up(lookup: Callable[[Any], int], value: int) -> int:
+    """``lookup(value)``, remembered: batches share their labels, and 1000 classes would be
+    1000 lookups a batch. A lookup answers a value the same way each time once it has seen
+    it (a binary one learns its negative value from the first), so this is safe."""
+    return lookup(value)
