@@ -282,18 +282,34 @@ def verdict(file: str, timings: dict[str, Timing]) -> tuple[float | None, str]:
     return ratio, f"{target.describe()}: {state}"
 
 
+def round_ratios(timings: dict[str, Timing]) -> list[float]:
+    """xent / pandas+scipy within each round (the two ran back to back): how much the ratio
+    moves with the machine's load from one round to the next."""
+    xent, base = timings["xent"], timings.get("pandas+scipy")
+    if base is None or xent.error or base.error or len(xent.seconds) != len(base.seconds):
+        return []
+    return [x / b for x, b in zip(xent.seconds, base.seconds, strict=True)]
+
+
+def fmt_spread(ratios: list[float]) -> str:
+    if not ratios:
+        return "n/a"
+    return f"{min(ratios):.2f}-{max(ratios):.2f}x"
+
+
 def results_table(results: dict[str, dict[str, Timing]]) -> str:
     lines = [
         "| file | pandas+scipy s (peak MB) | pyarrow+numpy s (peak MB) | xent s (peak MB) "
-        "| xent / pandas+scipy | target |",
-        "|---|---:|---:|---:|---:|---|",
+        "| xent / pandas+scipy | per round | target |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for file, timings in results.items():
         ratio, target = verdict(file, timings)
         lines.append(
             f"| {file} | {fmt_cell(timings.get('pandas+scipy'))} "
             f"| {fmt_cell(timings.get('pyarrow+numpy'))} | {fmt_cell(timings['xent'])} "
-            f"| {'n/a' if ratio is None else f'{ratio:.3f}x'} | {target} |"
+            f"| {'n/a' if ratio is None else f'{ratio:.3f}x'} "
+            f"| {fmt_spread(round_ratios(timings))} | {target} |"
         )
     return "\n".join(lines)
 
@@ -489,7 +505,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"Medians of {args.runs} run(s); peak RSS is the largest of the runs, in MiB "
-        f"(a child's peak RSS counts from this runner's {floor:.0f} MB at fork)."
+        f"(a child's peak RSS counts from this runner's {floor:.0f} MB at fork). 'per round': "
+        "the lowest and highest ratio of two runs made back to back."
     )
     print()
     if results:
@@ -511,6 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file: {
                     "target": asdict(FILES[file]),
                     "ratio": verdict(file, timings)[0],
+                    "round_ratios": round_ratios(timings),
                     "verdict": verdict(file, timings)[1],
                     "commands": {
                         name: {
