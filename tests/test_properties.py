@@ -500,6 +500,26 @@ def test_integer_labels_encode_as_their_dictionary_does(labels, n_classes, wide)
     assert unknown == want_unknown
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    positive=st.integers(0, 9),
+    negative=st.integers(0, 9),
+    picks=st.lists(st.one_of(st.none(), st.booleans()), min_size=1, max_size=40),
+)
+def test_binary_integer_labels_encode_as_their_dictionary_does(positive, negative, picks):
+    """Two integer label values, however far apart, give the codes of the dictionary path:
+    the values between them are not shown to the lookup (it would take one as the negative)."""
+    from xent_cli.labels import BinaryLookup, encode
+
+    assume(positive != negative)
+    labels = [None if p is None else positive if p else negative for p in picks]
+    array = pa.array(labels, pa.int64())
+    codes, unknown = encode(array, BinaryLookup(str(positive)))
+    want_codes, want_unknown = encode(array.dictionary_encode(), BinaryLookup(str(positive)))
+    np.testing.assert_array_equal(codes, want_codes)
+    assert unknown == want_unknown == []
+
+
 # -- per-class sums ------------------------------------------------------------------------
 
 
