@@ -46,6 +46,15 @@ def test_eval_table_on_logits(write):
     assert result.stderr == ""
 
 
+def test_table_prints_class_names_as_they_are(write):
+    """Class names are data, not rich markup or emoji codes."""
+    text = "label,logit_[red]cat,logit_dog:smile:\n[red]cat,1.0,0.5\ndog:smile:,0.2,2.0\n"
+    result = invoke("eval", write("markup.csv", text))
+    assert result.exit_code == 0, result.output
+    names = [line.split()[0] for line in result.stdout.splitlines()[4:6]]
+    assert names == ["[red]cat", "dog:smile:"]
+
+
 def test_eval_json_numbers_and_keys(write):
     path = write("preds.csv", LOGITS_CSV)
     report = eval_json(path)

@@ -149,11 +149,13 @@ def render_table(report: Report, *, width: int = 100, color: bool = False) -> st
         color_system="standard" if color else None,
         no_color=not color,
         highlight=False,
+        markup=False,  # class names are data: "[red]cat" and ":smile:" print as they are
+        emoji=False,
     )
     for line in header_lines(report):
-        console.print(line, markup=False, soft_wrap=True)
+        console.print(line, soft_wrap=True)
     console.print(table)
-    console.print(summary_line(report), markup=False, soft_wrap=True)
+    console.print(summary_line(report), soft_wrap=True)
     return buffer.getvalue()
 
 
