@@ -20,7 +20,7 @@ of 10 runs.
 
 Usage::
 
-    python benchmarks/run.py                          # all files, 3 runs each
+    python benchmarks/run.py                          # all files, 5 runs each
     python benchmarks/run.py --only cat10_1m.csv --runs 5
     python benchmarks/run.py --skip-baselines --json results.json
 """
@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="a file name (cat10_1m.csv) or stem (cat10_1m: both formats); repeatable",
     )
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per command (default 3)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per command (default 5)")
     parser.add_argument("--skip-baselines", action="store_true", help="time xent only (no ratios)")
     parser.add_argument("--skip-startup", action="store_true", help="skip the start-up timings")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also save the results here")
