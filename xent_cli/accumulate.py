@@ -50,14 +50,16 @@ class ClassTotals:
         """Add one batch: arrays of equal length, one entry per evaluated row (or cell)."""
         k = self.n_classes
 
-        is_one = classes.astype(np.float64) if k == 2 and weight is None else None
-        is_zero = None if is_one is None else 1.0 - is_one
+        indicators: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+        if k == 2 and weight is None:
+            is_one = classes.astype(np.float64)
+            indicators = (1.0 - is_one, is_one)
 
         def total(values: NDArray[np.float64] | NDArray[np.bool_]) -> NDArray[np.float64]:
-            if is_one is not None and is_zero is not None and np.isfinite(values.sum()):
+            if indicators is not None and np.isfinite(values.sum()):
                 # two classes: two dot products, several times as fast as bincount (not with
                 # inf or NaN, which a dot product would spread to the other class as 0 * inf)
-                return np.array([values @ is_zero, values @ is_one])
+                return np.array([values @ indicator for indicator in indicators])
             if weight is None:
                 return np.bincount(classes, weights=values, minlength=k)
             # A row of weight 0 adds nothing, even when its loss is inf (0 * inf would be NaN).

@@ -405,7 +405,7 @@ def _float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) ->
     if len(columns) >= WIDE_COLUMNS:
         selected = batch.select(list(columns))
         types = set(selected.schema.types)
-        if len(types) == 1 and pa.types.is_floating(types.pop()):  # float64, or Parquet's float32
+        if len(types) == 1 and pa.types.is_floating(next(iter(types))):  # float64 or float32
             try:
                 tensor = selected.to_tensor(null_to_nan=True, row_major=True)
                 return tensor.to_numpy().astype(np.float64, copy=False)
