@@ -1,18 +1,21 @@
 """Time ``xent eval`` against the scripts users hand-write, on the files of ``generate.py``.
 
-For every data file three whole-process commands are timed, alternating (a, b, c, a, b, c,
+For every data file four whole-process commands are timed, alternating (a, b, c, d, a, b,
 ...) so that drift in machine load hits all three alike, ``--runs`` times each:
 
 a. ``xent eval FILE --format json``;
 b. ``baselines/pandas_scipy.py FILE`` -- pandas ``read_csv``/``read_parquet``,
    ``scipy.special.log_softmax`` (or a ``numpy.logaddexp`` BCE for binary), ``groupby`` mean;
 c. ``baselines/pyarrow_numpy.py FILE`` -- ``pyarrow.csv.read_csv``/``parquet.read_table``,
-   a hand-rolled logsumexp and ``numpy.bincount``.
+   a hand-rolled logsumexp and ``numpy.bincount``;
+d. ``baselines/pyarrow_read.py FILE`` -- the same pyarrow read alone, no loss: the floor under
+   anything that parses the file with pyarrow (imports plus a threaded parse).
 
 Wall time is ``time.perf_counter`` around spawning and reaping the child; peak RSS is the
 child's own ``ru_maxrss`` from ``os.wait4`` (KiB on Linux, reported in MiB as "MB"). Each file
-is read once before timing so that every run sees it in the page cache. The three commands
-must agree on the overall and per-class losses to 1e-6 relative, or a warning is printed.
+is read once before timing so that every run sees it in the page cache. The three commands that
+compute a loss must agree on the overall and per-class losses to 1e-6 relative, or a warning is
+printed.
 
 Then start-up: ``xent --version``, ``xent --help`` (target < 0.15 s) and ``xent eval`` on a
 10-row CSV against ``python -c "import numpy, pyarrow.csv"`` (target within 1.5x), as medians
@@ -48,6 +51,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA_DIR = HERE / "data"
 BASELINES = HERE / "baselines"
+READ_ONLY = "pyarrow read only"  # the reference command that computes no loss
 REL_TOL = 1e-6
 STARTUP_RUNS = 10
 STARTUP_ABS_TARGET = 0.15  # seconds, for --version and --help
@@ -138,9 +142,13 @@ def xent_command() -> list[str]:
     return [sys.executable, "-m", "xent_cli"]
 
 
-def parse_result(name: str, text: str) -> tuple[float, dict[str, float]]:
-    """Overall and per-class loss from xent's JSON report or a baseline's JSON line."""
+def parse_result(name: str, text: str) -> tuple[float | None, dict[str, float] | None]:
+    """Overall and per-class loss from xent's JSON report or a baseline's JSON line (none from
+    the read-only reference, which prints its row count)."""
     data = json.loads(text)
+    if name == READ_ONLY:
+        int(data["rows"])
+        return None, None
     if name == "xent":
         per_class = {
             str(c["class"]): float(c["loss"]) for c in data["classes"] if c["loss"] is not None
@@ -209,6 +217,7 @@ def bench_file(path: Path, runs: int, skip_baselines: bool) -> dict[str, Timing]
             str(BASELINES / "pyarrow_numpy.py"),
             str(path),
         ]
+        commands[READ_ONLY] = [sys.executable, str(BASELINES / "pyarrow_read.py"), str(path)]
     timings = {name: Timing(command) for name, command in commands.items()}
     warm(path)
     for i in range(runs):
@@ -297,19 +306,33 @@ def fmt_spread(ratios: list[float]) -> str:
     return f"{min(ratios):.2f}-{max(ratios):.2f}x"
 
 
+def floor_ratio(timings: dict[str, Timing]) -> float | None:
+    """pyarrow's read alone / pandas+scipy: the ratio no pyarrow-based reader can beat."""
+    read, base = timings.get(READ_ONLY), timings.get("pandas+scipy")
+    if read is None or base is None or read.median_s is None or not base.median_s:
+        return None
+    return read.median_s / base.median_s
+
+
+def fmt_ratio(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.3f}x"
+
+
 def results_table(results: dict[str, dict[str, Timing]]) -> str:
     lines = [
-        "| file | pandas+scipy s (peak MB) | pyarrow+numpy s (peak MB) | xent s (peak MB) "
-        "| xent / pandas+scipy | per round | target |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| file | pandas+scipy s (peak MB) | pyarrow+numpy s (peak MB) "
+        "| pyarrow read only s (peak MB) | xent s (peak MB) | xent / pandas+scipy | per round "
+        "| read only / pandas+scipy | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for file, timings in results.items():
         ratio, target = verdict(file, timings)
         lines.append(
             f"| {file} | {fmt_cell(timings.get('pandas+scipy'))} "
-            f"| {fmt_cell(timings.get('pyarrow+numpy'))} | {fmt_cell(timings['xent'])} "
-            f"| {'n/a' if ratio is None else f'{ratio:.3f}x'} "
-            f"| {fmt_spread(round_ratios(timings))} | {target} |"
+            f"| {fmt_cell(timings.get('pyarrow+numpy'))} | {fmt_cell(timings.get(READ_ONLY))} "
+            f"| {fmt_cell(timings['xent'])} | {fmt_ratio(ratio)} "
+            f"| {fmt_spread(round_ratios(timings))} | {fmt_ratio(floor_ratio(timings))} "
+            f"| {target} |"
         )
     return "\n".join(lines)
 
@@ -529,6 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "target": asdict(FILES[file]),
                     "ratio": verdict(file, timings)[0],
                     "round_ratios": round_ratios(timings),
+                    "read_only_ratio": floor_ratio(timings),
                     "verdict": verdict(file, timings)[1],
                     "commands": {
                         name: {
