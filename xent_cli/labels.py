@@ -246,7 +246,10 @@ def _encode_integers(
     offsets = values if low == 0 and nulls is None else values - low
     if nulls is not None:
         offsets[nulls] = span
-    occurring = np.flatnonzero(np.bincount(offsets, minlength=span + 1)[:span])
+    if span <= 2:  # the lowest and the highest value occur: nothing else to find (binary)
+        occurring = np.arange(span)
+    else:
+        occurring = np.flatnonzero(np.bincount(offsets, minlength=span + 1)[:span])
     table = np.full(span + 1, UNKNOWN, dtype=np.intp)
     table[span] = MISSING
     table[occurring] = [_looked_up(lookup, low + offset) for offset in occurring.tolist()]
