@@ -19,10 +19,10 @@ class ProgressBar:
         if self._progress is None:
             if time.monotonic() - self.started < self.delay:
                 return
-            self._start(total)
+            self._start(done, total)
         self._progress.update(self._task, completed=done, total=total)
 
-    def _start(self, total: int | None) -> None:
+    def _start(self, done: int, total: int | None) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -42,8 +42,8 @@ class ProgressBar:
             console=Console(stderr=True),
             transient=True,
         )
-        self._progress.start()
-        self._task = self._progress.add_task("reading", total=total)
+        self._task = self._progress.add_task("reading", total=total, completed=done)
+        self._progress.start()  # the first frame shows the bytes already read
 
     def close(self) -> None:
         if self._progress is not None:

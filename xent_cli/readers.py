@@ -166,6 +166,7 @@ class _PrefixedStream(io.RawIOBase):
     def __init__(self, prefix: bytes, rest: IO[bytes]) -> None:
         self._prefix = memoryview(prefix)
         self._rest = rest
+        self.delivered = 0  # bytes handed out so far: the progress through standard input
 
     def readable(self) -> bool:
         return True
@@ -175,8 +176,10 @@ class _PrefixedStream(io.RawIOBase):
             n = min(len(buffer), len(self._prefix))
             buffer[:n] = self._prefix[:n]
             self._prefix = self._prefix[n:]
-            return n
-        return self._rest.readinto(buffer)
+        else:
+            n = self._rest.readinto(buffer) or 0
+        self.delivered += n
+        return n
 
 
 class TextSource:
@@ -188,6 +191,7 @@ class TextSource:
         self.format = fmt
         self.compression = compression
         self._stdin_prefix: bytes | None = None
+        self._stdin: _PrefixedStream | None = None
         self._raw: Any = None
         self._finished = False
         self.size = None if path == STDIN else os.path.getsize(path)
@@ -207,6 +211,8 @@ class TextSource:
             raise arrow_error(self.name, error) from None
 
     def bytes_done(self) -> int:
+        if self._stdin is not None:
+            return self._stdin.delivered
         if self._finished:
             return self.size or 0
         raw = self._raw
@@ -326,7 +332,8 @@ class TextSource:
             if self._stdin_prefix is None:
                 raise XentError("<stdin>: standard input can be read only once")
             prefix, self._stdin_prefix = self._stdin_prefix, None
-            return io.BufferedReader(_PrefixedStream(prefix, sys.stdin.buffer), 1 << 20)
+            self._stdin = _PrefixedStream(prefix, sys.stdin.buffer)
+            return io.BufferedReader(self._stdin, 1 << 20)
         return self._open()
 
     def batches(
