@@ -82,8 +82,11 @@ ROW_BYTES = b"0,1.5,0.5\n1,0.2,0.9\n"
 SLOW_ROWS = 120_000  # three pieces of 2.4 MB: more than one chunk each
 
 
-def run_on_slow_stdin(*options: str, terminal: bool) -> tuple[int, bytes, str]:
-    """``xent eval -`` fed over more than a second; (exit code, stdout, stderr text)."""
+EVAL_JSON = ("eval", "-", "--format", "json")
+
+
+def run_on_slow_stdin(*args: str, terminal: bool) -> tuple[int, bytes, str]:
+    """``xent ARGS`` reading stdin fed over more than a second; (exit code, stdout, stderr)."""
     if terminal:
         import pty
 
@@ -91,7 +94,7 @@ def run_on_slow_stdin(*options: str, terminal: bool) -> tuple[int, bytes, str]:
     else:
         reader, stderr = os.pipe()
     process = subprocess.Popen(
-        [sys.executable, "-m", "xent_cli", "eval", "-", "--format", "json", *options],
+        [sys.executable, "-m", "xent_cli", *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=stderr,
@@ -137,10 +140,17 @@ def frames(terminal_text: str) -> list[str]:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
-def test_a_terminal_sees_the_bytes_read_and_stdout_stays_clean():
-    code, stdout, stderr = run_on_slow_stdin(terminal=True)
+@pytest.mark.parametrize("command", ["eval", "rows --top"])
+def test_a_terminal_sees_the_bytes_read_and_stdout_stays_clean(command):
+    if command == "eval":
+        code, stdout, stderr = run_on_slow_stdin(*EVAL_JSON, terminal=True)
+        assert json.loads(stdout)["n_rows"] == 3 * SLOW_ROWS  # nothing of the bar on stdout
+    else:
+        code, stdout, stderr = run_on_slow_stdin(
+            "rows", "-", "--top", "2", "--format", "json", terminal=True
+        )
+        assert [json.loads(line)["label"] for line in stdout.splitlines()] == ["1", "1"]
     assert code == 0
-    assert json.loads(stdout)["n_rows"] == 3 * SLOW_ROWS  # nothing of the bar on stdout
     shown = frames(stderr)
     assert shown, repr(stderr)
     assert all(frame.startswith("xent ") for frame in shown), shown
@@ -155,9 +165,18 @@ def test_a_terminal_sees_the_bytes_read_and_stdout_stays_clean():
     ("options", "terminal"), [(["--no-progress"], True), ([], False)], ids=["off", "piped"]
 )
 def test_no_bar_when_turned_off_or_not_on_a_terminal(options, terminal):
-    code, stdout, stderr = run_on_slow_stdin(*options, terminal=terminal)
+    code, stdout, stderr = run_on_slow_stdin(*EVAL_JSON, *options, terminal=terminal)
     assert code == 0
     assert json.loads(stdout)["n_rows"] == 3 * SLOW_ROWS
+    assert stderr == ""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_rows_streamed_to_a_terminal_have_no_bar_between_them():
+    """Without --top, rows are written as they are scored: no bar to mix with them."""
+    code, stdout, stderr = run_on_slow_stdin("rows", "-", "--format", "csv", terminal=True)
+    assert code == 0
+    assert len(stdout.splitlines()) == 1 + 3 * SLOW_ROWS
     assert stderr == ""
 
 

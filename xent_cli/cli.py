@@ -295,6 +295,7 @@ def rows_command(
         typer.Option("--top", min=1, help="Only the N highest-loss rows, highest first."),
     ] = None,
     top_warnings: TopWarningsOpt = DEFAULT_TOP_WARNINGS,
+    progress: ProgressOpt = True,
 ) -> None:
     """Per-row losses: row, id, label, predicted, p_true, loss (worst first with --top)."""
     with _user_errors():
@@ -305,7 +306,9 @@ def rows_command(
         settings = make_settings(**_input_options(locals()))
         run = Run(make_sources(files, settings.input_format), settings)
         if top is not None:
-            records = top_records(run, top)
+            with _progress_bar(progress) as on_progress:  # streamed rows would cross the bar
+                run.on_progress = on_progress
+                records = top_records(run, top)
             sys.stdout.write(format_records(records, output_format, header=True))
         else:
             first = True
