@@ -5,6 +5,8 @@ Expected losses are computed here with ``math`` from the formula.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
 import json
 import math
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 
 from xent_cli import arrays, readers
 
-from .conftest import invoke
+from .conftest import eval_json, invoke
 
 
 class ShortReads(io.RawIOBase):
@@ -186,3 +188,32 @@ def test_digit_strings_decode_like_int(values, start):
 def test_digit_strings_refuse_anything_but_digits(values):
     """Anything Arrow's integer parse might read differently is left to the full parse."""
     assert arrays.digit_strings(pa.array(values, pa.binary())) is None
+
+
+def _zstd(data: bytes) -> bytes:
+    return pa.Codec("zstd").compress(data, asbytes=True)
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, _zstd], ids=["gz", "bz2", "zst"])
+def test_compressed_standard_input_is_recognised_by_its_signature(compress):
+    """A pipe has no file name to say it is compressed: its first bytes do."""
+    text, expected = logits_csv()
+    report = eval_json("-", input=compress(text.encode()))
+    assert report["n_rows"] == ROWS
+    assert report["loss"] == pytest.approx(expected, rel=1e-13)
+
+
+def test_text_that_starts_like_a_signature_stays_text():
+    text, expected = logits_csv()
+    text = text.replace("label,", "BZh_label,", 1)  # "BZh" + a digit would be bzip2
+    report = eval_json("-", "--label", "BZh_label", input=text.encode())
+    assert report["loss"] == pytest.approx(expected, rel=1e-13)
+
+
+def test_truncated_compressed_standard_input_is_one_error_line():
+    data = gzip.compress(logits_csv()[0].encode())
+    result = invoke("eval", "-", input=data[: len(data) // 2])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("xent: error: <stdin>: ")

@@ -182,6 +182,23 @@ class _PrefixedStream(io.RawIOBase):
         return n
 
 
+STDIN_SIGNATURES = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}  # + bzip2: BZh1..9
+
+
+def _stdin_input() -> IO[bytes]:
+    """Standard input, decompressed when it begins with a gzip, zstd or bzip2 signature
+    (files say so by their suffix; a pipe only by its first bytes)."""
+    stdin = sys.stdin.buffer
+    head = stdin.read(4)
+    whole = io.BufferedReader(_PrefixedStream(head, stdin))
+    codec = next((c for sign, c in STDIN_SIGNATURES.items() if head.startswith(sign)), None)
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[3:4] != b"0":
+        codec = "bz2"
+    if codec is None:
+        return whole
+    return pa.CompressedInputStream(pa.PythonFile(whole, mode="r"), codec)
+
+
 class TextSource:
     """A CSV, TSV or JSON Lines file (optionally compressed), or standard input."""
 
@@ -191,6 +208,7 @@ class TextSource:
         self.format = fmt
         self.compression = compression
         self._stdin_prefix: bytes | None = None
+        self._stdin_input: Any = None  # standard input as read (decompressed if it was not)
         self._stdin: _PrefixedStream | None = None
         self._raw: Any = None
         self._finished = False
@@ -201,7 +219,8 @@ class TextSource:
 
     def _open(self) -> Any:
         if self.path == STDIN:
-            return sys.stdin.buffer
+            self._stdin_input = _stdin_input()
+            return self._stdin_input
         try:
             self._raw = pa.OSFile(self.path, "r")
             if self.compression:
@@ -332,7 +351,7 @@ class TextSource:
             if self._stdin_prefix is None:
                 raise XentError("<stdin>: standard input can be read only once")
             prefix, self._stdin_prefix = self._stdin_prefix, None
-            self._stdin = _PrefixedStream(prefix, sys.stdin.buffer)
+            self._stdin = _PrefixedStream(prefix, self._stdin_input)
             return io.BufferedReader(self._stdin, 1 << 20)
         return self._open()
 
