@@ -12,6 +12,8 @@ import json
 import math
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -217,3 +219,23 @@ def test_truncated_compressed_standard_input_is_one_error_line():
     lines = result.stderr.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("xent: error: <stdin>: ")
+
+
+def _parquet_bytes(text: str) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa_csv.read_csv(pa.BufferReader(text.encode())), sink, row_group_size=70)
+    return sink.getvalue().to_pybytes()
+
+
+@pytest.mark.parametrize("option", [[], ["--input-format", "parquet"]], ids=["detected", "told"])
+def test_parquet_on_standard_input(option):
+    text, expected = logits_csv()
+    report = eval_json("-", *option, input=_parquet_bytes(text))
+    assert report["n_rows"] == ROWS
+    assert report["loss"] == pytest.approx(expected, rel=1e-13)
+
+
+def test_parquet_on_standard_input_read_as_csv_when_told_says_so():
+    result = invoke("eval", "-", "--input-format", "csv", input=_parquet_bytes(logits_csv()[0]))
+    assert result.exit_code == 2
+    assert "this is a Parquet file, not CSV text" in result.stderr

@@ -120,18 +120,28 @@ def open_sources(paths: Sequence[str], input_format: InputFormat) -> list[BatchS
 
 def open_source(path: str, input_format: InputFormat = InputFormat.auto) -> BatchSource:
     if path == STDIN:
-        fmt = InputFormat.csv if input_format is InputFormat.auto else input_format
-        compression = None
+        return _open_stdin(input_format)
+    if not os.access(path, os.R_OK):
+        raise XentError(f"{path}: file is not readable (permission denied)")
+    if input_format is InputFormat.auto:
+        fmt, compression = detect_format(path)
     else:
-        if not os.access(path, os.R_OK):
-            raise XentError(f"{path}: file is not readable (permission denied)")
-        if input_format is InputFormat.auto:
-            fmt, compression = detect_format(path)
-        else:
-            fmt, compression = input_format, _compression_of(path)
+        fmt, compression = input_format, _compression_of(path)
     if fmt is InputFormat.parquet:
         return ParquetSource(path)
     return TextSource(path, fmt, compression)
+
+
+def _open_stdin(input_format: InputFormat) -> BatchSource:
+    """Standard input: Parquet if it starts as Parquet does, else CSV, unless told."""
+    stdin = _stdin_input()
+    fmt = input_format
+    if fmt is InputFormat.auto:
+        starts_as_parquet = hasattr(stdin, "peek") and stdin.peek(4).startswith(b"PAR1")
+        fmt = InputFormat.parquet if starts_as_parquet else InputFormat.csv
+    if fmt is InputFormat.parquet:
+        return ParquetSource(STDIN, stdin)
+    return TextSource(STDIN, fmt, None, stdin)
 
 
 def _compression_of(path: str) -> str | None:
@@ -202,13 +212,16 @@ def _stdin_input() -> IO[bytes]:
 class TextSource:
     """A CSV, TSV or JSON Lines file (optionally compressed), or standard input."""
 
-    def __init__(self, path: str, fmt: InputFormat, compression: str | None) -> None:
+    def __init__(
+        self, path: str, fmt: InputFormat, compression: str | None, stdin: Any = None
+    ) -> None:
+        """``stdin``: standard input as ``_stdin_input`` opened it (for path ``-``)."""
         self.path = path
         self.name = "<stdin>" if path == STDIN else path
         self.format = fmt
         self.compression = compression
         self._stdin_prefix: bytes | None = None
-        self._stdin_input: Any = None  # standard input as read (decompressed if it was not)
+        self._stdin_input = stdin if stdin is not None or path != STDIN else _stdin_input()
         self._stdin: _PrefixedStream | None = None
         self._raw: Any = None
         self._finished = False
@@ -219,7 +232,6 @@ class TextSource:
 
     def _open(self) -> Any:
         if self.path == STDIN:
-            self._stdin_input = _stdin_input()
             return self._stdin_input
         try:
             self._raw = pa.OSFile(self.path, "r")
@@ -623,13 +635,17 @@ def _mean_line_bytes(prefix: bytes) -> float:
 class ParquetSource:
     """A Parquet file, read one row-group batch at a time and only the needed columns."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, stdin: Any = None) -> None:
+        """``stdin``: standard input as ``_stdin_input`` opened it (for path ``-``)."""
         import pyarrow.parquet as pq
 
         self.path = path
         self.name = "<stdin>" if path == STDIN else path
         try:
-            target: Any = pa.BufferReader(sys.stdin.buffer.read()) if path == STDIN else path
+            if path == STDIN:
+                target: Any = pa.BufferReader((stdin or _stdin_input()).read())
+            else:
+                target = path
             # Buffered column reads: a wide row group is not loaded whole, column by column.
             self._file = pq.ParquetFile(target, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False)
         except (pa.ArrowException, OSError) as error:
