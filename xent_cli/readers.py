@@ -192,7 +192,9 @@ class _PrefixedStream(io.RawIOBase):
         return n
 
 
-STDIN_SIGNATURES = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}  # + bzip2: BZh1..9
+COMPRESSION_SIGNATURES = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"} | {
+    b"BZh%d" % level: "bz2" for level in range(1, 10)
+}
 
 
 def _stdin_input() -> IO[bytes]:
@@ -201,12 +203,10 @@ def _stdin_input() -> IO[bytes]:
     stdin = sys.stdin.buffer
     head = stdin.read(4)
     whole = io.BufferedReader(_PrefixedStream(head, stdin))
-    codec = next((c for sign, c in STDIN_SIGNATURES.items() if head.startswith(sign)), None)
-    if head[:3] == b"BZh" and head[3:4].isdigit() and head[3:4] != b"0":
-        codec = "bz2"
-    if codec is None:
-        return whole
-    return pa.CompressedInputStream(pa.PythonFile(whole, mode="r"), codec)
+    for signature, codec in COMPRESSION_SIGNATURES.items():
+        if head.startswith(signature):
+            return pa.CompressedInputStream(pa.PythonFile(whole, mode="r"), codec)
+    return whole
 
 
 class TextSource:
@@ -221,7 +221,9 @@ class TextSource:
         self.format = fmt
         self.compression = compression
         self._stdin_prefix: bytes | None = None
-        self._stdin_input = stdin if stdin is not None or path != STDIN else _stdin_input()
+        if stdin is None and path == STDIN:
+            stdin = _stdin_input()
+        self._stdin_input = stdin
         self._stdin: _PrefixedStream | None = None
         self._raw: Any = None
         self._finished = False
@@ -643,7 +645,8 @@ class ParquetSource:
         self.name = "<stdin>" if path == STDIN else path
         try:
             if path == STDIN:
-                target: Any = pa.BufferReader((stdin or _stdin_input()).read())
+                stdin = _stdin_input() if stdin is None else stdin
+                target: Any = pa.BufferReader(stdin.read())
             else:
                 target = path
             # Buffered column reads: a wide row group is not loaded whole, column by column.
