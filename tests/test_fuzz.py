@@ -225,7 +225,7 @@ def jsonl_text(table: Table, nonfinite: str, omit_missing: bool) -> str:
 
 FORMATS = (
     *("csv", "parquet", "jsonl") * 2,
-    *("tsv", "csv.gz", "stdin", "crlf.csv", "bom.csv"),
+    *("tsv", "csv.gz", "stdin", "crlf.csv", "bom.csv", "stdin.gz", "stdin.parquet"),
 )
 
 
@@ -233,7 +233,12 @@ def materialize(table: Table, fmt: str, directory: Path, jsonl_style: tuple[str,
     """(the FILE argument, stdin bytes or None) for ``table`` written as ``fmt``."""
     if fmt == "stdin":
         return "-", csv_text(table).encode("utf-8")
+    if fmt == "stdin.gz":  # recognised by its first bytes
+        return "-", gzip.compress(csv_text(table).encode("utf-8"), mtime=0)
     path = directory / f"t.{fmt}"
+    if fmt == "stdin.parquet":  # recognised by its first bytes
+        write_parquet(table, path)
+        return "-", path.read_bytes()
     if fmt == "csv":
         path.write_text(csv_text(table), encoding="utf-8")
     elif fmt == "crlf.csv":  # Windows line ends
