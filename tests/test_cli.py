@@ -373,6 +373,28 @@ def test_rows_with_ids(write):
     assert records[0]["predicted"] == "0"
 
 
+@pytest.mark.parametrize("command", ["eval", "rows"])
+def test_csv_output_quotes_a_carriage_return_in_a_class_name(tmp_path, command):
+    """Python's csv writer quotes only the characters of its line terminator ("\n"): a class
+    named "b\rc" split its line for any CSV reader."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "p.parquet"
+    names = ["a", "b\rc", "d,e"]
+    columns = {"label": names * 2}
+    columns |= {f"logit_{n}": [float(i == j) for i in range(6)] for j, n in enumerate(names)}
+    pq.write_table(pa.table(columns), path)
+    result = invoke(command, path, "--format", "csv")
+    assert result.exit_code == 0
+    records = list(csv.DictReader(io.StringIO(result.stdout, newline="")))
+    if command == "eval":
+        assert [r["class"] for r in records] == [*names, ""]
+    else:
+        assert [r["label"] for r in records] == names * 2
+        assert [r["predicted"] for r in records] == [*names, "a", "a", "a"]
+
+
 # -- samples agree with the documented layouts -----------------------------------------------
 
 

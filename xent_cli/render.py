@@ -57,16 +57,33 @@ def overall(report: Report) -> ClassResult:
 
 
 def render_csv(report: Report) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    lines: list[Sequence[object]] = [CSV_COLUMNS]
     rows = [("class", c) for c in report.classes] + [("overall", overall(report))]
     for scope, result in rows:
         data = result.to_dict()
-        writer.writerow(
+        lines.append(
             [scope, "" if scope == "overall" else result.name]
             + [_csv_value(data[c]) for c in CSV_COLUMNS[2:]]
         )
+    return csv_text(lines)
+
+
+def csv_text(rows: Sequence[Sequence[object]]) -> str:
+    """CSV lines ending in "\n", fields quoted where needed. Python's writer quotes a field for
+    the characters of its line terminator only, so a row with a "\r" (a class name can hold
+    one) is written with every field quoted; any CSV reader reads both forms alike."""
+    text = _csv_lines(rows, csv.QUOTE_MINIMAL)
+    if "\r" not in text:
+        return text
+    return "".join(
+        _csv_lines([row], csv.QUOTE_ALL if "\r" in "".join(map(str, row)) else csv.QUOTE_MINIMAL)
+        for row in rows
+    )
+
+
+def _csv_lines(rows: Sequence[Sequence[object]], quoting: int) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n", quoting=quoting).writerows(rows)
     return buffer.getvalue()
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .engine import Run, ScoredBatch
 from .options import RowsFormat
+from .render import csv_text
 from .scoring import Cells
 
 ROW_FIELDS = ("row", "id", "label", "predicted", "p_true", "loss")
@@ -116,22 +115,19 @@ def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool) -
             for r in records
         )
     if fmt is RowsFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        if header:
-            writer.writerow(ROW_FIELDS)
-        for r in records:
-            writer.writerow(
-                [
-                    r.row,
-                    "" if r.id is None else r.id,
-                    r.label,
-                    r.predicted,
-                    repr(r.p_true),
-                    repr(r.loss),
-                ]
+        lines: list[Sequence[object]] = [ROW_FIELDS] if header else []
+        lines.extend(
+            (
+                r.row,
+                "" if r.id is None else r.id,
+                r.label,
+                r.predicted,
+                repr(r.p_true),
+                repr(r.loss),
             )
-        return buffer.getvalue()
+            for r in records
+        )
+        return csv_text(lines)
     lines = []
     if header:
         lines.append(
