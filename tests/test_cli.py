@@ -395,6 +395,29 @@ def test_csv_output_quotes_a_carriage_return_in_a_class_name(tmp_path, command):
         assert [r["predicted"] for r in records] == [*names, "a", "a", "a"]
 
 
+@pytest.mark.parametrize(
+    ("command", "fmt"), [("eval", "table"), ("eval", "markdown"), ("rows", "table")]
+)
+def test_tables_show_line_breaks_in_class_names_as_escapes(tmp_path, command, fmt):
+    """One line per class (or row) in the text formats, whatever a class is called."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "p.parquet"
+    names = ["a", "b\nc", "d\re", "f\tg"]
+    columns = {"label": names}
+    columns |= {f"logit_{n}": [float(i == j) for i in range(4)] for j, n in enumerate(names)}
+    pq.write_table(pa.table(columns), path)
+    result = invoke(command, path, "--format", fmt)
+    assert result.exit_code == 0
+    lines = result.stdout.split("\n")
+    assert "\r" not in result.stdout
+    assert "\t" not in result.stdout
+    for shown in ["b\\nc", "d\\re", "f\\tg"]:
+        (hit,) = [line for line in lines if shown in line]
+        assert hit.count(shown) == (2 if command == "rows" else 1), result.stdout  # + predicted
+
+
 # -- samples agree with the documented layouts -----------------------------------------------
 
 

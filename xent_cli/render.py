@@ -117,9 +117,18 @@ def fmt_prob(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+def printable(text: str) -> str:
+    """``text`` for one line of a table: tabs, line breaks and other control characters as
+    escapes (a class named "a\\nb" must not split its row)."""
+    return text.translate(_CONTROL_ESCAPES)
+
+
 def _cells(result: ClassResult) -> list[str]:
     return [
-        result.name,
+        printable(result.name),
         str(result.count),
         fmt_loss(result.loss),
         fmt_percent(result.share),

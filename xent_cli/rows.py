@@ -11,7 +11,7 @@ import numpy as np
 
 from .engine import Run, ScoredBatch
 from .options import RowsFormat
-from .render import csv_text
+from .render import csv_text, printable
 from .scoring import Cells
 
 ROW_FIELDS = ("row", "id", "label", "predicted", "p_true", "loss")
@@ -136,7 +136,8 @@ def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool) -
         )
     for r in records:
         lines.append(
-            f"{r.row:>8}  {(r.id or '-')[:16]:<16}  {r.label[:14]:<14}  {r.predicted[:14]:<14}  "
+            f"{r.row:>8}  {printable(r.id or '-')[:16]:<16}  {printable(r.label)[:14]:<14}  "
+            f"{printable(r.predicted)[:14]:<14}  "
             f"{r.p_true:>10.4g}  {r.loss:>10.4g}"
         )
     return "\n".join(lines) + ("\n" if lines else "")
