@@ -523,3 +523,14 @@ def test_a_class_may_be_named_like_a_missing_value(write):
     assert report["n_evaluated"] == 2
     assert [w["code"] for w in report["warnings"]] == ["missing-label"]
     assert report["loss"] == pytest.approx(-math.log(0.5), rel=1e-13)
+
+
+def test_a_warning_stays_one_line_when_an_id_holds_a_line_break(write):
+    path = write("p.csv", 'id,label,p_0,p_1\n"a\nb",0,0.5,0.6\nc,1,0.2,0.8\n')
+    result = invoke("eval", path, "--id", "id", "-f", "json")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "xent: warning: not-normalized: 1 row of probabilities do not sum to 1 (off by more "
+        "than 1e-3): scored as given; --renormalize rescales them (ids a\\nb)"
+    ]
+    assert json.loads(result.stdout)["warnings"][0]["ids"] == ["a\nb"]  # the data, exactly

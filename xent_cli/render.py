@@ -206,7 +206,8 @@ def _md_escape(text: str) -> str:
 
 
 def warning_lines(warnings: Sequence[WarningRecord]) -> list[str]:
-    """One stderr line per warning, with the first rows (and --id values)."""
+    """One stderr line per warning, with the first rows (and --id values, escaped as in
+    tables: an id may hold a line break)."""
     lines = []
     for record in warnings:
         where = ""
@@ -215,5 +216,5 @@ def warning_lines(warnings: Sequence[WarningRecord]) -> list[str]:
             more = ", ..." if record.count > len(record.rows) else ""
             label = "ids" if record.ids else "rows"
             where = f" ({label} {', '.join(str(s) for s in shown)}{more})"
-        lines.append(f"xent: warning: {record.code}: {record.message}{where}")
+        lines.append(printable(f"xent: warning: {record.code}: {record.message}{where}"))
     return lines
