@@ -215,14 +215,12 @@ class TextSource:
     def __init__(
         self, path: str, fmt: InputFormat, compression: str | None, stdin: Any = None
     ) -> None:
-        """``stdin``: standard input as ``_stdin_input`` opened it (for path ``-``)."""
+        """``stdin``: for path ``-``, standard input as ``_stdin_input`` opened it."""
         self.path = path
         self.name = "<stdin>" if path == STDIN else path
         self.format = fmt
         self.compression = compression
         self._stdin_prefix: bytes | None = None
-        if stdin is None and path == STDIN:
-            stdin = _stdin_input()
         self._stdin_input = stdin
         self._stdin: _PrefixedStream | None = None
         self._raw: Any = None
@@ -638,17 +636,13 @@ class ParquetSource:
     """A Parquet file, read one row-group batch at a time and only the needed columns."""
 
     def __init__(self, path: str, stdin: Any = None) -> None:
-        """``stdin``: standard input as ``_stdin_input`` opened it (for path ``-``)."""
+        """``stdin``: for path ``-``, standard input as ``_stdin_input`` opened it."""
         import pyarrow.parquet as pq
 
         self.path = path
         self.name = "<stdin>" if path == STDIN else path
         try:
-            if path == STDIN:
-                stdin = _stdin_input() if stdin is None else stdin
-                target: Any = pa.BufferReader(stdin.read())
-            else:
-                target = path
+            target: Any = pa.BufferReader(stdin.read()) if path == STDIN else path
             # Buffered column reads: a wide row group is not loaded whole, column by column.
             self._file = pq.ParquetFile(target, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False)
         except (pa.ArrowException, OSError) as error:

@@ -72,17 +72,15 @@ def csv_text(rows: Sequence[Sequence[object]]) -> str:
     """CSV lines ending in "\n", fields quoted where needed. Python's writer quotes a field for
     the characters of its line terminator only, so a row with a "\r" (a class name can hold
     one) is written with every field quoted; any CSV reader reads both forms alike."""
-    text = _csv_lines(rows, csv.QUOTE_MINIMAL)
+    text = _csv_lines(rows)
     if "\r" not in text:
         return text
-    return "".join(
-        _csv_lines([row], csv.QUOTE_ALL if "\r" in "".join(map(str, row)) else csv.QUOTE_MINIMAL)
-        for row in rows
-    )
+    return "".join(_csv_lines([row], quote_all="\r" in "".join(map(str, row))) for row in rows)
 
 
-def _csv_lines(rows: Sequence[Sequence[object]], quoting: int) -> str:
+def _csv_lines(rows: Sequence[Sequence[object]], *, quote_all: bool = False) -> str:
     buffer = io.StringIO()
+    quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
     csv.writer(buffer, lineterminator="\n", quoting=quoting).writerows(rows)
     return buffer.getvalue()
 

@@ -115,8 +115,8 @@ def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool) -
             for r in records
         )
     if fmt is RowsFormat.csv:
-        lines: list[Sequence[object]] = [ROW_FIELDS] if header else []
-        lines.extend(
+        csv_rows: list[Sequence[object]] = [ROW_FIELDS] if header else []
+        csv_rows.extend(
             (
                 r.row,
                 "" if r.id is None else r.id,
@@ -127,7 +127,7 @@ def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool) -
             )
             for r in records
         )
-        return csv_text(lines)
+        return csv_text(csv_rows)
     lines = []
     if header:
         lines.append(
