@@ -239,3 +239,17 @@ def test_parquet_on_standard_input_read_as_csv_when_told_says_so():
     result = invoke("eval", "-", "--input-format", "csv", input=_parquet_bytes(logits_csv()[0]))
     assert result.exit_code == 2
     assert "this is a Parquet file, not CSV text" in result.stderr
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_tab_separated_text_read_as_csv_names_the_fix_that_applies(write, source):
+    """A file can be renamed to .tsv; standard input can only be told its format."""
+    text = "label\tp_cat\tp_dog\ncat\t0.9\t0.1\n"
+    if source == "file":
+        result = invoke("eval", write("p.csv", text))
+    else:
+        result = invoke("eval", "-", input=gzip.compress(text.encode()))
+    assert result.exit_code == 2
+    hint = result.stderr.splitlines()[-1]
+    assert hint.endswith("pass --input-format tsv")
+    assert ("name it .tsv" in hint) == (source == "file")

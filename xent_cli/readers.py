@@ -306,10 +306,11 @@ class TextSource:
         expected = "tabs" if self.format is InputFormat.tsv else "','"
         if b";" in header:
             found, hint = "';'", "save it comma-separated (.csv) or tab-separated (.tsv)"
-        elif b"\t" in header:
-            found, hint = "tabs", "name it .tsv, or pass --input-format tsv"
-        elif b"," in header:
-            found, hint = "','", "name it .csv, or pass --input-format csv"
+        elif b"\t" in header or b"," in header:
+            found, other = ("tabs", "tsv") if b"\t" in header else ("','", "csv")
+            hint = f"pass --input-format {other}"
+            if self.path != STDIN:  # standard input has no name to change
+                hint = f"name it .{other}, or {hint}"
         else:
             return
         raise XentError(
