@@ -1,0 +1,681 @@
+"""Exact, mergeable per-bucket sums of float64 values, rounded once at the end.
+
+Every sum kept here is exact until :meth:`ExactSums.finish` or :meth:`ExactSums.total`
+rounds it, once, to the nearest float64 (ties to even). The result is therefore
+bit-identical for any row order, any split of the rows into batches, files or processes,
+any thread count and any BLAS, and merging two partial states is plain integer addition.
+No float sum of non-integers and no BLAS is involved anywhere.
+
+Method
+------
+A finite double is ``M * 2**(x - 1075)``, with ``x`` its biased exponent field (a
+subnormal counts as ``x = 1``) and ``M`` its signed integer mantissa, ``|M| < 2**53``. Both
+are read from the bits; ``M`` is split exactly into ``H * 2**26 + L`` (``|H| <= 2**27``,
+``|L| < 2**26``, same sign as ``M``).
+
+*Dense batches* (no more (bucket, exponent) bins than values, or than ``BINS_BUDGET``):
+per bin, ``np.bincount`` (few bins) or ``np.add.at`` (many) sum the ``H * 2**26`` and the
+``L`` in float64. These are sums of integers (multiples of ``2**26``, resp. integers below
+``2**26``) that stay exactly representable as long as at most ``CHUNK <= 2**26`` values
+reach the bins before they are folded into the digits, so they are exact. Small bins are
+kept between calls (repeated small batches cost O(values) each) and folded when ``CHUNK``
+values have reached them, and before ``finish``, ``total``, ``to_state`` and ``==``;
+``merge`` adds them as bins or folds them into the new state only.
+
+*Wide batches* (many buckets, few values: e.g. 128k classes and 4 rows): each value is
+scattered straight into the digits with ``np.add.at`` (three 26-bit pieces), so a batch
+costs O(values), never O(n_buckets * exponent span); no sort (``np.unique``) is needed.
+
+The state is a per-bucket superaccumulator: int64 digits of radix ``2**26`` in a window
+of digit positions ``[offset, offset + n_digits)`` (digit ``j`` weighs
+``2**(26 * (offset + j))``) that grows at either end only when a value needs it, so
+ordinary data costs a few digits per bucket, not the 85 of the whole float64 range.
+Digits may temporarily hold any int64; an upper bound on their magnitude is kept and the
+carries are propagated (vectorised) before it could overflow, and before ``finish``,
+``total``, ``to_state`` and ``==``. After that every digit but the top one is in
+``[0, 2**26)`` and the top one in ``[-2**26, 2**26)``.
+
+``finish``/``total`` build the exact Python integer of a bucket and scale it by a power of
+two with Python's correctly rounded ``int / int`` division (or ``float(int)``); a result
+beyond float64 becomes +-inf.
+
+Non-finite values are counted per bucket (+inf, -inf, NaN); only a batch whose largest
+exponent field says "not finite" pays for it. A bucket with a NaN, or with both +inf and
+-inf, finishes as NaN; else with +inf as +inf, with -inf as -inf. A bucket with no values,
+or whose values sum exactly to zero, finishes as +0.0 (never -0.0).
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["BINS_BUDGET", "BLOCK", "CHUNK", "ExactSums", "exact_sum"]
+
+#: At most this many values reach a float64 bin before it is folded into the int64 digits.
+#: Must stay <= 2**26: then every bin sum is an integer below 2**53 and exact.
+CHUNK = 1 << 26
+#: Values handled per vectorised step (keeps the temporaries in cache); any size is exact.
+BLOCK = 1 << 16
+#: Float64 bins kept between calls: at most this many (bucket, exponent) pairs (2 x 8 bytes each).
+BINS_BUDGET = 1 << 16
+
+_BITS = 26
+_MASK = (1 << _BITS) - 1
+_BIAS = 1075  # a double is M * 2**(x - 1075), x its exponent field (x >= 1)
+_LOAD_LIMIT = 1 << 62  # normalise before the bound on |digit| could pass this
+_STATE_KIND = "xent_cli.exact.ExactSums"
+
+_SIGN_AND_FRACTION = np.int64(0x800FFFFFFFFFFFFF - (1 << 64))
+_EXPONENT_OF_2_52 = np.int64(0x4330000000000000)  # with a fraction f: the double 2**52 + f
+_HIGH_BITS = np.int64(~_MASK)
+_TWO_52 = float(1 << 52)
+_TWO_M26 = 2.0**-26
+
+_X = np.arange(2048, dtype=np.int64)
+_DIGIT_OF_X = (_X - _BIAS) // _BITS  # digit position of 2**(x - 1075)
+_SHIFT_OF_X = (_X - _BIAS) - _BITS * _DIGIT_OF_X  # and the bit within it
+_POW2_OF_X = np.int64(1) << _SHIFT_OF_X
+_POW2 = np.int64(1) << np.arange(_BITS, dtype=np.int64)  # multiply, not <<: signed values
+
+
+def _carry(digits: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Propagate carries in place: every digit but the top in [0, 2**26), top in [-2**26, 2**26).
+
+    Returns ``digits``, or a copy with more top columns if the top digit needed them.
+    """
+    while digits.shape[1]:
+        if digits.shape[1] > 1:
+            carry = digits[:, :-1] >> _BITS
+            if carry.any():
+                digits[:, :-1] &= _MASK
+                digits[:, 1:] += carry
+                continue
+        top = digits[:, -1] >> _BITS
+        if ((top != 0) & (top != -1)).any():
+            digits = np.concatenate([digits, np.zeros((digits.shape[0], 1), np.int64)], axis=1)
+            continue
+        break
+    return digits
+
+
+def _to_float(value: int, exponent: int) -> float:
+    """``value * 2**exponent`` correctly rounded (ties to even); +-inf beyond float64."""
+    try:
+        if exponent >= 0:
+            return float(value << exponent)
+        return value / (1 << -exponent)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
+def _scaled(values: list[int], exponent: int) -> list[float]:
+    """``[_to_float(value, exponent) for value in values]``, faster when nothing overflows."""
+    try:
+        if exponent >= 0:
+            return [float(value << exponent) for value in values]
+        scale = 1 << -exponent
+        return [value / scale for value in values]
+    except OverflowError:
+        return [_to_float(value, exponent) for value in values]
+
+
+def _special(pos_inf: int, neg_inf: int, nan: int) -> float | None:
+    """The result forced by non-finite values, or None if there were none."""
+    if nan or (pos_inf and neg_inf):
+        return float("nan")
+    if pos_inf:
+        return float("inf")
+    if neg_inf:
+        return float("-inf")
+    return None
+
+
+class _Work(threading.local):
+    """Scratch int64 arrays, one set per thread, reused by every block of every ``add``.
+
+    Fresh arrays for each block would cost a page fault per 4 KiB touched.
+    """
+
+    def __init__(self) -> None:
+        self.arrays: dict[int, NDArray[np.int64]] = {}
+
+    def __call__(self, slot: int, n: int) -> NDArray[np.int64]:
+        array = self.arrays.get(slot)
+        if array is None or array.size < n:
+            array = self.arrays[slot] = np.empty(n, np.int64)
+        return array[:n]
+
+
+_WORK = _Work()
+
+
+class _Bins:
+    """Float64 sums of ``H * 2**26`` and ``L`` per (row, exponent field) for one chunk."""
+
+    __slots__ = ("hi", "lo", "rows", "xhi", "xlo")
+
+    def __init__(self, rows: int, xlo: int, xhi: int) -> None:
+        self.rows, self.xlo, self.xhi = rows, xlo, xhi
+        # xlo unused leading bins: a key is row * span + x, without subtracting xlo
+        size = xlo + rows * (xhi - xlo + 1)
+        self.hi = np.zeros(size)
+        self.lo = np.zeros(size)
+
+    @property
+    def span(self) -> int:
+        return self.xhi - self.xlo + 1
+
+    @property
+    def size(self) -> int:
+        return self.rows * self.span
+
+    def widened(self, xlo: int, xhi: int, copy: bool = False) -> _Bins:
+        """These bins, re-laid out to also cover exponent fields xlo..xhi (or a copy)."""
+        if xlo >= self.xlo and xhi <= self.xhi:
+            if not copy:
+                return self
+            xlo, xhi = self.xlo, self.xhi
+        new = _Bins(self.rows, min(xlo, self.xlo), max(xhi, self.xhi))
+        at = self.xlo - new.xlo
+        for old_sums, new_sums in ((self.hi, new.hi), (self.lo, new.lo)):
+            view = new_sums[new.xlo :].reshape(self.rows, new.span)
+            view[:, at : at + self.span] = old_sums[self.xlo :].reshape(self.rows, self.span)
+        return new
+
+    def add_bins(self, other: _Bins) -> None:
+        """Add the sums of ``other`` (same rows, exponent fields within these)."""
+        at = other.xlo - self.xlo
+        view = self.hi[self.xlo :].reshape(self.rows, self.span)
+        view[:, at : at + other.span] += other.hi[other.xlo :].reshape(self.rows, other.span)
+        view = self.lo[self.xlo :].reshape(self.rows, self.span)
+        view[:, at : at + other.span] += other.lo[other.xlo :].reshape(self.rows, other.span)
+
+    def add(
+        self,
+        rows: NDArray[np.intp] | None,
+        x: NDArray[np.int64],
+        hi: NDArray[np.float64],
+        lo: NDArray[np.float64],
+        work: _Work,
+    ) -> None:
+        if rows is None:
+            key = x
+        else:
+            key = np.multiply(rows, self.span, out=work(3, x.size))
+            key += x
+        if 8 * self.size <= key.size:  # few bins: bincount is faster
+            self.hi += np.bincount(key, hi, minlength=self.hi.size)
+            self.lo += np.bincount(key, lo, minlength=self.lo.size)
+        else:  # many bins: no per-block pass over all of them
+            np.add.at(self.hi, key, hi)
+            np.add.at(self.lo, key, lo)
+
+    def increments(self) -> tuple[int, NDArray[np.int64]]:
+        """(first digit position, int64 digit increments (rows x k)) holding these sums."""
+        e_lo = self.xlo - _BIAS
+        g_lo = e_lo // _BITS
+        n_groups = (self.xhi - _BIAS) // _BITS - g_lo + 1
+        at = e_lo - _BITS * g_lo
+        sums = np.zeros((2, self.rows, n_groups * _BITS), np.int64)
+        # exact: integer-valued float64 below 2**53 (the H sums are multiples of 2**26)
+        sums[0, :, at : at + self.span] = self.lo[self.xlo :].reshape(self.rows, -1)
+        sums[1, :, at : at + self.span] = (self.hi[self.xlo :] * _TWO_M26).reshape(self.rows, -1)
+        # per (row, digit g, bit r): (L + H * 2**26) * 2**r, and L + H * 2**26 = c0 + c1 *
+        # 2**26 + c2 * 2**52 with |c| <= 2**27; times 2**r (r <= 25), summed over r: < 2**57
+        low, high = sums & _MASK, sums >> _BITS
+        low[1] += high[0]
+        c = np.concatenate([low, high[1:]]).reshape(3, self.rows, n_groups, _BITS)
+        w = (c * _POW2).sum(axis=3)
+        w_low, w_high = w & _MASK, w >> _BITS
+        inc = np.zeros((self.rows, n_groups + 3), np.int64)
+        for k in range(3):
+            inc[:, k : k + n_groups] += w_low[k]
+            inc[:, k + 1 : k + 1 + n_groups] += w_high[k]
+        return g_lo, inc
+
+
+class ExactSums:
+    """Exact sums of float64 values in ``n_buckets`` buckets (e.g. one per class).
+
+    Integer superaccumulator per bucket (int64 digits of radix 2**26 in a growing window),
+    fed through exact float64 integer bin sums; rounded once by ``finish``/``total``.
+    """
+
+    __slots__ = ("_bins", "_d0", "_digits", "_load", "_n", "_nonfinite", "_pending")
+
+    def __init__(self, n_buckets: int) -> None:
+        n = operator.index(n_buckets)
+        if n < 0:
+            raise ValueError(f"n_buckets must be >= 0, not {n}")
+        self._n = n
+        self._digits: NDArray[np.int64] = np.zeros((n, 0), np.int64)
+        self._d0 = 0  # digit position of column 0
+        self._load = 0  # upper bound on |digit|
+        self._nonfinite: NDArray[np.int64] | None = None  # (n, 3): +inf, -inf, NaN counts
+        self._bins: _Bins | None = None  # float64 bin sums not yet folded into the digits
+        self._pending = 0  # values in those bins (at most CHUNK)
+
+    @property
+    def n_buckets(self) -> int:
+        return self._n
+
+    # ----------------------------------------------------------------- adding values
+
+    def add(self, buckets: NDArray[np.intp] | None, values: NDArray[np.float64]) -> None:
+        """Add values[i] to bucket buckets[i] (buckets None: all into bucket 0).
+
+        Any length, incl. 0. Exact: exponent-binned float64 integer sums, folded into the
+        int64 digits.
+        """
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        b: NDArray[np.intp] | None = None
+        if buckets is None:
+            bmin = bmax = 0
+        else:
+            raw = np.asarray(buckets).reshape(-1)
+            if raw.shape != v.shape:
+                raise ValueError(f"{raw.size} buckets for {v.size} values")
+            if v.size == 0:
+                return
+            if not np.issubdtype(raw.dtype, np.integer):
+                raise TypeError(f"buckets must be integers, not {raw.dtype}")
+            bmin, bmax = int(raw.min()), int(raw.max())
+        if v.size == 0:
+            return
+        if bmin < 0 or bmax >= self._n:
+            raise ValueError(f"bucket {bmin if bmin < 0 else bmax} outside 0..{self._n - 1}")
+        if buckets is not None:
+            b = raw.astype(np.intp, copy=False)
+        allowed = max(BINS_BUDGET, v.size)  # bins may outnumber no more values than this
+        step = max(1, min(BLOCK, CHUNK, 1 << 26))
+        work = _WORK
+        for start in range(0, v.size, step):
+            split = self._split(
+                None if b is None else b[start : start + step], v[start : start + step], work
+            )
+            if split is None:
+                continue
+            block_b, x, xlo, xhi, hi, lo = split
+            bins = self._bins
+            if bins is not None and (
+                self._pending + x.size > CHUNK
+                or self._n * (max(xhi, bins.xhi) - min(xlo, bins.xlo) + 1) > allowed
+            ):
+                self._fold()
+                bins = None
+            if bins is not None:
+                bins = bins.widened(xlo, xhi)
+            elif self._n * (xhi - xlo + 1) <= allowed:
+                bins = _Bins(self._n, xlo, xhi)
+            if bins is None:  # wide: more (bucket, exponent) bins than values
+                self._scatter(block_b, x, hi, lo, work)
+            else:
+                bins.add(block_b, x, hi, lo, work)
+                self._bins = bins
+                self._pending += x.size
+        if self._bins is not None and self._bins.size > BINS_BUDGET:
+            self._fold()  # do not keep big bins between calls
+
+    def _fold(self) -> None:
+        """Fold the pending float64 bin sums into the int64 digits."""
+        if self._bins is not None:
+            self._absorb(self._bins)
+            self._bins, self._pending = None, 0
+
+    def _absorb(self, bins: _Bins) -> None:
+        first, inc = bins.increments()
+        self._add_digits(first, inc, 1 << 33)  # |increment| < 3 * 2**26 + 3 * 2**31
+
+    def _split(
+        self, b: NDArray[np.intp] | None, v: NDArray[np.float64], work: _Work
+    ) -> (
+        tuple[
+            NDArray[np.intp] | None,
+            NDArray[np.int64],
+            int,
+            int,
+            NDArray[np.float64],
+            NDArray[np.float64],
+        ]
+        | None
+    ):
+        """(buckets, exponent fields, their min, max, H * 2**26, L) of the finite values.
+
+        Records the non-finite ones; None if nothing non-zero is left. Arrays in ``work``.
+        """
+        n = v.size
+        bits = v.view(np.int64)
+        x = np.right_shift(bits, 52, out=work(0, n))
+        x &= 0x7FF
+        xmin, xmax = int(x.min()), int(x.max())
+        if xmax == 0x7FF:  # an inf or NaN: count them, go on with the finite values
+            finite = np.isfinite(v)
+            self._count_nonfinite(None if b is None else b[~finite], v[~finite])
+            if not finite.any():
+                return None
+            return self._split(None if b is None else b[finite], v[finite], work)
+        mantissa = np.bitwise_and(bits, _SIGN_AND_FRACTION, out=work(1, n))
+        mantissa |= _EXPONENT_OF_2_52  # the double +-(2**52 + fraction)
+        hi = np.bitwise_and(mantissa, _HIGH_BITS, out=work(2, n)).view(np.float64)  # +-H*2**26
+        lo = mantissa.view(np.float64)
+        lo -= hi  # +-L, exact
+        if xmin == 0:  # zeros and subnormals: no implicit 2**52, exponent as x = 1
+            zero_field = x == 0
+            np.subtract(hi, np.copysign(_TWO_52, hi), out=hi, where=zero_field)
+            if np.any(v != 0.0, where=zero_field):  # a subnormal
+                xmin = 1
+            else:  # only zeros: park them (now 0 + 0) at the smallest other exponent
+                xmin = int(((x - 1) & 0xFFF).min()) + 1
+                if xmin > 0x7FF:
+                    return None
+            np.maximum(x, xmin, out=x)
+            xmax = max(xmax, xmin)
+        return b, x, xmin, xmax, hi, lo
+
+    def _count_nonfinite(self, b: NDArray[np.intp] | None, v: NDArray[np.float64]) -> None:
+        if self._nonfinite is None:
+            self._nonfinite = np.zeros((self._n, 3), np.int64)
+        kind = np.where(np.isnan(v), 2, np.where(v > 0, 0, 1))  # columns +inf, -inf, NaN
+        if b is not None:
+            kind += 3 * b
+        np.add.at(self._nonfinite.reshape(-1), kind, 1)
+
+    def _scatter(
+        self,
+        b: NDArray[np.intp] | None,
+        x: NDArray[np.int64],
+        hi: NDArray[np.float64],
+        lo: NDArray[np.float64],
+        work: _Work,
+    ) -> None:
+        """Add each value straight into its bucket's digits (three 26-bit pieces)."""
+        n = x.size
+        high = np.multiply(hi, _TWO_M26, out=work(4, n), casting="unsafe")  # H, |H| <= 2**27
+        low = work(5, n)
+        np.copyto(low, lo, casting="unsafe")  # L, |L| < 2**26 (integers: exact)
+        scale = np.take(_POW2_OF_X, x, out=work(6, n))  # 2**r: r the bit within the digit
+        low *= scale  # |.| < 2**51
+        high *= scale  # |.| <= 2**52
+        # (L + H * 2**26) * 2**r = q0 + q1 * 2**26 + q2 * 2**52, |q| <= 2**27
+        q0 = np.bitwise_and(low, _MASK, out=work(7, n))
+        q1 = np.right_shift(low, _BITS, out=low)
+        q1 += np.bitwise_and(high, _MASK, out=scale)
+        q2 = np.right_shift(high, _BITS, out=high)
+        digit = np.take(_DIGIT_OF_X, x, out=work(8, n))
+        self._reserve(x.size << 27)
+        pieces = (q0, q1, q2)
+        lo_pos, hi_pos = int(digit.min()), int(digit.max()) + 3
+        tight = self._digits.shape[1] == 0 or lo_pos < self._d0 or hi_pos > self._end
+        if tight:  # grow the window only as far as the non-zero pieces need
+            nonzero = [q != 0 for q in pieces]
+            pos = np.concatenate([digit[nz] + k for k, nz in enumerate(nonzero)])
+            if pos.size == 0:
+                return
+            self._cover(int(pos.min()), int(pos.max()) + 1)
+        index = np.subtract(digit, self._d0, out=work(9, n))
+        if b is not None:
+            index += np.multiply(b, self._digits.shape[1], out=work(6, n))
+        flat = self._digits.reshape(-1)
+        for k, q in enumerate(pieces):
+            if tight:  # zero pieces may lie outside the window
+                np.add.at(flat, index[nonzero[k]] + k, q[nonzero[k]])
+            else:
+                np.add.at(flat, index + k if k else index, q)
+
+    # --------------------------------------------------------------- digit window
+
+    @property
+    def _end(self) -> int:
+        return self._d0 + self._digits.shape[1]
+
+    def _cover(self, lo: int, hi: int) -> None:
+        """Grow the digit window to include positions lo..hi-1."""
+        n_digits = self._digits.shape[1]
+        if n_digits and lo >= self._d0 and hi <= self._end:
+            return
+        if n_digits:
+            lo, hi = min(lo, self._d0), max(hi, self._end)
+        grown = np.zeros((self._n, hi - lo), np.int64)
+        if n_digits:
+            at = self._d0 - lo
+            grown[:, at : at + n_digits] = self._digits
+        self._digits, self._d0 = grown, lo
+
+    def _reserve(self, bound: int) -> None:
+        """Make room for adding at most ``bound`` to any digit's magnitude."""
+        if self._load + bound > _LOAD_LIMIT:
+            self._normalise()
+        self._load += bound
+
+    def _settle(self) -> None:
+        """Fold the pending bins and propagate all carries (the value is unchanged)."""
+        self._fold()
+        self._normalise()
+
+    def _normalise(self) -> None:
+        digits = _carry(self._digits)
+        self._digits = digits
+        self._load = 1 << _BITS if digits.size else 0
+
+    def _add_digits(self, first: int, inc: NDArray[np.int64], bound: int) -> None:
+        """Add ``inc`` (one row per bucket, digit positions first..) into the digits."""
+        used = np.flatnonzero(inc.any(axis=0))
+        if used.size == 0:
+            return
+        lo, hi = int(used[0]), int(used[-1]) + 1
+        self._reserve(bound)
+        self._cover(first + lo, first + hi)
+        at = first + lo - self._d0
+        self._digits[:, at : at + hi - lo] += inc[:, lo:hi]
+
+    def _window(self, lo: int, hi: int) -> NDArray[np.int64]:
+        """A copy of the digits laid out over positions lo..hi-1 (covering the window)."""
+        out = np.zeros((self._n, hi - lo), np.int64)
+        n_digits = self._digits.shape[1]
+        if n_digits:
+            at = self._d0 - lo
+            out[:, at : at + n_digits] = self._digits
+        return out
+
+    # ----------------------------------------------------------------- combining
+
+    def merge(self, other: ExactSums) -> ExactSums:
+        """A new state holding both (self and other unchanged); associative and commutative.
+
+        Digit-wise int64 addition over the union of the two windows.
+        """
+        if not isinstance(other, ExactSums):
+            raise TypeError(f"cannot merge ExactSums with {type(other).__name__}")
+        if other._n != self._n:
+            raise ValueError(f"cannot merge {self._n} buckets with {other._n}")
+        out = ExactSums(self._n)
+        out._digits, out._d0, out._load = self._digits.copy(), self._d0, self._load
+        if other._digits.shape[1]:
+            out._add_digits(other._d0, other._digits, max(other._load, 1))
+        # unfolded bin sums: copied or added as bins while they stay exact and small, else
+        # folded into the new state's digits
+        mine, theirs = self._bins, other._bins
+        if mine is None or theirs is None:
+            single = theirs if mine is None else mine
+            if single is not None:
+                out._bins = single.widened(single.xlo, single.xhi, copy=True)
+                out._pending = self._pending + other._pending
+        else:
+            xlo, xhi = min(mine.xlo, theirs.xlo), max(mine.xhi, theirs.xhi)
+            size = mine.rows * (xhi - xlo + 1)
+            if self._pending + other._pending <= CHUNK and size <= max(
+                BINS_BUDGET, mine.size, theirs.size
+            ):
+                out._bins = mine.widened(xlo, xhi, copy=True)
+                out._bins.add_bins(theirs)
+                out._pending = self._pending + other._pending
+            else:
+                out._absorb(mine)
+                out._absorb(theirs)
+        if self._nonfinite is not None or other._nonfinite is not None:
+            out._nonfinite = np.zeros((self._n, 3), np.int64)
+            for part in (self._nonfinite, other._nonfinite):
+                if part is not None:
+                    out._nonfinite += part
+        return out
+
+    def _nonfinite_counts(self) -> NDArray[np.int64]:
+        if self._nonfinite is None:
+            return np.zeros((self._n, 3), np.int64)
+        return self._nonfinite
+
+    def __eq__(self, other: object) -> bool:
+        """Equal exact values and non-finite counts, whatever the digit windows."""
+        if not isinstance(other, ExactSums):
+            return NotImplemented
+        if self._n != other._n:
+            return False
+        if not np.array_equal(self._nonfinite_counts(), other._nonfinite_counts()):
+            return False
+        self._fold()  # the same values either way
+        other._fold()
+        windows = [(s._d0, s._end) for s in (self, other) if s._digits.shape[1]]
+        if not windows:
+            return True
+        lo, hi = min(w[0] for w in windows), max(w[1] for w in windows)
+        mine, theirs = _carry(self._window(lo, hi)), _carry(other._window(lo, hi))
+        # from the same bottom digit, the canonical width is a function of the value alone
+        return mine.shape == theirs.shape and bool(np.array_equal(mine, theirs))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ----------------------------------------------------------------- results
+
+    def _bucket_ints(self) -> tuple[NDArray[np.intp], list[int]]:
+        """Buckets with a non-zero exact value, and those values in units of 2**(26*d0)."""
+        self._settle()
+        digits = self._digits
+        if digits.shape[1] % 2:
+            digits = np.pad(digits, ((0, 0), (0, 1)))
+        rows = np.flatnonzero(digits.any(axis=1))
+        # pairs of normalised digits as 52-bit limbs (the top one signed): half the Python work
+        limbs = digits[rows, 0::2] + digits[rows, 1::2] * (1 << _BITS)
+        values: list[int] = [0] * rows.size
+        for column in limbs.T[::-1]:  # most significant first; flat lists, no list per row
+            pairs = zip(values, column.tolist(), strict=True)
+            values = [(value << 2 * _BITS) + limb for value, limb in pairs]
+        return rows, values
+
+    def finish(self) -> NDArray[np.float64]:
+        """Per bucket, the exact sum correctly rounded to float64 (round-half-even), once.
+
+        Exact integer of the digits, scaled by Python's correctly rounded int division.
+        Empty or exactly-zero buckets give +0.0; beyond float64 gives +-inf.
+        """
+        out = np.zeros(self._n)
+        rows, values = self._bucket_ints()
+        exponent = _BITS * self._d0
+        out[rows] = _scaled(values, exponent)
+        if self._nonfinite is not None:
+            for row in np.flatnonzero(self._nonfinite.any(axis=1)).tolist():
+                forced = _special(*self._nonfinite[row].tolist())
+                if forced is not None:
+                    out[row] = forced
+        return out
+
+    def total(self) -> float:
+        """The exact sum over all buckets, correctly rounded once (NOT the float sum of finish()).
+
+        Column sums of the normalised digits (exact in int64), then one rounding.
+        """
+        if self._nonfinite is not None:
+            forced = _special(*self._nonfinite.sum(axis=0).tolist())
+            if forced is not None:
+                return forced
+        self._settle()
+        value = 0
+        # normalised digits are below 2**26: the column sums are exact for < 2**37 buckets
+        for column in self._digits.sum(axis=0)[::-1].tolist():
+            value = (value << _BITS) + column
+        return _to_float(value, _BITS * self._d0) if value else 0.0
+
+    # ----------------------------------------------------------------- serialising
+
+    def to_state(self) -> dict[str, object]:
+        """JSON-serialisable (ints, lists of ints, strings only; no floats needed) exact state.
+
+        Normalised digits (radix 2**26, all below 2**53 in magnitude) of the used window.
+        """
+        self._settle()
+        digits = self._digits
+        used = np.flatnonzero(digits.any(axis=0)) if digits.size else np.zeros(0, np.intp)
+        lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 0)
+        nonfinite = self._nonfinite_counts()
+        rows = np.flatnonzero(nonfinite.any(axis=1))
+        return {
+            "kind": _STATE_KIND,
+            "version": 1,
+            "n_buckets": self._n,
+            "radix_bits": _BITS,
+            "digit_offset": self._d0 + lo if used.size else 0,
+            "n_digits": hi - lo,
+            "digits": digits[:, lo:hi].reshape(-1).tolist(),
+            "nonfinite": [[int(r), *nonfinite[r].tolist()] for r in rows],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, object]) -> ExactSums:
+        """The state written by :meth:`to_state` (ValueError if it is not one)."""
+
+        def integer(name: str, minimum: int | None = None) -> int:
+            value = state.get(name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"exact state: {name!r} must be an integer")
+            if minimum is not None and value < minimum:
+                raise ValueError(f"exact state: {name!r} must be >= {minimum}")
+            return value
+
+        def int_list(value: object, what: str) -> list[int]:
+            if not isinstance(value, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and abs(i) < 1 << 53 for i in value
+            ):
+                raise ValueError(f"exact state: {what} must be a list of integers below 2**53")
+            return value
+
+        if not isinstance(state, dict) or state.get("kind") != _STATE_KIND:
+            raise ValueError(f"not an exact-sums state (kind must be {_STATE_KIND!r})")
+        if state.get("version") != 1 or state.get("radix_bits") != _BITS:
+            raise ValueError("exact state: unsupported version or radix")
+        n = integer("n_buckets", 0)
+        n_digits = integer("n_digits", 0)
+        d0 = integer("digit_offset")
+        if abs(d0) > 1000:
+            raise ValueError("exact state: 'digit_offset' out of range")
+        digits = int_list(state.get("digits"), "'digits'")
+        if len(digits) != n * n_digits:
+            raise ValueError("exact state: 'digits' must hold n_buckets * n_digits integers")
+        out = cls(n)
+        if n_digits:
+            out._digits = np.array(digits, np.int64).reshape(n, n_digits)
+            out._d0 = d0
+            out._load = int(np.abs(out._digits).max()) if out._digits.size else 0
+        rows = state.get("nonfinite", [])
+        if not isinstance(rows, list):
+            raise ValueError("exact state: 'nonfinite' must be a list")
+        for row in rows:
+            entry = int_list(row, "each 'nonfinite' entry")
+            if len(entry) != 4 or not 0 <= entry[0] < n or min(entry[1:]) < 0:
+                raise ValueError("exact state: a 'nonfinite' entry is [bucket, +inf, -inf, nan]")
+            if out._nonfinite is None:
+                out._nonfinite = np.zeros((n, 3), np.int64)
+            out._nonfinite[entry[0]] += entry[1:]
+        return out
+
+
+def exact_sum(values: NDArray[np.float64]) -> float:
+    """Correctly rounded sum of all values (== math.fsum for finite input that does not overflow).
+
+    One-bucket :class:`ExactSums`; inf/NaN follow its rules, an exactly-zero sum is +0.0.
+    """
+    sums = ExactSums(1)
+    sums.add(None, np.asarray(values, dtype=np.float64))
+    return sums.total()
