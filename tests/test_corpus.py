@@ -1169,10 +1169,31 @@ CASES: list[Case] = [
         kind="logits",
         loss=late_logits_loss(5000, 50),
     ),
+    # The kind is decided from the first 10,000 rows with finite scores, whatever the batch
+    # size; a later row that contradicts it is exit 2 for every command (one policy).
     Case(
-        "65536+ probability rows, then logits (Parquet: restarts as logits)",
+        "70000 probability rows, then logits (Parquet): the sample decided probs",
         "preds.parquet",
         late_logits_parquet,
+        exit=2,
+        error=("looked like probs", "row 70000"),
+        hint="--kind",
+    ),
+    Case(
+        "70000 probability rows, then logits: xent rows --top says the same",
+        "preds.parquet",
+        late_logits_parquet,
+        command="rows",
+        args=("--top", "3"),
+        exit=2,
+        error=("looked like probs", "row 70000"),
+        hint="--kind",
+    ),
+    Case(
+        "70000 probability rows, then logits, told --kind logits",
+        "preds.parquet",
+        late_logits_parquet,
+        args=("--kind", "logits"),
         kind="logits",
         loss=late_logits_loss(70_000, 50),
     ),

@@ -1,4 +1,10 @@
-"""Per-class running sums that merge across batches (and across files or machines)."""
+"""Per-class sums that merge across batches, files and machines, exactly.
+
+Counts are integers; every float sum (weighted loss, weight, weighted correct, weighted
+p_true) is an :class:`~xent_cli.exact.ExactSums`, accumulated without rounding and rounded
+once in :meth:`ClassTotals.finish`. So the totals of the same rows are bit-identical whatever
+their order and however they were cut into batches, and merging is plain addition.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +13,57 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .exact import ExactSums
+
+Float = NDArray[np.float64]
+Int = NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class ClassSums:
+    """Finished totals: per class, and overall (each rounded once from the exact sum)."""
+
+    count: NDArray[np.int64]
+    weight: Float
+    loss_sum: Float  # nats
+    correct: Float
+    p_true_sum: Float
+    zero_probability: NDArray[np.int64]
+    total_weight: float
+    total_loss: float
+    total_correct: float
+    total_p_true: float
+
 
 @dataclass
 class ClassTotals:
     """Sums per true class over evaluated rows (or row x label cells in multilabel mode).
 
-    ``weight``, ``loss_sum`` (nats), ``correct`` and ``p_true_sum`` are weighted by the
-    sample weight; ``count`` and ``zero_probability`` count rows.
+    ``loss``, ``p_true``, ``weight`` and ``correct`` are weighted by the sample weight;
+    unweighted, ``weight`` and ``correct`` are the integer counts ``count`` and ``hits``.
     """
 
     count: NDArray[np.int64]
-    weight: NDArray[np.float64]
-    loss_sum: NDArray[np.float64]
-    correct: NDArray[np.float64]
-    p_true_sum: NDArray[np.float64]
+    hits: NDArray[np.int64]  # rows whose arg-max is the truth
     zero_probability: NDArray[np.int64]
+    loss: ExactSums
+    p_true: ExactSums
+    weight: ExactSums | None = None  # None: unweighted
+    correct: ExactSums | None = None
 
     @classmethod
-    def zeros(cls, n_classes: int) -> ClassTotals:
+    def zeros(cls, n_classes: int, weighted: bool) -> ClassTotals:
+        def ints() -> NDArray[np.int64]:
+            return np.zeros(n_classes, np.int64)
+
         return cls(
-            count=np.zeros(n_classes, np.int64),
-            weight=np.zeros(n_classes),
-            loss_sum=np.zeros(n_classes),
-            correct=np.zeros(n_classes),
-            p_true_sum=np.zeros(n_classes),
-            zero_probability=np.zeros(n_classes, np.int64),
+            ints(),
+            ints(),
+            ints(),
+            ExactSums(n_classes),
+            ExactSums(n_classes),
+            ExactSums(n_classes) if weighted else None,
+            ExactSums(n_classes) if weighted else None,
         )
 
     @property
@@ -40,53 +72,119 @@ class ClassTotals:
 
     def add(
         self,
-        classes: NDArray[np.intp],
-        loss: NDArray[np.float64],
-        weight: NDArray[np.float64] | None,
+        classes: Int,
+        loss: Float,
+        weight: Float | None,
         correct: NDArray[np.bool_],
-        p_true: NDArray[np.float64],
+        p_true: Float,
         zero: NDArray[np.bool_],
     ) -> None:
         """Add one batch: arrays of equal length, one entry per evaluated row (or cell)."""
         k = self.n_classes
-
-        indicators: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
-        if k == 2 and weight is None:
-            is_one = classes.astype(np.float64)
-            indicators = (1.0 - is_one, is_one)
-
-        def total(values: NDArray[np.float64] | NDArray[np.bool_]) -> NDArray[np.float64]:
-            if indicators is not None and np.isfinite(values.sum()):
-                # two classes: two dot products, several times as fast as bincount (not with
-                # inf or NaN, which a dot product would spread to the other class as 0 * inf)
-                return np.array([values @ indicator for indicator in indicators])
-            if weight is None:
-                return np.bincount(classes, weights=values, minlength=k)
-            # A row of weight 0 adds nothing, even when its loss is inf (0 * inf would be NaN).
-            weighted = np.multiply(values, weight, out=np.zeros(len(weight)), where=weight != 0)
-            return np.bincount(classes, weights=weighted, minlength=k)
-
         # rows per (class, correct) pair in one pass: [wrong per class..., right per class...]
         pairs = np.bincount(classes + k * correct, minlength=2 * k)
-        counts = pairs[:k] + pairs[k:]
-        self.count += counts
-        self.weight += counts if weight is None else np.bincount(classes, weight, minlength=k)
-        self.loss_sum += total(loss)
-        self.p_true_sum += total(p_true)
-        if weight is None:
-            self.correct += pairs[k:]
-        else:
-            self.correct += total(correct.astype(np.float64))
+        self.count += pairs[:k] + pairs[k:]
+        self.hits += pairs[k:]
         if zero.any():
             self.zero_probability += np.bincount(classes[zero], minlength=k)
+        if weight is None:
+            self.loss.add(classes, loss)
+            self.p_true.add(classes, p_true)
+            return
+        assert self.weight is not None
+        assert self.correct is not None
+        self.weight.add(classes, weight)
+        self.correct.add(classes[correct], weight[correct])
+        self.loss.add(classes, _weighted(loss, weight))
+        self.p_true.add(classes, _weighted(p_true, weight))
 
     def merge(self, other: ClassTotals) -> ClassTotals:
         """The totals of both: merging is addition, so any split of the rows gives the same."""
+
+        def both(a: ExactSums | None, b: ExactSums | None) -> ExactSums | None:
+            return a.merge(b) if a is not None and b is not None else None
+
         return ClassTotals(
-            count=self.count + other.count,
-            weight=self.weight + other.weight,
-            loss_sum=self.loss_sum + other.loss_sum,
-            correct=self.correct + other.correct,
-            p_true_sum=self.p_true_sum + other.p_true_sum,
-            zero_probability=self.zero_probability + other.zero_probability,
+            self.count + other.count,
+            self.hits + other.hits,
+            self.zero_probability + other.zero_probability,
+            self.loss.merge(other.loss),
+            self.p_true.merge(other.p_true),
+            both(self.weight, other.weight),
+            both(self.correct, other.correct),
         )
+
+    def finish(self) -> ClassSums:
+        """Round every sum once: per class, and the overall totals from the exact sums."""
+
+        def exact_or_count(sums: ExactSums | None, counts: NDArray[np.int64]) -> Float:
+            return sums.finish() if sums is not None else counts.astype(np.float64)
+
+        def total(sums: ExactSums | None, counts: NDArray[np.int64]) -> float:
+            return sums.total() if sums is not None else float(int(counts.sum()))
+
+        return ClassSums(
+            count=self.count.copy(),
+            weight=exact_or_count(self.weight, self.count),
+            loss_sum=self.loss.finish(),
+            correct=exact_or_count(self.correct, self.hits),
+            p_true_sum=self.p_true.finish(),
+            zero_probability=self.zero_probability.copy(),
+            total_weight=total(self.weight, self.count),
+            total_loss=self.loss.total(),
+            total_correct=total(self.correct, self.hits),
+            total_p_true=self.p_true.total(),
+        )
+
+    def to_state(self) -> dict[str, object]:
+        """JSON-serialisable exact state (for saved states)."""
+        state: dict[str, object] = {
+            "count": self.count.tolist(),
+            "hits": self.hits.tolist(),
+            "zero_probability": self.zero_probability.tolist(),
+            "loss": self.loss.to_state(),
+            "p_true": self.p_true.to_state(),
+        }
+        if self.weight is not None and self.correct is not None:
+            state["weight"] = self.weight.to_state()
+            state["correct"] = self.correct.to_state()
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, object]) -> ClassTotals:
+        def ints(key: str) -> NDArray[np.int64]:
+            return np.array(state[key], dtype=np.int64)
+
+        def sums(key: str) -> ExactSums | None:
+            value = state.get(key)
+            return ExactSums.from_state(value) if isinstance(value, dict) else None
+
+        loss, p_true = sums("loss"), sums("p_true")
+        assert loss is not None
+        assert p_true is not None
+        return cls(
+            ints("count"),
+            ints("hits"),
+            ints("zero_probability"),
+            loss,
+            p_true,
+            sums("weight"),
+            sums("correct"),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClassTotals):
+            return NotImplemented
+        return (
+            np.array_equal(self.count, other.count)
+            and np.array_equal(self.hits, other.hits)
+            and np.array_equal(self.zero_probability, other.zero_probability)
+            and (self.loss, self.p_true, self.weight, self.correct)
+            == (other.loss, other.p_true, other.weight, other.correct)
+        )
+
+
+def _weighted(values: Float, weight: Float) -> Float:
+    """``values * weight`` per row, one rounding each; a row of weight 0 adds 0, even when its
+    value is inf (0 * inf would be NaN)."""
+    return np.multiply(values, weight, out=np.zeros(len(weight)), where=weight != 0)

@@ -17,7 +17,7 @@ from .errors import XentError
 
 MAX_DIGITS = 18  # decimal digits that always fit in an int64
 
-NATIVE_NUMBERS = {
+NATIVE_NUMBERS: dict[pa.DataType, type[np.generic]] = {
     pa.float64(): np.float64,
     pa.float32(): np.float32,
     pa.float16(): np.float16,
@@ -88,6 +88,7 @@ def integers(array: pa.Array, missing: int) -> NDArray[np.int64]:
     if native is None or not np.issubdtype(native, np.integer):
         array = array.cast(pa.int64())
         native = np.int64
+    assert native is not None
     values = numpy_view(array, native).astype(np.int64, copy=False)  # read-only when a view
     nulls = null_mask(array)
     return values if nulls is None else np.where(nulls, missing, values)

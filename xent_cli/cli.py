@@ -6,10 +6,13 @@ commands, so ``xent --help`` and ``xent --version`` start fast.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +21,7 @@ import typer
 import typer.core
 
 from . import __version__
-from .errors import XentError
+from .errors import ExitCode, XentError
 from .options import (
     DEFAULT_EPS,
     DEFAULT_TOP_WARNINGS,
@@ -28,15 +31,13 @@ from .options import (
     Mode,
     OutputFormat,
     RowsFormat,
+    Settings,
 )
-
-EXIT_GATE = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class XentGroup(typer.core.TyperGroup):
-    """Prints every usage error as one plain line (plus a pointer to --help), exit 2."""
+    """The one edge where errors become exit codes: a user error (``XentError``) or a usage
+    error prints one plain line (plus a hint or a pointer to --help) and exits 2."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs["standalone_mode"] = False
@@ -48,7 +49,7 @@ class XentGroup(typer.core.TyperGroup):
         except Exception as error:
             if type(error).__name__ == "NoArgsIsHelpError":
                 error.show()  # type: ignore[attr-defined]
-                sys.exit(EXIT_USAGE)
+                sys.exit(ExitCode.USAGE)
             if hasattr(error, "format_message") and hasattr(error, "exit_code"):
                 context = getattr(error, "ctx", None)
                 path = context.command_path if context is not None else "xent"
@@ -56,11 +57,11 @@ class XentGroup(typer.core.TyperGroup):
                 sys.exit(error.exit_code)
             if isinstance(error, typer.Abort):
                 _error("aborted")
-                sys.exit(EXIT_INTERRUPTED)
+                sys.exit(ExitCode.INTERRUPTED)
             raise
-        if code == EXIT_INTERRUPTED:
+        if code == ExitCode.INTERRUPTED:
             _error("interrupted")
-        sys.exit(code or 0)
+        sys.exit(int(code or 0))
 
 
 def _error(message: str, hint: str | None = None) -> None:
@@ -146,25 +147,57 @@ ProgressOpt = Annotated[
 ]
 
 
-INPUT_OPTIONS = (
-    "label", "scores", "targets", "weight", "id", "positive", "mode", "kind", "eps", "base",
-    "renormalize", "input_format", "top_warnings",
-)  # fmt: skip
+# The reading and scoring options every command shares, declared once: name -> (type, default).
+INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "label": (LabelOpt, None),
+    "scores": (ScoresOpt, None),
+    "targets": (TargetsOpt, None),
+    "weight": (WeightOpt, None),
+    "id": (IdOpt, None),
+    "positive": (PositiveOpt, None),
+    "mode": (ModeOpt, Mode.auto),
+    "kind": (KindOpt, Kind.auto),
+    "eps": (EpsOpt, DEFAULT_EPS),
+    "base": (BaseOpt, Base.e),
+    "renormalize": (RenormOpt, False),
+    "input_format": (InputFormatOpt, InputFormat.auto),
+    "top_warnings": (TopWarningsOpt, DEFAULT_TOP_WARNINGS),
+}
 
 
-def _input_options(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The reading and scoring options that eval and rows share, from a command's arguments."""
-    return {name: arguments[name] for name in INPUT_OPTIONS}
+def with_input_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the shared input options (after its arguments); it receives them as
+    one validated ``settings`` (:class:`xent_cli.options.Settings`)."""
+    hints = typing.get_type_hints(command, include_extras=True)
+    own = [
+        p.replace(annotation=hints[p.name])
+        for p in inspect.signature(command).parameters.values()
+        if p.name != "settings"
+    ]
+    arguments = [p for p in own if _is_argument(p.annotation)]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
+        for name, (kind, default) in INPUT_OPTIONS.items()
+    ]
+    rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p not in arguments]
+    parameters = [*arguments, *shared, *rest]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        from .engine import make_settings
+
+        settings = make_settings(**{name: kwargs.pop(name) for name in INPUT_OPTIONS})
+        command(*args, settings=settings, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper
 
 
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Core errors -> one line on stderr and exit 2 (Ctrl-C is XentGroup's: exit 130)."""
-    try:
-        yield
-    except XentError as error:
-        _error(error.message, error.hint)
-        raise typer.Exit(error.exit_code) from None
+def _is_argument(annotation: Any) -> bool:
+    return any(
+        isinstance(m, typer.models.ArgumentInfo) for m in getattr(annotation, "__metadata__", ())
+    )
 
 
 @contextmanager
@@ -199,24 +232,13 @@ def _write_output(text: str, output: Path | None) -> None:
 
 
 @app.command("eval")
+@with_input_options
 def eval_command(
     files: Files,
-    label: LabelOpt = None,
-    scores: ScoresOpt = None,
-    targets: TargetsOpt = None,
-    weight: WeightOpt = None,
-    id: IdOpt = None,
-    positive: PositiveOpt = None,
-    mode: ModeOpt = Mode.auto,
-    kind: KindOpt = Kind.auto,
-    eps: EpsOpt = DEFAULT_EPS,
-    base: BaseOpt = Base.e,
-    renormalize: RenormOpt = False,
-    input_format: InputFormatOpt = InputFormat.auto,
+    settings: Settings,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.table,
-    top_warnings: TopWarningsOpt = DEFAULT_TOP_WARNINGS,
     max_loss: Annotated[
         float | None,
         typer.Option("--max-loss", help="Exit 1 if the overall loss exceeds this (a CI gate)."),
@@ -230,18 +252,18 @@ def eval_command(
     progress: ProgressOpt = True,
 ) -> None:
     """Evaluate predictions: per-class and overall cross-entropy, with warnings."""
-    with _user_errors():
-        from .engine import evaluate
-        from .render import render, warning_lines
+    from .engine import Scan, make_sources
+    from .render import render, warning_lines
+    from .report import build_report
 
-        options = _input_options(locals())
-        with _progress_bar(progress) as on_progress:
-            report = evaluate(files, on_progress=on_progress, **options)
-        for line in warning_lines(report.warnings):
-            print(line, file=sys.stderr)
-        color = output is None and _color_ok(sys.stdout)
-        width = _width() if color else 100
-        _write_output(render(report, output_format, width=width, color=color), output)
+    with _progress_bar(progress) as on_progress:
+        scan = Scan(make_sources(files, settings.input_format), settings, on_progress)
+        report = build_report(scan.plan, scan.state(), scan.files, scan.input_names())
+    for line in warning_lines(report.warnings):
+        print(line, file=sys.stderr)
+    color = output is None and _color_ok(sys.stdout)
+    width = _width() if color else 100
+    _write_output(render(report, output_format, width=width, color=color), output)
 
     failed = False
     if max_loss is not None and not report.loss <= max_loss:
@@ -257,7 +279,7 @@ def eval_command(
         )
         failed = True
     if failed:
-        raise typer.Exit(EXIT_GATE)
+        raise typer.Exit(ExitCode.GATE_FAILED)
 
 
 def _color_ok(stream: Any) -> bool:
@@ -273,20 +295,10 @@ def _width() -> int:
 
 
 @app.command("rows")
+@with_input_options
 def rows_command(
     files: Files,
-    label: LabelOpt = None,
-    scores: ScoresOpt = None,
-    targets: TargetsOpt = None,
-    weight: WeightOpt = None,
-    id: IdOpt = None,
-    positive: PositiveOpt = None,
-    mode: ModeOpt = Mode.auto,
-    kind: KindOpt = Kind.auto,
-    eps: EpsOpt = DEFAULT_EPS,
-    base: BaseOpt = Base.e,
-    renormalize: RenormOpt = False,
-    input_format: InputFormatOpt = InputFormat.auto,
+    settings: Settings,
     output_format: Annotated[
         RowsFormat, typer.Option("--format", "-f", help="csv, json (JSON Lines) or table.")
     ] = RowsFormat.csv,
@@ -294,30 +306,32 @@ def rows_command(
         int | None,
         typer.Option("--top", min=1, help="Only the N highest-loss rows, highest first."),
     ] = None,
-    top_warnings: TopWarningsOpt = DEFAULT_TOP_WARNINGS,
     progress: ProgressOpt = True,
 ) -> None:
     """Per-row losses: row, id, label, predicted, p_true, loss (worst first with --top)."""
-    with _user_errors():
-        from .engine import Run, make_settings, make_sources
-        from .render import warning_lines
-        from .rows import format_records, iter_records, top_records
+    from .engine import Scan, make_sources
+    from .render import warning_lines
+    from .report import warning_records
+    from .rows import format_records, iter_records, top_records
+    from .state import EvalState
 
-        settings = make_settings(**_input_options(locals()))
-        run = Run(make_sources(files, settings.input_format), settings)
-        if top is not None:
-            with _progress_bar(progress) as on_progress:  # streamed rows would cross the bar
-                run.on_progress = on_progress
-                records = top_records(run, top)
-            sys.stdout.write(format_records(records, output_format, header=True))
-        else:
-            first = True
-            for block in iter_records(run):
-                sys.stdout.write(format_records(block, output_format, header=first))
-                first = False
-        sys.stdout.flush()
-        for line in warning_lines(run.warning_records()):
-            print(line, file=sys.stderr)
+    sources = make_sources(files, settings.input_format)
+    if top is not None:
+        with _progress_bar(progress) as on_progress:  # streamed rows would cross the bar
+            scan = Scan(sources, settings, on_progress)
+            state = EvalState.empty(scan.plan)
+            records = top_records(scan, state, top)
+        sys.stdout.write(format_records(records, output_format, header=True))
+    else:
+        scan = Scan(sources, settings)
+        state = EvalState.empty(scan.plan)
+        first = True
+        for block in iter_records(scan, state):
+            sys.stdout.write(format_records(block, output_format, header=first))
+            first = False
+    sys.stdout.flush()
+    for line in warning_lines(warning_records(scan.plan, state)):
+        print(line, file=sys.stderr)
 
 
 def _keep_large_arrays_on_heap() -> None:

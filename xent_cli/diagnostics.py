@@ -37,17 +37,22 @@ class WarningRecord:
 
 
 class Diagnostics:
-    """Collects warning records while batches stream by; keeps at most ``limit`` rows each."""
+    """Warning records of a pass: the full count of each code and its ``limit`` smallest rows.
+
+    Mergeable: counts add and the rows kept are the ``limit`` smallest of both, so any split
+    of the input, merged in any order, keeps the same rows.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.records: dict[str, WarningRecord] = {}
+        self._records: dict[str, WarningRecord] = {}
 
     def add(self, code: str, rows: Sequence[int], ids: Iterable[str] | None = None) -> None:
-        """Count ``len(rows)`` more rows with ``code`` (global 0-based row numbers)."""
+        """Count ``len(rows)`` more rows with ``code``: global 0-based row numbers, ascending
+        and after every row added before (``ids``: the --id values of the first rows)."""
         if len(rows) == 0:
             return
-        record = self.records.setdefault(code, WarningRecord(code))
+        record = self._records.setdefault(code, WarningRecord(code))
         record.count += len(rows)
         room = self.limit - len(record.rows)
         if room > 0:
@@ -55,9 +60,36 @@ class Diagnostics:
             if ids is not None:
                 record.ids.extend(list(ids)[:room])
 
-    def ordered(self) -> list[WarningRecord]:
-        return [self.records[c] for c in CODES if c in self.records] + [
-            r for c, r in self.records.items() if c not in CODES
+    def merge(self, other: Diagnostics) -> Diagnostics:
+        """Both sides' warnings: counts added, the smallest rows (with their ids) kept."""
+        merged = Diagnostics(self.limit)
+        for code in dict.fromkeys([*self._records, *other._records]):
+            parts = [d._records[code] for d in (self, other) if code in d._records]
+            pairs = sorted(
+                (row, record.ids[i] if i < len(record.ids) else None)
+                for record in parts
+                for i, row in enumerate(record.rows)
+            )[: self.limit]
+            merged._records[code] = WarningRecord(
+                code,
+                count=sum(r.count for r in parts),
+                rows=[row for row, _ in pairs],
+                ids=[name for _, name in pairs if name is not None],
+            )
+        return merged
+
+    def count(self, code: str) -> int:
+        record = self._records.get(code)
+        return record.count if record else 0
+
+    def records(self, settings: Settings) -> list[WarningRecord]:
+        """New records in report order, each with its sentence (this state is unchanged)."""
+        ordered = [self._records[c] for c in CODES if c in self._records] + [
+            r for c, r in self._records.items() if c not in CODES
+        ]
+        return [
+            WarningRecord(r.code, r.count, list(r.rows), list(r.ids), describe(r, settings))
+            for r in ordered
         ]
 
 

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What ``xent`` exits with (README's table)."""
+
+    OK = 0  # evaluated; no gate failed (warnings may exist)
+    GATE_FAILED = 1  # evaluated, but a gate failed; the report was still written
+    USAGE = 2  # usage or input error: one line on stderr
+    INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # the reader of stdout went away (``xent rows big.csv | head``)
+
 
 class XentError(Exception):
     """A problem with the input or the options, explained so that the user can fix it.
@@ -10,7 +22,7 @@ class XentError(Exception):
     optional second line with a remedy.
     """
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)

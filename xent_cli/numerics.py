@@ -31,8 +31,28 @@ def categorical_logits_loss(logits: Float, labels: Int) -> tuple[Float, Int]:
     rest = logits - top[:, None]  # <= 0, so exp never overflows
     np.exp(rest, out=rest)
     rest[rows, predicted] = 0.0
-    loss = (top - logits[rows, labels]) + np.log1p(rest.sum(axis=1))
+    loss = (top - logits[rows, labels]) + np.log1p(row_sums(rest))
     return loss, predicted
+
+
+def row_sums(values: Float) -> Float:
+    """Per row the sum of its values, added in an order that depends on the width alone.
+
+    numpy's ``sum(axis=1)`` adds a row-major row pairwise but a column-major matrix column by
+    column, and a one-row matrix is both: the same row summed in two batches (one with a
+    skipped row, which makes a copy in the other layout) could differ in the last bit. Up to
+    FEW_COLUMNS classes the columns are added left to right, whatever the layout; wider rows
+    are summed row-major (pairwise, numpy's own order for a contiguous row).
+    """
+    n, k = values.shape
+    if k > FEW_COLUMNS:
+        return np.ascontiguousarray(values).sum(axis=1)
+    if k == 0:
+        return np.zeros(n)
+    total = values[:, 0].copy()
+    for j in range(1, k):
+        total += values[:, j]
+    return total
 
 
 def argmax_rows(values: Float) -> tuple[Int, Float]:
@@ -58,7 +78,7 @@ def log_softmax(logits: Float) -> Float:
     r"""Row-wise ``log softmax(z) = z - m - log(sum_j exp(z_j - m))`` with ``m = max(z)``."""
     top = logits.max(axis=1, keepdims=True)
     shifted = logits - top
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted - np.log(row_sums(np.exp(shifted)))[:, None]
 
 
 def logsumexp_rows(values: Float) -> Float:
@@ -66,7 +86,7 @@ def logsumexp_rows(values: Float) -> Float:
     top = values.max(axis=1, keepdims=True)
     safe_top = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf row, by design
-        return np.log(np.exp(values - safe_top).sum(axis=1)) + safe_top[:, 0]
+        return np.log(row_sums(np.exp(values - safe_top))) + safe_top[:, 0]
 
 
 def binary_logits_loss(logits: Float, targets: Float) -> Float:
@@ -115,7 +135,7 @@ def clip_log_prob(log_q: Float, eps: float) -> Float:
 def soft_target_loss(log_q: Float, targets: Float) -> Float:
     r"""``-sum_c t_c log q_c`` per row, with ``0 * log 0 = 0``. log_q, targets: (n, k)."""
     # where t == 0, log q may be -inf: use 0 there, so that 0 * log 0 is 0, not NaN
-    return -(targets * np.where(targets > 0, log_q, 0.0)).sum(axis=1)
+    return -row_sums(targets * np.where(targets > 0, log_q, 0.0))
 
 
 def log_probs_from_probs(probs: Float, eps: float) -> Float:

@@ -187,7 +187,7 @@ class _PrefixedStream(io.RawIOBase):
             buffer[:n] = self._prefix[:n]
             self._prefix = self._prefix[n:]
         else:
-            n = self._rest.readinto(buffer) or 0
+            n = self._rest.readinto(buffer) or 0  # type: ignore[attr-defined]
         self.delivered += n
         return n
 
@@ -691,7 +691,7 @@ class TableSource:
         self.name = name
         self._table = table
         self.schema = table.schema
-        self.size = None
+        self.size: int | None = None
 
     def bytes_done(self) -> int:
         return 0

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from .diagnostics import WarningRecord
 from .options import OutputFormat
-from .report import ClassResult, Report
+from .report import ClassResult, Report, json_number
 
 CSV_COLUMNS = (
     "scope",
@@ -80,8 +80,10 @@ def csv_text(rows: Sequence[Sequence[object]]) -> str:
 
 def _csv_lines(rows: Sequence[Sequence[object]], *, quote_all: bool = False) -> str:
     buffer = io.StringIO()
-    quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
-    csv.writer(buffer, lineterminator="\n", quoting=quoting).writerows(rows)
+    if quote_all:
+        csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(rows)
+    else:
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
 
 
@@ -96,10 +98,8 @@ def _csv_value(value: object) -> str:
 def fmt_loss(value: float | None) -> str:
     if value is None:
         return "-"
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
+    if not math.isfinite(value):
+        return str(json_number(value))
     if value != 0 and abs(value) < 1e-3:
         return f"{value:.3e}"
     return f"{value:.4f}"

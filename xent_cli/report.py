@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from . import diagnostics as dx
+from .errors import XentError
 from .options import Base, Mode
 
 if TYPE_CHECKING:
-    from .accumulate import ClassTotals
-    from .engine import Run
+    from .plan import Plan
+    from .state import EvalState
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,12 @@ class ClassResult:
         return {
             "class": self.name,
             "count": self.count,
-            "weight": _number(self.weight),
-            "loss": _number(self.loss),
-            "loss_sum": _number(self.loss_sum),
-            "share": _number(self.share),
-            "accuracy": _number(self.accuracy),
-            "mean_p_true": _number(self.mean_p_true),
+            "weight": json_number(self.weight),
+            "loss": json_number(self.loss),
+            "loss_sum": json_number(self.loss_sum),
+            "share": json_number(self.share),
+            "accuracy": json_number(self.accuracy),
+            "mean_p_true": json_number(self.mean_p_true),
             "zero_probability": self.zero_probability,
         }
 
@@ -66,6 +67,7 @@ class Report:
     warnings: list[dx.WarningRecord] = field(default_factory=list)
     columns: dict[str, Any] = field(default_factory=dict)
     has_ids: bool = False
+    signature: str = ""
     version: str = __version__
 
     @property
@@ -89,21 +91,23 @@ class Report:
             "n_rows": self.n_rows,
             "n_evaluated": self.n_evaluated,
             "n_skipped": self.n_skipped,
-            "loss": _number(self.loss),
-            "loss_sum": _number(self.loss_sum),
-            "perplexity": _number(self.perplexity),
-            "accuracy": _number(self.accuracy),
-            "weight_sum": _number(self.weight_sum),
-            "mean_p_true": _number(self.mean_p_true),
+            "loss": json_number(self.loss),
+            "loss_sum": json_number(self.loss_sum),
+            "perplexity": json_number(self.perplexity),
+            "accuracy": json_number(self.accuracy),
+            "weight_sum": json_number(self.weight_sum),
+            "mean_p_true": json_number(self.mean_p_true),
             "zero_probability": self.zero_probability,
             "columns": self.columns,
             "classes": [c.to_dict() for c in self.classes],
             "warnings": [w.to_dict(self.has_ids) for w in self.warnings],
+            "signature": self.signature,
         }
 
 
-def _number(value: float | None) -> float | str | None:
-    """Strict JSON: non-finite numbers as the strings "inf", "-inf", "nan"."""
+def json_number(value: float | None) -> float | str | None:
+    """Strict JSON: non-finite numbers as the strings "inf", "-inf", "nan" (the one place
+    that spells them; tables and CSV use the same words)."""
     if value is None:
         return None
     value = float(value)
@@ -118,36 +122,36 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
 
 
-def build_report(run: Run, files: list[str], totals: ClassTotals) -> Report:
-    """Weighted means per class and overall, converted to the chosen base."""
-    settings = run.settings
-    per_nat = 1.0 / settings.base.log
-    total_loss = float(totals.loss_sum.sum())
-    total_weight = float(totals.weight.sum())
-    classes = []
-    for k, name in enumerate(run.current_class_names()):
-        weight = float(totals.weight[k])
-        loss_sum = float(totals.loss_sum[k])
-        mean = _ratio(loss_sum, weight)
-        classes.append(
-            ClassResult(
-                name=str(name),
-                count=int(totals.count[k]),
-                weight=weight,
-                loss=mean * per_nat if mean is not None else None,
-                loss_sum=loss_sum * per_nat,
-                share=_share(loss_sum, total_loss, int(totals.count[k])),
-                accuracy=_ratio(float(totals.correct[k]), weight),
-                mean_p_true=_ratio(float(totals.p_true_sum[k]), weight),
-                zero_probability=int(totals.zero_probability[k]),
-            )
+def check_evaluated(plan: Plan, state: EvalState, inputs: str) -> None:
+    """The errors of a finished pass: no rows, no row evaluated, all weights zero."""
+    if state.n_rows == 0:
+        raise XentError(f"{inputs}: no data rows (only a header, or empty)")
+    if state.n_evaluated == 0:
+        records = state.diagnostics.records(plan.settings)
+        reasons = ", ".join(f"{r.count} {r.code}" for r in records if r.count)
+        raise XentError(
+            f"{inputs}: no rows to evaluate: all {state.n_rows} rows were skipped ({reasons})",
+            hint="missing-label: empty label; non-finite: a NaN or infinite score or weight",
         )
-    loss_nats = total_loss / total_weight
-    warnings = run.warning_records()
-    roles = run.roles
+
+
+def warning_records(plan: Plan, state: EvalState) -> list[dx.WarningRecord]:
+    """The state's warnings in report order, each with its sentence, and the one that only
+    the whole input can tell: logits that all looked like probabilities."""
+    records = state.diagnostics.records(plan.settings)
+    if plan.checks_probabilities_as_logits and state.looks_like_probs and state.n_evaluated:
+        record = dx.WarningRecord(dx.PROBABILITIES_AS_LOGITS, count=state.n_evaluated)
+        record.message = dx.describe(record, plan.settings)
+        records.append(record)
+    return records
+
+
+def report_columns(plan: Plan) -> dict[str, Any]:
+    """The columns the plan chose, by role (in every report)."""
+    roles = plan.roles
     columns: dict[str, Any] = {
         "label": list(roles.label_columns)
-        if run.mode is Mode.multilabel
+        if plan.mode is Mode.multilabel
         else (roles.label_columns[0] if roles.label_columns else None),
         "scores": roles.list_column or list(roles.score_columns),
     }
@@ -158,26 +162,64 @@ def build_report(run: Run, files: list[str], totals: ClassTotals) -> Report:
     ):
         if value:
             columns[key] = value
+    return columns
+
+
+def build_report(plan: Plan, state: EvalState, files: list[str], inputs: str) -> Report:
+    """Finish a state: weighted means per class and overall, in the chosen base.
+
+    Every figure is a ratio of sums that were each rounded once from their exact value.
+    """
+    check_evaluated(plan, state, inputs)
+    sums = state.totals.finish()
+    if not sums.total_weight > 0:
+        raise XentError(
+            f"{inputs}: the weights in column {plan.roles.weight_column!r} are 0 "
+            f"for all {state.n_evaluated} evaluated rows",
+            hint="the weighted mean loss is undefined; check the --weight column",
+        )
+    settings = plan.settings
+    per_nat = 1.0 / settings.base.log
+    classes = []
+    for k, name in enumerate(plan.current_class_names()):
+        weight = float(sums.weight[k])
+        loss_sum = float(sums.loss_sum[k])
+        mean = _ratio(loss_sum, weight)
+        classes.append(
+            ClassResult(
+                name=str(name),
+                count=int(sums.count[k]),
+                weight=weight,
+                loss=mean * per_nat if mean is not None else None,
+                loss_sum=loss_sum * per_nat,
+                share=_share(loss_sum, sums.total_loss, int(sums.count[k])),
+                accuracy=_ratio(float(sums.correct[k]), weight),
+                mean_p_true=_ratio(float(sums.p_true_sum[k]), weight),
+                zero_probability=int(sums.zero_probability[k]),
+            )
+        )
+    loss_nats = sums.total_loss / sums.total_weight
     return Report(
         files=files,
-        mode=run.mode.value,
-        kind=run.kind.value,
-        kind_source=run.kind_source,
+        mode=plan.mode.value,
+        kind=plan.kind.value,
+        kind_source=plan.kind_source,
         base=settings.base.value,
         eps=settings.eps,
-        n_rows=run.n_rows,
-        n_evaluated=run.n_evaluated,
+        n_rows=state.n_rows,
+        n_evaluated=state.n_evaluated,
         loss=loss_nats * per_nat,
-        loss_sum=total_loss * per_nat,
+        loss_sum=sums.total_loss * per_nat,
         perplexity=math.exp(loss_nats) if loss_nats < 709 else math.inf,
-        accuracy=float(totals.correct.sum()) / total_weight,
-        weight_sum=total_weight,
-        mean_p_true=float(totals.p_true_sum.sum()) / total_weight,
-        zero_probability=int(totals.zero_probability.sum()),
+        accuracy=sums.total_correct / sums.total_weight,
+        weight_sum=sums.total_weight,
+        mean_p_true=sums.total_p_true / sums.total_weight,
+        zero_probability=int(sums.zero_probability.sum()),
         classes=classes,
-        warnings=warnings,
-        columns=columns,
-        has_ids=roles.id_column is not None,
+        warnings=warning_records(plan, state),
+        columns=report_columns(plan),
+        has_ids=plan.roles.id_column is not None,
+        signature=plan.signature(),
     )
 
 

@@ -9,10 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engine import Run, ScoredBatch
+from .engine import Scan
 from .options import RowsFormat
+from .plan import Plan
+from .prepare import Prepared
 from .render import csv_text, printable
+from .report import check_evaluated, json_number
 from .scoring import Cells
+from .state import EvalState
 
 ROW_FIELDS = ("row", "id", "label", "predicted", "p_true", "loss")
 
@@ -30,11 +34,12 @@ class RowRecord:
         return (self.row, self.id, self.label, self.predicted, self.p_true, self.loss)
 
 
-def _records(run: Run, batch: ScoredBatch, order: np.ndarray | None = None) -> list[RowRecord]:
+def _records(plan: Plan, batch: Prepared, order: np.ndarray | None = None) -> list[RowRecord]:
     scored = batch.scored
-    per_nat = 1.0 / run.settings.base.log
-    names = run.current_class_names()
-    take = np.arange(len(batch.rows)) if order is None else order
+    assert scored is not None
+    per_nat = 1.0 / plan.settings.base.log
+    names = plan.current_class_names()
+    take = np.arange(len(batch.local)) if order is None else order
     ids = batch.ids(take)
     records = []
     for position, i in enumerate(take.tolist()):
@@ -58,25 +63,30 @@ def _records(run: Run, batch: ScoredBatch, order: np.ndarray | None = None) -> l
     return records
 
 
-def iter_records(run: Run) -> Iterator[list[RowRecord]]:
-    """Every evaluated row, batch by batch, in input order."""
-    for batch in run.batches():
-        yield _records(run, batch)
-    run.finish()
+def iter_records(scan: Scan, state: EvalState) -> Iterator[list[RowRecord]]:
+    """Every evaluated row, batch by batch, in input order (``state`` gathers the warnings)."""
+    for batch in scan.batches():
+        state.add(batch)
+        if batch.scored is not None:
+            yield _records(scan.plan, batch)
+    check_evaluated(scan.plan, state, scan.input_names())
 
 
-def top_records(run: Run, n: int) -> list[RowRecord]:
+def top_records(scan: Scan, state: EvalState, n: int) -> list[RowRecord]:
     """The ``n`` highest-loss rows, highest first (ties: earlier row first), in bounded memory."""
     best: list[RowRecord] = []
-    for batch in run.batches():
+    for batch in scan.batches():
+        state.add(batch)
+        if batch.scored is None:
+            continue
         loss = batch.scored.loss
         if len(loss) > n:
             keep = np.argpartition(-loss, n - 1)[:n]
             keep.sort()
         else:
             keep = np.arange(len(loss))
-        best = _highest(best + _records(run, batch, keep), n)
-    run.finish()
+        best = _highest(best + _records(scan.plan, batch, keep), n)
+    check_evaluated(scan.plan, state, scan.input_names())
     return best
 
 
@@ -86,14 +96,6 @@ def _highest(records: list[RowRecord], n: int) -> list[RowRecord]:
         return (-loss, r.row)
 
     return sorted(records, key=key)[:n]
-
-
-def _json_number(value: float) -> float | str:
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
 
 
 def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool) -> str:
@@ -106,8 +108,8 @@ def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool) -
                     "id": r.id,
                     "label": r.label,
                     "predicted": r.predicted,
-                    "p_true": _json_number(r.p_true),
-                    "loss": _json_number(r.loss),
+                    "p_true": json_number(r.p_true),
+                    "loss": json_number(r.loss),
                 },
                 allow_nan=False,
             )

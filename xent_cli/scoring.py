@@ -97,9 +97,9 @@ def score_soft_targets(scores: Float, targets: Float, kind: Kind, eps: float) ->
         zero = np.zeros(len(scores), bool)
     elif kind is Kind.probs:
         log_q = nx.log_probs_from_probs(scores, eps)
-        zero = ((targets > 0) & _below_eps(scores, eps)).any(axis=1)
+        zero = np.asarray(((targets > 0) & _below_eps(scores, eps)).any(axis=1))
     else:
-        zero = ((targets > 0) & np.isneginf(scores)).any(axis=1)
+        zero = np.asarray(((targets > 0) & np.isneginf(scores)).any(axis=1))
         log_q = nx.clip_log_prob(scores, eps)
     loss = nx.soft_target_loss(log_q, targets)
     classes, _ = nx.argmax_rows(targets)
