@@ -1,7 +1,8 @@
 """xent: evaluate files of model predictions by cross-entropy.
 
 The public API is :func:`evaluate` (a path, several paths or a pandas DataFrame in,
-a :class:`Report` out). Heavy modules load on first use so that ``xent --help`` stays fast.
+a :class:`Report` out) and :func:`partial` (the same in, a mergeable :class:`Partial` out).
+Heavy modules load on first use so that ``xent --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Report", "XentError", "__version__", "evaluate"]
+__all__ = ["Partial", "Report", "XentError", "__version__", "evaluate", "partial"]
 
 if TYPE_CHECKING:
     from .engine import evaluate
     from .errors import XentError
+    from .partials import Partial, partial
     from .report import Report
 
 
@@ -26,6 +28,10 @@ def __getattr__(name: str) -> Any:
         from .report import Report
 
         return Report
+    if name in ("Partial", "partial"):
+        from . import partials as module
+
+        return getattr(module, name)
     if name == "XentError":
         from .errors import XentError
 

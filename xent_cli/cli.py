@@ -147,6 +147,16 @@ ProgressOpt = Annotated[
 ]
 
 
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+MaxLossOpt = Annotated[
+    float | None,
+    typer.Option("--max-loss", help="Exit 1 if the overall loss exceeds this (a CI gate)."),
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 1 if there is any warning.")]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
+]
+
 # The reading and scoring options every command shares, declared once: name -> (type, default).
 INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
     "label": (LabelOpt, None),
@@ -236,29 +246,66 @@ def _write_output(text: str, output: Path | None) -> None:
 def eval_command(
     files: Files,
     settings: Settings,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = OutputFormat.table,
-    max_loss: Annotated[
-        float | None,
-        typer.Option("--max-loss", help="Exit 1 if the overall loss exceeds this (a CI gate)."),
-    ] = None,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Exit 1 if there is any warning.")
-    ] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
-    ] = None,
+    output_format: FormatOpt = OutputFormat.table,
+    max_loss: MaxLossOpt = None,
+    strict: StrictOpt = False,
+    output: OutputOpt = None,
     progress: ProgressOpt = True,
+    save_state: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-state", help="Also write the run's mergeable partial state (xent merge)."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate predictions: per-class and overall cross-entropy, with warnings."""
     from .engine import Scan, make_sources
-    from .render import render, warning_lines
     from .report import build_report
 
     with _progress_bar(progress) as on_progress:
         scan = Scan(make_sources(files, settings.input_format), settings, on_progress)
-        report = build_report(scan.plan, scan.state(), scan.files, scan.input_names())
+        state = scan.state()
+        report = build_report(scan.plan, state, scan.files, scan.input_names())
+    if save_state is not None:
+        from .partials import Partial, save
+
+        save(Partial(scan.plan, state, scan.files), save_state)
+    _emit_report(report, output_format, output, max_loss, strict)
+
+
+@app.command("merge")
+def merge_command(
+    states: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="STATE...", help="Files written by xent eval --save-state.", show_default=False
+        ),
+    ],
+    output_format: FormatOpt = OutputFormat.table,
+    max_loss: MaxLossOpt = None,
+    strict: StrictOpt = False,
+    output: OutputOpt = None,
+) -> None:
+    """The report of several saved partial states: exactly what one eval over all their
+    inputs, in the order given, prints."""
+    from .partials import load, merge
+    from .report import build_report
+
+    merged = merge([load(name) for name in states], states)
+    report = build_report(merged.plan, merged.state, merged.files, ", ".join(states))
+    _emit_report(report, output_format, output, max_loss, strict)
+
+
+def _emit_report(
+    report: Any,
+    output_format: OutputFormat,
+    output: Path | None,
+    max_loss: float | None,
+    strict: bool,
+) -> None:
+    """Warnings to stderr, the report to stdout or ``output``, then the gates (exit 1)."""
+    from .render import render, warning_lines
+
     for line in warning_lines(report.warnings):
         print(line, file=sys.stderr)
     color = output is None and _color_ok(sys.stdout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .options import Settings
 
@@ -77,6 +78,33 @@ class Diagnostics:
                 ids=[name for _, name in pairs if name is not None],
             )
         return merged
+
+    def shifted(self, offset: int) -> Diagnostics:
+        """The same warnings, their rows ``offset`` further into the input."""
+        moved = Diagnostics(self.limit)
+        for code, r in self._records.items():
+            moved._records[code] = WarningRecord(
+                code, r.count, [row + offset for row in r.rows], list(r.ids)
+            )
+        return moved
+
+    def to_state(self) -> dict[str, object]:
+        return {
+            "limit": self.limit,
+            "records": [
+                {"code": r.code, "count": r.count, "rows": r.rows, "ids": r.ids}
+                for r in self._records.values()
+            ],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Diagnostics:
+        diagnostics = cls(int(state["limit"]))
+        for r in state["records"]:
+            diagnostics._records[r["code"]] = WarningRecord(
+                r["code"], int(r["count"]), [int(x) for x in r["rows"]], [str(x) for x in r["ids"]]
+            )
+        return diagnostics
 
     def count(self, code: str) -> int:
         record = self._records.get(code)

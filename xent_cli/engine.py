@@ -103,6 +103,8 @@ class Scan:
         state = EvalState.empty(self.plan)
         for batch in self.batches():
             state.add(batch)
+        if self.plan.mode is Mode.binary:
+            state.labels = self.plan.lookup.learned()
         return state
 
     def _report_progress(self) -> None:

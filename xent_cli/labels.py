@@ -137,6 +137,21 @@ class BinaryLookup:
             return 0
         return UNKNOWN
 
+    def learned(self) -> dict[str, Any]:
+        """What the labels seen so far taught it (the positive's spelling, the negative value):
+        a JSON-able dict, saved with a partial state and merged by :func:`merge_learned`."""
+        negative = None if self.negative_key is None else [self.negative_key, self.negative_name]
+        return {"positive": self.positive_name, "positive_seen": self.positive_seen,
+                "negative": negative}  # fmt: skip
+
+    def learn(self, learned: dict[str, Any]) -> None:
+        """Take over what another lookup learned (as :meth:`learned` returned it)."""
+        if learned.get("positive") is not None:
+            self.positive_name = learned["positive"]
+        self.positive_seen = self.positive_seen or bool(learned.get("positive_seen"))
+        if learned.get("negative") is not None:
+            self.negative_key, self.negative_name = learned["negative"]
+
     @property
     def class_names(self) -> list[str]:
         negative = self.negative_name
@@ -270,3 +285,22 @@ def _looked_up(lookup: Callable[[Any], int], value: int) -> int:
     1000 lookups a batch. A lookup answers a value the same way each time once it has seen
     it (a binary one learns its negative value from the first), so this is safe."""
     return lookup(value)
+
+
+def merge_learned(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Two binary lookups' learnings as one; two different negative values are an error
+    (the labels of all the parts together hold three values)."""
+    if a is None or b is None:
+        return a if b is None else b
+    negatives = [n for n in (a.get("negative"), b.get("negative")) if n is not None]
+    if len(negatives) == 2 and negatives[0][0] != negatives[1][0]:
+        shown = ", ".join(str(n[1]) for n in negatives)
+        raise XentError(
+            f"binary mode needs two label values, but the parts hold different negatives: {shown}",
+            hint="use --mode categorical, or --positive to say which value is positive",
+        )
+    return {
+        "positive": a.get("positive") if a.get("positive") is not None else b.get("positive"),
+        "positive_seen": bool(a.get("positive_seen")) or bool(b.get("positive_seen")),
+        "negative": negatives[0] if negatives else None,
+    }

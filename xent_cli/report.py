@@ -181,7 +181,7 @@ def build_report(plan: Plan, state: EvalState, files: list[str], inputs: str) ->
     settings = plan.settings
     per_nat = 1.0 / settings.base.log
     classes = []
-    for k, name in enumerate(plan.current_class_names()):
+    for k, name in enumerate(state.class_names(plan)):
         weight = float(sums.weight[k])
         loss_sum = float(sums.loss_sum[k])
         mean = _ratio(loss_sum, weight)

@@ -8,9 +8,12 @@ commutative: any split of the rows, merged in any order, gives an equal state), 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from . import diagnostics as dx
 from .accumulate import ClassTotals
+from .labels import BinaryLookup, merge_learned
+from .options import Mode
 from .plan import Plan
 from .prepare import Prepared
 
@@ -24,6 +27,7 @@ class EvalState:
     totals: ClassTotals
     diagnostics: dx.Diagnostics
     looks_like_probs: bool = True  # logits checked: every row so far in [0, 1], summing to 1
+    labels: dict[str, Any] | None = None  # binary: what the label lookup learned (see labels.py)
 
     @classmethod
     def empty(cls, plan: Plan) -> EvalState:
@@ -60,4 +64,47 @@ class EvalState:
             self.totals.merge(other.totals),
             self.diagnostics.merge(other.diagnostics),
             self.looks_like_probs and other.looks_like_probs,
+            merge_learned(self.labels, other.labels),
+        )
+
+    def shifted(self, offset: int) -> EvalState:
+        """The same state with its warnings' row numbers moved by ``offset`` (a part that
+        starts ``offset`` rows into the whole input)."""
+        return EvalState(
+            self.n_rows,
+            self.n_evaluated,
+            self.totals,
+            self.diagnostics.shifted(offset),
+            self.looks_like_probs,
+            self.labels,
+        )
+
+    def class_names(self, plan: Plan) -> list[str]:
+        """The per-class table's names; binary: the two label values the rows held."""
+        if plan.mode is not Mode.binary or self.labels is None:
+            return plan.current_class_names()
+        lookup = BinaryLookup(plan.settings.positive)
+        lookup.learn(self.labels)
+        return lookup.class_names
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-serialisable and exact (saved states, Dask tasks)."""
+        return {
+            "n_rows": self.n_rows,
+            "n_evaluated": self.n_evaluated,
+            "totals": self.totals.to_state(),
+            "warnings": self.diagnostics.to_state(),
+            "looks_like_probs": self.looks_like_probs,
+            "labels": self.labels,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> EvalState:
+        return cls(
+            int(state["n_rows"]),
+            int(state["n_evaluated"]),
+            ClassTotals.from_state(state["totals"]),
+            dx.Diagnostics.from_state(state["warnings"]),
+            bool(state["looks_like_probs"]),
+            state.get("labels"),
         )
