@@ -257,14 +257,29 @@ def eval_command(
             "--save-state", help="Also write the run's mergeable partial state (xent merge)."
         ),
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS|local[:N]",
+            help="Evaluate the inputs' parts on a Dask cluster (same report).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate predictions: per-class and overall cross-entropy, with warnings."""
     from .engine import Scan, make_sources
     from .report import build_report
 
     with _progress_bar(progress) as on_progress:
-        scan = Scan(make_sources(files, settings.input_format), settings, on_progress)
-        state = scan.state()
+        sources = make_sources(files, settings.input_format)
+        if dask is not None:
+            from .cluster import connect, evaluate_on
+
+            with connect(dask) as client:
+                scan, state = evaluate_on(client, sources, settings, on_progress)
+        else:
+            scan = Scan(sources, settings, on_progress)
+            state = scan.state()
         report = build_report(scan.plan, state, scan.files, scan.input_names())
     if save_state is not None:
         from .partials import Partial, save

@@ -47,21 +47,27 @@ class Scan:
         on_progress: ProgressCallback | None = None,
         *,
         first_row: int = 0,
+        plan: Plan | None = None,
     ) -> None:
         """``first_row``: the global number of the inputs' first row, when they are one part
-        of a larger input (warnings name rows by it)."""
+        of a larger input (warnings name rows by it). ``plan``: one made already (a worker
+        reading its part of the input under the client's plan)."""
         if not sources:
             raise XentError("no input given")
         self.sources = list(sources)
         self.on_progress = on_progress
         self.first_row = first_row
         first = self.sources[0]
+        if plan is not None:
+            self._first = self._read(first, plan.roles)
+            self.plan = plan
+            return
         roles = resolve_roles(first.schema, settings, first.name)
         self._first = self._read(first, roles)
         sample, width = None, None
         if roles.kind is Kind.auto or (roles.list_column and not roles.class_names):
             sample, width, self._first = _sample(roles, self._first, first.name)
-        self.plan: Plan = make_plan(settings, roles, sample, width)
+        self.plan = make_plan(settings, roles, sample, width)
 
     @property
     def files(self) -> list[str]:
@@ -199,14 +205,33 @@ def make_settings(**options: Any) -> Settings:
     return coerced
 
 
-def evaluate(source: Any, *, on_progress: ProgressCallback | None = None, **options: Any) -> Report:
+def evaluate(
+    source: Any,
+    *,
+    on_progress: ProgressCallback | None = None,
+    dask: Any = None,
+    **options: Any,
+) -> Report:
     """Evaluate predictions in ``source`` (path(s) or DataFrame) and return the report.
 
     ``options`` are the CLI's options by their Python names: ``label``, ``scores``,
     ``targets``, ``weight``, ``id``, ``positive``, ``mode``, ``kind``, ``eps``, ``base``,
     ``renormalize``, ``input_format``, ``top_warnings``. ``on_progress(done, total)`` is
-    called after each batch with bytes read so far.
+    called after each batch with bytes read so far. ``dask``: a ``distributed.Client``, a
+    scheduler address or ``"local[:N]"`` to evaluate the files' parts on a Dask cluster
+    (the same report).
     """
     settings = make_settings(**options)
-    scan = Scan(make_sources(source, settings.input_format), settings, on_progress)
-    return build_report(scan.plan, scan.state(), scan.files, scan.input_names())
+    sources = make_sources(source, settings.input_format)
+    if dask is None:
+        scan = Scan(sources, settings, on_progress)
+        state = scan.state()
+    else:
+        from .cluster import connect, evaluate_on
+
+        if isinstance(dask, str):
+            with connect(dask) as client:
+                scan, state = evaluate_on(client, sources, settings, on_progress)
+        else:
+            scan, state = evaluate_on(dask, sources, settings, on_progress)
+    return build_report(scan.plan, state, scan.files, scan.input_names())

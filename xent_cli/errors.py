@@ -31,3 +31,7 @@ class XentError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[type[XentError], tuple[str, str | None]]:
+        """Pickled with its hint (an error raised on a Dask worker reaches the client whole)."""
+        return (type(self), (self.message, self.hint))

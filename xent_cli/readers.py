@@ -636,8 +636,12 @@ def _mean_line_bytes(prefix: bytes) -> float:
 class ParquetSource:
     """A Parquet file, read one row-group batch at a time and only the needed columns."""
 
-    def __init__(self, path: str, stdin: Any = None) -> None:
-        """``stdin``: for path ``-``, standard input as ``_stdin_input`` opened it."""
+    def __init__(
+        self, path: str, stdin: Any = None, row_groups: Sequence[int] | None = None
+    ) -> None:
+        """``stdin``: for path ``-``, standard input as ``_stdin_input`` opened it;
+        ``row_groups``: read only these (one part of the file, for a Dask task)."""
+        self.row_groups = None if row_groups is None else list(row_groups)
         import pyarrow.parquet as pq
 
         self.path = path
@@ -676,7 +680,10 @@ class ParquetSource:
     ) -> Iterator[pa.RecordBatch]:
         try:
             for batch in self._file.iter_batches(
-                batch_size=self._batch_rows(columns), columns=list(columns), use_threads=True
+                batch_size=self._batch_rows(columns),
+                row_groups=self.row_groups,
+                columns=list(columns),
+                use_threads=True,
             ):
                 self._rows_read += batch.num_rows
                 yield batch
