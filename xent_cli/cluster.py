@@ -68,10 +68,7 @@ def parts_of(sources: Sequence[BatchSource], input_format: InputFormat) -> list[
 
 def evaluate_part(plan: Plan, part: Part) -> dict[str, Any]:
     """A worker's task: the part's state under the client's plan (rows numbered from 0)."""
-    if part.row_groups is not None:
-        source: BatchSource = ParquetSource(part.path, row_groups=part.row_groups)
-    else:
-        source = open_source(part.path, part.input_format)
+    source = open_source(part.path, part.input_format, part.row_groups)
     scan = Scan([source], plan.settings, plan=plan)
     return scan.state().to_state()
 

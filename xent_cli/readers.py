@@ -84,25 +84,11 @@ def detect_format(path: str) -> tuple[InputFormat, str | None]:
 
 
 def expand_paths(paths: Sequence[str]) -> list[str]:
-    """Paths as given, with each directory replaced by its data files sorted by name."""
-    expanded: list[str] = []
-    for path in paths:
-        if path == STDIN:
-            expanded.append(path)
-        elif os.path.isdir(path):
-            found = sorted(
-                str(p) for p in Path(path).iterdir() if p.is_file() and _is_data_file(p.name)
-            )
-            if not found:
-                raise XentError(f"{path}: directory holds no CSV/TSV/Parquet/JSONL file")
-            expanded.extend(found)
-        elif not os.path.exists(path):
-            raise XentError(f"{path}: no such file")
-        else:
-            expanded.append(path)
-    if not expanded:
-        raise XentError("no input: give a file, a directory or - for standard input")
-    return expanded
+    """Paths as given, with each directory, prefix or quoted glob replaced by its data files
+    sorted by path (see :mod:`xent_cli.locations`)."""
+    from .locations import expand
+
+    return expand(paths, _is_data_file)
 
 
 def _is_data_file(name: str) -> bool:
@@ -118,9 +104,20 @@ def open_sources(paths: Sequence[str], input_format: InputFormat) -> list[BatchS
     return [open_source(path, input_format) for path in expand_paths(paths)]
 
 
-def open_source(path: str, input_format: InputFormat = InputFormat.auto) -> BatchSource:
+def open_source(
+    path: str,
+    input_format: InputFormat = InputFormat.auto,
+    row_groups: Sequence[int] | None = None,
+) -> BatchSource:
+    """The source of one file (``row_groups``: of a Parquet file, only these)."""
     if path == STDIN:
         return _open_stdin(input_format)
+    if path.lower().startswith("file://"):
+        path = path[len("file://") :]
+    from .locations import is_uri
+
+    if is_uri(path):
+        return _open_remote(path, input_format, row_groups)
     if not os.access(path, os.R_OK):
         raise XentError(f"{path}: file is not readable (permission denied)")
     if input_format is InputFormat.auto:
@@ -128,8 +125,47 @@ def open_source(path: str, input_format: InputFormat = InputFormat.auto) -> Batc
     else:
         fmt, compression = input_format, _compression_of(path)
     if fmt is InputFormat.parquet:
-        return ParquetSource(path)
+        return ParquetSource(path, row_groups=row_groups)
     return TextSource(path, fmt, compression)
+
+
+def _open_remote(
+    uri: str, input_format: InputFormat, row_groups: Sequence[int] | None
+) -> BatchSource:
+    """A file in an object store or behind a URL: Parquet read by range requests (only the
+    footer and the needed columns' pages), text streamed."""
+    import pyarrow.fs as pafs
+
+    from .locations import filesystem, remote_error
+
+    fs, inner = filesystem(uri)
+    name = uri.split("?", 1)[0]
+    try:
+        info = fs.get_file_info(inner)
+    except (OSError, RuntimeError) as error:
+        raise remote_error(name, error) from None
+    if info.type == pafs.FileType.NotFound:
+        raise XentError(f"{name}: no such object")
+    remote = Remote(fs, inner, info.size)
+    if input_format is InputFormat.auto:
+        fmt, compression = detect_format(name)
+    else:
+        fmt, compression = input_format, _compression_of(name)
+    if fmt is InputFormat.parquet:
+        return ParquetSource(uri, row_groups=row_groups, remote=remote)
+    return TextSource(uri, fmt, compression, remote=remote)
+
+
+class Remote:
+    """A file on a ``pyarrow.fs`` filesystem: where it is and how big."""
+
+    def __init__(self, fs: Any, path: str, size: int | None) -> None:
+        self.fs, self.path, self.size = fs, path, size
+
+    def error(self, name: str, error: BaseException) -> XentError:
+        from .locations import remote_error
+
+        return remote_error(name, error)
 
 
 def _open_stdin(input_format: InputFormat) -> BatchSource:
@@ -213,11 +249,18 @@ class TextSource:
     """A CSV, TSV or JSON Lines file (optionally compressed), or standard input."""
 
     def __init__(
-        self, path: str, fmt: InputFormat, compression: str | None, stdin: Any = None
+        self,
+        path: str,
+        fmt: InputFormat,
+        compression: str | None,
+        stdin: Any = None,
+        remote: Remote | None = None,
     ) -> None:
-        """``stdin``: for path ``-``, standard input as ``_stdin_input`` opened it."""
+        """``stdin``: for path ``-``, standard input as ``_stdin_input`` opened it;
+        ``remote``: the file on an object store (``path`` is then its URI)."""
         self.path = path
-        self.name = "<stdin>" if path == STDIN else path
+        self.remote = remote
+        self.name = "<stdin>" if path == STDIN else path.split("?", 1)[0]
         self.format = fmt
         self.compression = compression
         self._stdin_prefix: bytes | None = None
@@ -225,7 +268,10 @@ class TextSource:
         self._stdin: _PrefixedStream | None = None
         self._raw: Any = None
         self._finished = False
-        self.size = None if path == STDIN else os.path.getsize(path)
+        if remote is not None:
+            self.size = remote.size
+        else:
+            self.size = None if path == STDIN else os.path.getsize(path)
         prefix = self._peek()
         self.line_bytes = _mean_line_bytes(prefix)
         self.schema = self._infer_schema(prefix)
@@ -234,11 +280,16 @@ class TextSource:
         if self.path == STDIN:
             return self._stdin_input
         try:
-            self._raw = pa.OSFile(self.path, "r")
+            if self.remote is not None:
+                self._raw = self.remote.fs.open_input_stream(self.remote.path, compression=None)
+            else:
+                self._raw = pa.OSFile(self.path, "r")
             if self.compression:
                 return pa.CompressedInputStream(self._raw, self.compression)
             return self._raw
         except (OSError, pa.ArrowException) as error:
+            if self.remote is not None:
+                raise self.remote.error(self.name, error) from None
             raise arrow_error(self.name, error) from None
 
     def bytes_done(self) -> int:
@@ -637,23 +688,37 @@ class ParquetSource:
     """A Parquet file, read one row-group batch at a time and only the needed columns."""
 
     def __init__(
-        self, path: str, stdin: Any = None, row_groups: Sequence[int] | None = None
+        self,
+        path: str,
+        stdin: Any = None,
+        row_groups: Sequence[int] | None = None,
+        remote: Remote | None = None,
     ) -> None:
         """``stdin``: for path ``-``, standard input as ``_stdin_input`` opened it;
-        ``row_groups``: read only these (one part of the file, for a Dask task)."""
+        ``row_groups``: read only these (one part of the file, for a Dask task);
+        ``remote``: the file on an object store, read by range requests."""
         self.row_groups = None if row_groups is None else list(row_groups)
         import pyarrow.parquet as pq
 
         self.path = path
-        self.name = "<stdin>" if path == STDIN else path
+        self.name = "<stdin>" if path == STDIN else path.split("?", 1)[0]
         try:
-            target: Any = pa.BufferReader(stdin.read()) if path == STDIN else path
+            target: Any = path
+            if path == STDIN:
+                target = pa.BufferReader(stdin.read())
+            elif remote is not None:
+                target = remote.fs.open_input_file(remote.path)
             # Buffered column reads: a wide row group is not loaded whole, column by column.
             self._file = pq.ParquetFile(target, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False)
-        except (pa.ArrowException, OSError) as error:
+        except (pa.ArrowException, OSError, ValueError) as error:
+            if remote is not None and not isinstance(error, pa.ArrowInvalid):
+                raise remote.error(self.name, error) from None
             raise arrow_error(self.name, error) from None
         self.schema = self._file.schema_arrow
-        self.size = None if path == STDIN else os.path.getsize(path)
+        if remote is not None:
+            self.size = remote.size
+        else:
+            self.size = None if path == STDIN else os.path.getsize(path)
         self._total_rows = self._file.metadata.num_rows
         self._rows_read = 0
 
