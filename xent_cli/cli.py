@@ -24,6 +24,7 @@ from . import __version__
 from .errors import ExitCode, XentError
 from .options import (
     DEFAULT_EPS,
+    DEFAULT_MAX_CLASSES,
     DEFAULT_TOP_WARNINGS,
     Base,
     InputFormat,
@@ -147,15 +148,70 @@ ProgressOpt = Annotated[
 ]
 
 
+def _check_max_loss(value: float | None) -> float | None:
+    """--max-loss is a loss: a number >= 0 (inf allowed), never NaN."""
+    if value is not None and not value >= 0:
+        raise typer.BadParameter(f"must be a number >= 0, not {value:g}")
+    return value
+
+
+def _check_output(value: Path | None) -> Path | None:
+    """-o into a folder that does not exist fails before the run, not after it."""
+    if value is not None:
+        folder = value.parent
+        if not folder.is_dir():
+            raise XentError(
+                f"--output {value}: folder {str(folder)!r} does not exist",
+                hint="create it first, or write the report elsewhere",
+            )
+        if value.is_dir():
+            raise XentError(f"--output {value}: is a folder; give a file name")
+    return value
+
+
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+# eval and merge: without --format, the format of -o's extension (OUTPUT_SUFFIXES)
+ReportFormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format [default: from the -o file's extension (.json, .csv, .md, .txt), "
+        "else table].",
+        show_default=False,
+    ),
+]
 MaxLossOpt = Annotated[
     float | None,
-    typer.Option("--max-loss", help="Exit 1 if the overall loss exceeds this (a CI gate)."),
+    typer.Option(
+        "--max-loss",
+        callback=_check_max_loss,
+        help="Exit 1 if the overall loss exceeds this (a CI gate).",
+    ),
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 1 if there is any warning.")]
 OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
+    Path | None,
+    typer.Option("--output", "-o", callback=_check_output, help="Write the report to this file."),
 ]
+MaxClassesOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-classes",
+        min=0,
+        help="Table and markdown: at most N classes, those with the largest loss share "
+        "(0: all; JSON and CSV always hold all).",
+    ),
+]
+# The format -o's extension implies when --format is not given.
+OUTPUT_SUFFIXES = {
+    ".json": OutputFormat.json,
+    ".csv": OutputFormat.csv,
+    ".md": OutputFormat.markdown,
+    ".markdown": OutputFormat.markdown,
+    ".txt": OutputFormat.table,
+}
+
 
 # The reading and scoring options every command shares, declared once: name -> (type, default).
 INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
@@ -246,10 +302,11 @@ def _write_output(text: str, output: Path | None) -> None:
 def eval_command(
     files: Files,
     settings: Settings,
-    output_format: FormatOpt = OutputFormat.table,
+    output_format: ReportFormatOpt = None,
     max_loss: MaxLossOpt = None,
     strict: StrictOpt = False,
     output: OutputOpt = None,
+    max_classes: MaxClassesOpt = DEFAULT_MAX_CLASSES,
     progress: ProgressOpt = True,
     save_state: Annotated[
         Path | None,
@@ -285,7 +342,7 @@ def eval_command(
         from .partials import Partial, save
 
         save(Partial(scan.plan, state, scan.files), save_state)
-    _emit_report(report, output_format, output, max_loss, strict)
+    _emit_report(report, output_format, output, max_loss, strict, max_classes)
 
 
 @app.command("merge")
@@ -296,10 +353,11 @@ def merge_command(
             metavar="STATE...", help="Files written by xent eval --save-state.", show_default=False
         ),
     ],
-    output_format: FormatOpt = OutputFormat.table,
+    output_format: ReportFormatOpt = None,
     max_loss: MaxLossOpt = None,
     strict: StrictOpt = False,
     output: OutputOpt = None,
+    max_classes: MaxClassesOpt = DEFAULT_MAX_CLASSES,
 ) -> None:
     """The report of several saved partial states: exactly what one eval over all their
     inputs, in the order given, prints."""
@@ -308,39 +366,35 @@ def merge_command(
 
     merged = merge([load(name) for name in states], states)
     report = build_report(merged.plan, merged.state, merged.files, ", ".join(states))
-    _emit_report(report, output_format, output, max_loss, strict)
+    _emit_report(report, output_format, output, max_loss, strict, max_classes)
 
 
 def _emit_report(
     report: Any,
-    output_format: OutputFormat,
+    output_format: OutputFormat | None,
     output: Path | None,
     max_loss: float | None,
     strict: bool,
+    max_classes: int = DEFAULT_MAX_CLASSES,
 ) -> None:
-    """Warnings to stderr, the report to stdout or ``output``, then the gates (exit 1)."""
+    """Warnings to stderr, the report (with its gates judged) to stdout or ``output``, then
+    the failed gates to stderr (exit 1)."""
     from .render import render, warning_lines
+    from .report import apply_gate
 
+    report = apply_gate(report, max_loss, strict)
+    if output_format is None:
+        suffix = output.suffix.lower() if output is not None else ""
+        output_format = OUTPUT_SUFFIXES.get(suffix, OutputFormat.table)
     for line in warning_lines(report.warnings):
         print(line, file=sys.stderr)
     color = output is None and _color_ok(sys.stdout)
-    width = _width() if color else 100
-    _write_output(render(report, output_format, width=width, color=color), output)
-
-    failed = False
-    if max_loss is not None and not report.loss <= max_loss:
-        print(
-            f"xent: gate failed: loss {report.loss:.6g} {report.unit} "
-            f"exceeds --max-loss {max_loss:g}",
-            file=sys.stderr,
-        )
-        failed = True
-    if strict and report.warnings:
-        print(
-            f"xent: gate failed: {len(report.warnings)} warning(s) under --strict", file=sys.stderr
-        )
-        failed = True
-    if failed:
+    width = _width() if output is None and sys.stdout.isatty() else None
+    text = render(report, output_format, width=width, color=color, max_classes=max_classes)
+    _write_output(text, output)
+    for reason in report.gate.reasons:
+        print(f"xent: gate failed: {reason}", file=sys.stderr)
+    if not report.gate.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
@@ -353,7 +407,7 @@ def _color_ok(stream: Any) -> bool:
 def _width() -> int:
     import shutil
 
-    return max(60, min(160, shutil.get_terminal_size((100, 24)).columns))
+    return max(20, min(160, shutil.get_terminal_size((100, 24)).columns))
 
 
 @app.command("rows")

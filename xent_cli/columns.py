@@ -6,9 +6,10 @@ Decided once, from the first input's schema and the options, before any data is 
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -35,6 +36,9 @@ class Roles:
     class_names: tuple[str, ...] = ()  # empty for a list column until its width is known
     kind: Kind = Kind.auto
     kind_source: str = "values"
+    # The scores are "every other numeric column" (no option, prefix or list column chose
+    # them): the plan checks them against its sample before it trusts the choice.
+    scores_guessed: bool = False
 
     @property
     def needed_columns(self) -> list[str]:
@@ -156,8 +160,14 @@ def _glob_prefix(spec: str) -> str | None:
     return match.group(0) if match and match.group(0) != spec.strip() else None
 
 
-def resolve_roles(schema: pa.Schema, settings: Settings, source: str) -> Roles:
-    """Decide every column's role from the schema of the first input and the options."""
+def resolve_roles(
+    schema: pa.Schema, settings: Settings, source: str, *, drop: Collection[str] = ()
+) -> Roles:
+    """Decide every column's role from the schema of the first input and the options.
+
+    ``drop``: columns the plan found not to be scores, left out of "every other numeric
+    column" (the default when no option, prefix or list column names the scores).
+    """
     names = list(schema.names)
     duplicated = {name for name, count in Counter(names).items() if count > 1}
     types = _types_by_name(schema)
@@ -167,18 +177,37 @@ def resolve_roles(schema: pa.Schema, settings: Settings, source: str) -> Roles:
     targets = (
         select_columns(settings.targets, names, "--targets", source) if settings.targets else []
     )
-    labels = _label_columns(settings, names, source, has_targets=bool(targets))
+    no_label: XentError | None = None
+    try:
+        labels = _label_columns(settings, names, source, has_targets=bool(targets))
+    except XentError as error:  # perhaps label columns paired with the scores (below)
+        if settings.mode not in (Mode.auto, Mode.multilabel):
+            raise
+        labels, no_label = [], error
     reserved = {*labels, *targets, *(c for c in (weight, row_id) if c)}
 
     list_column: str | None = None
     prefix: str | None = None
-    if settings.scores is not None:
-        scores = select_columns(settings.scores, names, "--scores", source)
-        prefix = _glob_prefix(settings.scores)
-        if len(scores) == 1 and is_list(types[scores[0]]):
-            list_column, scores = scores[0], []
-    else:
-        scores, prefix, list_column = _default_scores(names, types, reserved, source)
+    guessed = False
+    try:
+        if settings.scores is not None:
+            scores = select_columns(settings.scores, names, "--scores", source)
+            prefix = _glob_prefix(settings.scores)
+            if len(scores) == 1 and is_list(types[scores[0]]):
+                list_column, scores = scores[0], []
+        else:
+            excluded = reserved | set(drop) | pandas_index_columns(schema)
+            scores, prefix, list_column = _default_scores(names, types, excluded, source)
+            guessed = list_column is None and prefix is None
+    except XentError:
+        if no_label is not None:
+            raise no_label from None
+        raise
+    if no_label is not None:
+        labels = [] if guessed else paired_label_columns(scores, prefix, names, types, reserved)
+        if not labels:
+            raise no_label
+        reserved.update(labels)
 
     named = [*scores, *([list_column] if list_column else []), *labels, *targets]
     for column in [*named, *(c for c in (weight, row_id) if c)]:
@@ -228,6 +257,7 @@ def resolve_roles(schema: pa.Schema, settings: Settings, source: str) -> Roles:
         class_names=class_names,
         kind=kind,
         kind_source=kind_source,
+        scores_guessed=guessed,
     )
 
 
@@ -288,16 +318,77 @@ def _default_scores(
     return numeric, None, None
 
 
-ROW_KEY_NAMES = {"id", "idx", "index", "row", "row_id", "rowid", "sample", "key", "uid", "uuid"}
+# Names of columns that number or name rows: keys, and the index columns that pandas, R,
+# polars and duckdb write. Never scores (unless --scores names them).
+ROW_KEY_NAMES = {
+    "id", "idx", "index", "row", "row_id", "rowid", "sample", "key", "uid", "uuid",
+    "#", "rn", "rowname", "rownames", "row.names", "row_names", "row_name", "row_nr",
+    "row_number", "row_num", "rownum", "row_no", "row_index", "row_idx", "__index__",
+}  # fmt: skip
+# pandas: "Unnamed: 0" (to_csv's index read back), "__index_level_0__" (to_parquet of a
+# filtered frame), "level_0" (reset_index twice); readr: "...1"; R's write.csv: "" (empty)
+_ROW_KEY_PATTERN = re.compile(r"unnamed:.*|__index_level_\d+__|level_\d+|\.\.\.\d+")
 
 
 def _looks_like_row_key(name: str) -> bool:
-    """Columns such as ``id`` or ``sample_id`` name rows; they are never scores."""
+    """Columns such as ``id``, ``sample_id``, an unnamed one (a pandas or R index written to
+    CSV) or ``__index_level_0__`` name rows; they are never scores."""
     lowered = name.strip().lower()
     return (
-        lowered in ROW_KEY_NAMES
+        not lowered
+        or lowered in ROW_KEY_NAMES
         or lowered.endswith(("_id", "_idx", "_index"))
-        or lowered.startswith("unnamed:")
+        or _ROW_KEY_PATTERN.fullmatch(lowered) is not None
+    )
+
+
+def pandas_index_columns(schema: pa.Schema) -> set[str]:
+    """The columns a pandas DataFrame's index was stored in (Parquet's ``pandas`` metadata)."""
+    metadata = schema.metadata or {}
+    raw = metadata.get(b"pandas")
+    if not raw:
+        return set()
+    try:
+        index = json.loads(raw).get("index_columns", [])
+    except (ValueError, AttributeError):
+        return set()
+    return {c for c in index if isinstance(c, str)} if isinstance(index, list) else set()
+
+
+def paired_label_columns(
+    scores: Sequence[str],
+    prefix: str | None,
+    names: Sequence[str],
+    types: dict[str, pa.DataType],
+    reserved: Collection[str],
+) -> list[str]:
+    """Label columns that pair with the score columns by name (``y_even`` with
+    ``logit_even``), in the order of the scores; empty unless exactly one other prefix
+    ending in a separator covers every score column's class name with 0/1-like columns."""
+    if len(scores) < 2:
+        return []
+    classes = class_names_for(scores, prefix)
+    taken = set(scores) | set(reserved)
+    by_prefix: dict[str, dict[str, str]] = {}
+    for column in names:
+        stripped = column.strip()
+        if column in taken or not _can_hold_01(types[column]):
+            continue
+        for name in classes:
+            head = stripped[: len(stripped) - len(name)]
+            if stripped.endswith(name) and head and head[-1] in _SEPARATORS:
+                by_prefix.setdefault(head, {}).setdefault(name, column)
+    complete = [found for found in by_prefix.values() if len(found) == len(classes)]
+    if len(complete) != 1:
+        return []
+    return [complete[0][name] for name in classes]
+
+
+def _can_hold_01(field_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(field_type)
+        or pa.types.is_floating(field_type)
+        or pa.types.is_boolean(field_type)
     )
 
 

@@ -64,10 +64,17 @@ class Scan:
             return
         roles = resolve_roles(first.schema, settings, first.name)
         self._first = self._read(first, roles)
-        sample, width = None, None
-        if roles.kind is Kind.auto or (roles.list_column and not roles.class_names):
-            sample, width, self._first = _sample(roles, self._first, first.name)
-        self.plan = make_plan(settings, roles, sample, width)
+        sample, width, labels = None, None, None
+        if (
+            roles.kind is Kind.auto
+            or (roles.list_column and not roles.class_names)
+            or roles.scores_guessed
+            or (roles.mode is Mode.binary and settings.positive is None)
+        ):
+            sample, width, labels, self._first = _sample(roles, self._first, first.name)
+        self.plan = make_plan(
+            settings, roles, sample, width, labels=labels, schema=first.schema, source=first.name
+        )
 
     @property
     def files(self) -> list[str]:
@@ -145,11 +152,14 @@ def _text_types(roles: Roles, source: BatchSource) -> dict[str, pa.DataType]:
 
 def _sample(
     roles: Roles, batches: Batches, source: str
-) -> tuple[NDArray[np.float64], int | None, Batches]:
+) -> tuple[NDArray[np.float64], int | None, list[Any], Batches]:
     """The scores of the first rows whose scores are all finite (how many depends on the
-    width only), the width of a list column, and the batches again from the first."""
+    width only), the width of a list column, the distinct values of those rows' label (with
+    one label column; else none), and the batches again from the first."""
     seen: list[pa.RecordBatch] = []
     rows: list[NDArray[np.float64]] = []
+    labels: dict[Any, None] = {}
+    label = roles.label_columns[0] if len(roles.label_columns) == 1 else None
     wanted, width = 0, None
     for batch in batches:
         seen.append(batch)
@@ -157,7 +167,8 @@ def _sample(
             scores = list_matrix(batch.column(roles.list_column), source, roles.list_column)
         else:
             scores = float_matrix(batch, roles.score_columns, source)
-        finite = scores[finite_rows(scores, allow_neg_inf=True)]
+        mask = finite_rows(scores, allow_neg_inf=True)
+        finite = scores[mask]
         if not len(finite):
             continue
         if width is None:
@@ -165,11 +176,24 @@ def _sample(
             wanted = sample_rows(width)
         if finite.shape[1] != width:
             break  # a ragged list column: the batch's own check reports it
-        rows.append(finite[: wanted - sum(len(r) for r in rows)])
+        taken = finite[: wanted - sum(len(r) for r in rows)]
+        rows.append(taken)
+        if label is not None:
+            chosen = np.flatnonzero(mask)[: len(taken)].astype(np.int64)
+            indices = pa.Array.from_buffers(pa.int64(), len(chosen), [None, pa.py_buffer(chosen)])
+            labels.update(dict.fromkeys(_distinct(batch.column(label).take(indices))))
         if sum(len(r) for r in rows) >= wanted:
             break
     sample = np.concatenate(rows) if rows else np.empty((0, width or 1))
-    return sample, width, itertools.chain(seen, batches)
+    return sample, width, list(labels), itertools.chain(seen, batches)
+
+
+def _distinct(array: pa.Array) -> list[Any]:
+    """A label column's distinct values as Python values (nulls and unhashables left out)."""
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    values = array.unique().drop_null().to_pylist()
+    return [v for v in values if isinstance(v, (str, int, float, bool, bytes))]
 
 
 # -- public API ----------------------------------------------------------------------------

@@ -59,13 +59,17 @@ def _as_int(key: str) -> int | None:
 
 
 class ClassLookup:
-    """Categorical labels: match a class by name, or integer labels 0..K-1 by position."""
+    """Categorical labels: match a class by name (its class name, or the full name of its
+    score column: ``class_0`` as well as ``0`` for column ``class_0``), or integer labels
+    0..K-1 by position."""
 
-    def __init__(self, class_names: Sequence[str]) -> None:
+    def __init__(self, class_names: Sequence[str], columns: Sequence[str] = ()) -> None:
         self.class_names = list(class_names)
         self._by_name: dict[str, int] = {}
         self._by_key: dict[str, int] = {}
-        for index, name in enumerate(class_names):
+        # class names first: a column's full name only where no class is called that
+        named = [*enumerate(class_names), *enumerate(columns[: len(class_names)])]
+        for index, name in named:
             if name.strip():
                 self._by_name.setdefault(name.strip(), index)
             key = canonical(name)
@@ -73,14 +77,21 @@ class ClassLookup:
                 self._by_key.setdefault(key, index)
         self._names_are_ints = all(_as_int(canonical(n) or "") is not None for n in class_names)
 
-    def __call__(self, value: Any) -> int:
+    def by_name(self, value: Any) -> int:
+        """The class ``value`` names (never by position), or UNKNOWN (MISSING if missing)."""
         if isinstance(value, str) and value.strip() in self._by_name:
             return self._by_name[value.strip()]  # a class of that name, even "na" or "none"
         key = canonical(value)
         if key is None:
             return MISSING
-        if key in self._by_key:
-            return self._by_key[key]
+        return self._by_key.get(key, UNKNOWN)
+
+    def __call__(self, value: Any) -> int:
+        found = self.by_name(value)
+        if found != UNKNOWN:
+            return found
+        key = canonical(value)
+        assert key is not None
         position = _as_int(key)
         if (
             not self._names_are_ints
@@ -200,6 +211,11 @@ class MultilabelLookup:
         return XentError(
             f"{source}: multilabel label columns must hold 0/1, found {shown} ({option})"
         )
+
+
+def display(value: Any) -> str:
+    """A label value as text: ``True`` -> ``true``, ``1.0`` -> ``1``, bytes decoded."""
+    return _display(value)
 
 
 def _display(value: Any) -> str:

@@ -59,6 +59,7 @@ class RowsFormat(str, Enum):
 
 DEFAULT_EPS = 1e-15
 DEFAULT_TOP_WARNINGS = 10
+DEFAULT_MAX_CLASSES = 40  # rows of a table or markdown report (0: all; JSON and CSV: all)
 NORMALIZATION_TOLERANCE = 1e-3
 
 

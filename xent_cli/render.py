@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 
 from .diagnostics import WarningRecord
@@ -25,16 +26,32 @@ CSV_COLUMNS = (
     "zero_probability",
 )
 TABLE_HEADINGS = ("class", "count", "loss", "share", "accuracy", "mean p(true)", "zero-p")
+# The table's columns a narrow terminal drops, least important first (class and loss stay).
+DROP_ORDER = ("zero-p", "mean p(true)", "count", "accuracy", "share")
+DEFAULT_MAX_CLASSES = 40
+MIN_CLASS_WIDTH = len("overall")  # the overall row's name is never cut
+FIELD_GAP = "   "  # between the fields of a header line
+COLUMN_GAP = 3  # between table columns: padding, the (blank) rule, padding
 
 
-def render(report: Report, fmt: OutputFormat, *, width: int = 100, color: bool = False) -> str:
+def render(
+    report: Report,
+    fmt: OutputFormat,
+    *,
+    width: int | None = None,
+    color: bool = False,
+    max_classes: int = DEFAULT_MAX_CLASSES,
+) -> str:
+    """The report in ``fmt``. ``width``: the terminal's columns (None: not a terminal, no
+    limit). Table and markdown show at most ``max_classes`` classes (0: all); JSON and CSV
+    always hold every class."""
     if fmt is OutputFormat.json:
         return render_json(report)
     if fmt is OutputFormat.csv:
         return render_csv(report)
     if fmt is OutputFormat.markdown:
-        return render_markdown(report)
-    return render_table(report, width=width, color=color)
+        return render_markdown(report, max_classes=max_classes)
+    return render_table(report, width=width, color=color, max_classes=max_classes)
 
 
 def render_json(report: Report) -> str:
@@ -136,39 +153,212 @@ def _cells(result: ClassResult) -> list[str]:
     ]
 
 
-def header_lines(report: Report) -> list[str]:
+def header_fields(report: Report, width: int | None = None) -> list[list[str]]:
+    """The header's lines, each a list of fields: files; rows, mode, kind, base, eps; the
+    columns chosen for each role (always, so that a wrong guess shows; with a ``width``,
+    column names longer than a line are shortened)."""
     skipped = f", {report.n_skipped} skipped" if report.n_skipped else ""
     kind = f"{report.kind} (from {report.kind_source})"
+    columns = report.columns
+    roles = []
+    label = columns.get("label")
+    longest = None if width is None else max(width - 4, MIN_CLASS_WIDTH)
+    if label is not None:
+        roles.append(_role_field("label", label, longest))
+    scores = columns.get("scores") or []
+    if isinstance(scores, str):
+        roles.append(f"scores: {printable(scores)} (a list column)")
+    else:
+        roles.append(_role_field("scores", scores, longest))
+    for key in ("targets", "weight", "id"):
+        if columns.get(key):
+            roles.append(_role_field(key, columns[key], longest))
     return [
-        f"files: {', '.join(report.files)}",
-        f"rows: {report.n_rows} ({report.n_evaluated} evaluated{skipped})   mode: {report.mode}"
-        f"   kind: {kind}   base: {report.base} ({report.unit})   eps: {report.eps:g}",
+        [f"files: {', '.join(report.files)}"],
+        [
+            f"rows: {report.n_rows} ({report.n_evaluated} evaluated{skipped})",
+            f"mode: {report.mode}",
+            f"kind: {kind}",
+            f"base: {report.base} ({report.unit})",
+            f"eps: {report.eps:g}",
+        ],
+        roles,
+    ]
+
+
+def _role_field(role: str, names: str | list[str], longest: int | None, limit: int = 6) -> str:
+    """``role: columns`` for the header: all of a few; of many, how many, the first three
+    and the last; each name in at most ``longest`` characters."""
+    if isinstance(names, str):
+        names = [names]
+    shown = [printable(n) if longest is None else shorten(printable(n), longest) for n in names]
+    if len(shown) <= limit:
+        return f"{role}: {', '.join(shown)}"
+    return f"{role} ({len(shown)} columns): {', '.join(shown[:3])}, ..., {shown[-1]}"
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters: its start and end around an ellipsis
+    (class names often differ only at the end: ``category_17``, ``category_18``)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + "…" + (text[-tail:] if tail else "")
+
+
+def header_lines(report: Report, width: int | None = None) -> list[str]:
+    """The header as text lines; with a ``width``, broken between fields to fit it."""
+    return [line for fields in header_fields(report, width) for line in wrap_fields(fields, width)]
+
+
+def wrap_fields(fields: Sequence[str], width: int | None) -> list[str]:
+    """Fields joined by FIELD_GAP, a new line wherever the next field would pass ``width``
+    (a field is never split: a longer one stands on a line of its own)."""
+    lines: list[str] = []
+    broken = False  # the last field took lines of its own: the next one starts a new line
+    for text in fields:
+        fits = (
+            width is None or len(lines[-1] if lines else "") + len(FIELD_GAP) + len(text) <= width
+        )
+        if lines and fits and not broken:
+            lines[-1] += FIELD_GAP + text
+        elif width is not None and len(text) > width:
+            lines.extend(_break_list(text, width))
+            broken = True
+        else:
+            lines.append(text)
+            broken = False
+    return lines
+
+
+def _break_list(text: str, width: int) -> list[str]:
+    """A field longer than ``width`` broken at its spaces (after the commas of a column
+    list), the lines after the first indented; a word or number is never split."""
+    import textwrap
+
+    return textwrap.wrap(
+        text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+    )
+
+
+def summary_fields(report: Report) -> list[str]:
+    return [
+        f"loss {fmt_loss(report.loss)} {report.unit}",
+        f"perplexity {report.perplexity:.4g}",
+        f"accuracy {fmt_percent(report.accuracy)}",
     ]
 
 
 def summary_line(report: Report) -> str:
-    return (
-        f"loss {fmt_loss(report.loss)} {report.unit}   perplexity {report.perplexity:.4g}   "
-        f"accuracy {fmt_percent(report.accuracy)}"
-    )
+    return FIELD_GAP.join(summary_fields(report))
 
 
-def render_table(report: Report, *, width: int = 100, color: bool = False) -> str:
+def shown_classes(report: Report, max_classes: int) -> tuple[list[ClassResult], int]:
+    """The classes a table shows and how many it leaves out: all of them when they are at
+    most ``max_classes`` (or it is 0), else the ``max_classes`` with the largest share of
+    the loss, largest first."""
+    classes = report.classes
+    if max_classes <= 0 or len(classes) <= max_classes:
+        return list(classes), 0
+    order = sorted(range(len(classes)), key=lambda i: (-_share_key(classes[i]), i))
+    return [classes[i] for i in order[:max_classes]], len(classes) - max_classes
+
+
+def _share_key(result: ClassResult) -> float:
+    share = result.share
+    return share if share is not None and not math.isnan(share) else -1.0
+
+
+def more_classes_line(hidden: int, width: int | None = None) -> str:
+    """The line that stands for the classes a table leaves out (shorter when narrow)."""
+    plural = "class" if hidden == 1 else "classes"
+    for text in (
+        f"... {hidden} more {plural}: see --format csv or --max-classes 0",
+        f"... {hidden} more {plural} (--max-classes 0)",
+        f"... {hidden} more {plural}",
+    ):
+        if width is None or len(text) <= width:
+            return text
+    return f"... {hidden} more"
+
+
+def fit_columns(cells: Sequence[Sequence[str]], width: int | None) -> tuple[list[int], int]:
+    """Which table columns fit ``width`` (indices into TABLE_HEADINGS), and the class
+    column's width. Numbers are never cut: columns are dropped, least important first, and
+    then class names shortened (with an ellipsis), down to the width of "overall"."""
+    natural = [
+        max(len(TABLE_HEADINGS[j]), *(len(row[j]) for row in cells))
+        for j in range(len(TABLE_HEADINGS))
+    ]
+    keep = list(range(len(TABLE_HEADINGS)))
+    if width is None:
+        return keep, natural[0]
+
+    def numbers_width() -> int:
+        return sum(natural[j] + COLUMN_GAP for j in keep[1:])
+
+    class_floor = min(natural[0], max(MIN_CLASS_WIDTH, 12))
+    for heading in DROP_ORDER:
+        if class_floor + numbers_width() <= width:
+            break
+        keep.remove(TABLE_HEADINGS.index(heading))
+    return keep, max(MIN_CLASS_WIDTH, min(natural[0], width - numbers_width()))
+
+
+def _insert_before_footer(text: str, line: str) -> str:
+    """``line`` inserted above the table's last rule (the one over the overall row)."""
+    lines = text.split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        plain = _ANSI.sub("", lines[i]).strip()
+        if plain and set(plain) == {"─"}:
+            return "\n".join([*lines[:i], line, *lines[i:]])
+    return text
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def render_table(
+    report: Report,
+    *,
+    width: int | None = None,
+    color: bool = False,
+    max_classes: int = DEFAULT_MAX_CLASSES,
+) -> str:
+    """The per-class table. ``width``: the terminal's columns (None: no limit)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
+    shown, hidden = shown_classes(report, max_classes)
+    rows = [_cells(result) for result in shown]
+    total = _cells(overall(report))
+    keep, class_width = fit_columns([*rows, total], width)
     table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, show_footer=True)
-    for i, (heading, total) in enumerate(zip(TABLE_HEADINGS, _cells(overall(report)), strict=True)):
+    for j in keep:
+        numeric = j > 0
         table.add_column(
-            heading, footer=total, justify="left" if i == 0 else "right", overflow="fold"
+            TABLE_HEADINGS[j],
+            footer=total[j],
+            justify="right" if numeric else "left",
+            no_wrap=True,  # a number is never cut: its column is as wide as its widest cell
+            overflow="ellipsis",
+            width=max(len(TABLE_HEADINGS[j]), *(len(r[j]) for r in [*rows, total]))
+            if numeric
+            else class_width,
         )
-    for result in report.classes:
-        table.add_row(*_cells(result))
+    for row in rows:
+        table.add_row(shorten(row[0], class_width), *(row[j] for j in keep[1:]))
+    table_width = class_width + sum(
+        max(len(TABLE_HEADINGS[j]), *(len(r[j]) for r in [*rows, total])) + COLUMN_GAP
+        for j in keep[1:]
+    )
     buffer = io.StringIO()
     console = Console(
         file=buffer,
-        width=width,
+        width=table_width if width is None else max(width, table_width),
         force_terminal=color,
         color_system="standard" if color else None,
         no_color=not color,
@@ -176,23 +366,32 @@ def render_table(report: Report, *, width: int = 100, color: bool = False) -> st
         markup=False,  # class names are data: "[red]cat" and ":smile:" print as they are
         emoji=False,
     )
-    for line in header_lines(report):
+    for line in header_lines(report, width):
         console.print(line, soft_wrap=True)
     console.print(table)
-    console.print(summary_line(report), soft_wrap=True)
-    return buffer.getvalue()
+    for line in wrap_fields(summary_fields(report), width):
+        console.print(line, soft_wrap=True)
+    text = buffer.getvalue()
+    if hidden:
+        text = _insert_before_footer(text, more_classes_line(hidden, width))
+    return text
 
 
-def render_markdown(report: Report) -> str:
-    files, settings = header_lines(report)
-    lines = [f"**xent** {files}  ", settings.replace("   ", " · ") + "  ", ""]
+def render_markdown(report: Report, *, max_classes: int = DEFAULT_MAX_CLASSES) -> str:
+    files, settings, roles = (FIELD_GAP.join(fields) for fields in header_fields(report))
+    lines = [f"**xent** {files}  ", settings.replace(FIELD_GAP, " · ") + "  "]
+    lines += [_md_escape(roles.replace(FIELD_GAP, " · ")) + "  ", ""]
     lines.append("| " + " | ".join(TABLE_HEADINGS) + " |")
     lines.append("|" + "|".join([":---"] + ["---:"] * (len(TABLE_HEADINGS) - 1)) + "|")
-    for result in report.classes:
+    shown, hidden = shown_classes(report, max_classes)
+    for result in shown:
         lines.append("| " + " | ".join(_md_escape(c) for c in _cells(result)) + " |")
+    if hidden:
+        blank = " |" * (len(TABLE_HEADINGS) - 1)
+        lines.append(f"| *{more_classes_line(hidden)}* |{blank}")
     lines.append("| " + " | ".join(f"**{c}**" for c in _cells(overall(report))) + " |")
     lines.append("")
-    lines.append(summary_line(report).replace("   ", " · "))
+    lines.append(summary_line(report).replace(FIELD_GAP, " · "))
     if report.warnings:
         lines.append("")
         lines.extend(f"- ⚠️ `{w.code}`: {w.message}" for w in report.warnings)

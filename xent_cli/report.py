@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,8 @@ from .options import Base, Mode
 if TYPE_CHECKING:
     from .plan import Plan
     from .state import EvalState
+
+IGNORED_OPTION = "ignored-option"  # an option that cannot apply to this input (count 0)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,24 @@ class ClassResult:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """The CI gates of a run (``--max-loss``, ``--strict``) and whether the report passed."""
+
+    max_loss: float | None = None
+    strict: bool = False
+    passed: bool = True
+    reasons: tuple[str, ...] = ()  # one sentence per failed gate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_loss": json_number(self.max_loss),
+            "strict": self.strict,
+            "passed": self.passed,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything ``xent eval`` prints; ``to_dict()`` is exactly its JSON output."""
 
@@ -69,6 +90,7 @@ class Report:
     has_ids: bool = False
     signature: str = ""
     version: str = __version__
+    gate: Gate = field(default_factory=Gate)
 
     @property
     def n_skipped(self) -> int:
@@ -101,8 +123,21 @@ class Report:
             "columns": self.columns,
             "classes": [c.to_dict() for c in self.classes],
             "warnings": [w.to_dict(self.has_ids) for w in self.warnings],
+            "gate": self.gate.to_dict(),
             "signature": self.signature,
         }
+
+
+def apply_gate(report: Report, max_loss: float | None, strict: bool) -> Report:
+    """The report with its gates judged: ``--max-loss`` fails when the overall loss exceeds
+    it (or is NaN), ``--strict`` when there is any warning."""
+    reasons = []
+    if max_loss is not None and not report.loss <= max_loss:
+        reasons.append(f"loss {report.loss:.6g} {report.unit} exceeds --max-loss {max_loss:g}")
+    if strict and report.warnings:
+        reasons.append(f"{len(report.warnings)} warning(s) under --strict")
+    gate = Gate(max_loss, strict, not reasons, tuple(reasons))
+    return dataclasses.replace(report, gate=gate)
 
 
 def json_number(value: float | None) -> float | str | None:
@@ -143,6 +178,14 @@ def warning_records(plan: Plan, state: EvalState) -> list[dx.WarningRecord]:
         record = dx.WarningRecord(dx.PROBABILITIES_AS_LOGITS, count=state.n_evaluated)
         record.message = dx.describe(record, plan.settings)
         records.append(record)
+    if plan.settings.positive is not None and plan.mode is not Mode.binary:
+        records.append(
+            dx.WarningRecord(
+                IGNORED_OPTION,
+                message=f"--positive has no effect in {plan.mode.value} mode (it names the "
+                "positive label value in binary mode)",
+            )
+        )
     return records
 
 
