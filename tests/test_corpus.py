@@ -648,7 +648,7 @@ CASES: list[Case] = [
         "preds.jsonl",
         '{"label":0,"logit_a":1,"logit_b":2}\n{"label":"b","logit_a":0,"logit_b":3}\n',
         exit=2,
-        error=("label", "row 1"),
+        error=("label", r"\(in line 2\)"),
     ),
     Case(
         "JSONL label int then float",
@@ -818,7 +818,7 @@ CASES: list[Case] = [
         "preds.jsonl",
         '{"label":"a","logit_a":1,"logit_b":2}\nnot json\n',
         exit=2,
-        error=("json", "row 1"),
+        error=("json", r"\(in line 2\)"),
     ),
     Case(
         "JSONL blank lines",
@@ -1390,6 +1390,104 @@ CASES: list[Case] = [
         warnings=("ignored-option",),
         loss=LOSS_OK,
         stderr_re=("--positive has no effect in categorical mode",),
+    ),
+]
+
+# -- wide rows (issue 10): thousands of columns, lines of megabytes -----------------------------
+
+WIDE_K = 5000  # columns from which xent splits CSV/TSV rows itself (widetext.WIDE_TEXT_COLUMNS)
+
+
+def wide_rows(k: int, n: int, seed: int) -> list[tuple[int, list[float]]]:
+    rng = random.Random(seed)
+    return [((i * 7919) % k, [round(rng.gauss(0.0, 2.0), 3) for _ in range(k)]) for i in range(n)]
+
+
+WIDE_ROWS = wide_rows(WIDE_K, 3, 1)
+WIDE_LOSS = mean([ce(z, y) for y, z in WIDE_ROWS])
+
+
+def wide_text(
+    rows: list[tuple[int, list[float]]],
+    delimiter: str = ",",
+    label: str = "{}",
+    cells: dict[tuple[int, int], str] | None = None,
+) -> str:
+    """``label`` + one logit column per class; ``cells`` replaces (row, column) texts."""
+    k = len(rows[0][1])
+    header = delimiter.join(["label", *(f"logit_{j}" for j in range(k))])
+    out = [header]
+    for i, (y, z) in enumerate(rows):
+        fields = [label.format(y), *map(repr, z)]
+        for (row, column), text in (cells or {}).items():
+            if row == i:
+                fields[column] = text
+        out.append(delimiter.join(f for f in fields if f is not None))
+    return "\n".join(out) + "\n"
+
+
+LONG_ROWS = [(y, [v + 0.123456789012 for v in z]) for y, z in wide_rows(80_000, 2, 2)]
+LONG_JSONL = "".join(json.dumps({"label": y, "logits": z}) + "\n" for y, z in LONG_ROWS)
+
+CASES += [
+    Case(
+        "wide CSV: 5000 score columns",
+        "preds.csv",
+        wide_text(WIDE_ROWS),
+        loss=WIDE_LOSS,
+        kind="logits",
+    ),
+    Case(
+        "wide TSV: 5000 score columns",
+        "preds.tsv",
+        wide_text(WIDE_ROWS, "\t"),
+        loss=WIDE_LOSS,
+    ),
+    Case(
+        "wide CSV: quoted labels",
+        "preds.csv",
+        wide_text(WIDE_ROWS, label='"{}"'),
+        loss=WIDE_LOSS,
+    ),
+    Case(
+        "wide CSV: an empty score is a skipped row",
+        "preds.csv",
+        wide_text(WIDE_ROWS, cells={(1, 10): ""}),
+        warnings=("non-finite",),
+        loss=mean([ce(z, y) for i, (y, z) in enumerate(WIDE_ROWS) if i != 1]),
+    ),
+    Case(
+        "wide CSV: a non-number in one row",
+        "preds.csv",
+        wide_text(WIDE_ROWS, cells={(1, 124): "oops"}),
+        exit=2,
+        error=("'logit_123'", "invalid value 'oops'", r"\(in line 3\)"),
+    ),
+    Case(
+        "wide TSV: a row with too few fields",
+        "preds.tsv",
+        wide_text(WIDE_ROWS, "\t", cells={(2, 77): None}),  # type: ignore[dict-item]
+        exit=2,
+        error=(f"expected {WIDE_K + 1} columns, got {WIDE_K}", r"\(in line 4\)"),
+    ),
+    Case(
+        "wide CSV on stdin",
+        "-",
+        stdin=wide_text(WIDE_ROWS),
+        loss=WIDE_LOSS,
+    ),
+    Case(
+        "JSON Lines rows of 1.9 MB (80000 logits)",
+        "preds.jsonl",
+        LONG_JSONL,
+        loss=mean([ce(z, y) for y, z in LONG_ROWS]),
+    ),
+    Case(
+        "JSON Lines: a 1.9 MB row cut short",
+        "preds.jsonl",
+        LONG_JSONL[: len(LONG_JSONL) // 4 * 3] + "\n" + LONG_JSONL,
+        exit=2,
+        error=("JSON parse error", r"\(in line 2\)"),
     ),
 ]
 

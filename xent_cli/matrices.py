@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +21,91 @@ MAX_MAGNITUDE = 1e100  # scores and weights beyond this are skipped like inf: th
 # and sums (weight x loss, summed over rows) could overflow float64
 
 
+# -- packed columns ------------------------------------------------------------------------------
+# A reader may hand on a run of adjacent float columns (thousands of score columns of a wide
+# CSV) as one fixed-size-list column of float64, in place of thousands of Arrow arrays whose
+# per-column overhead would cost more than the numbers (see :mod:`xent_cli.widetext`). Such a
+# field's name starts with PACKED_PREFIX, its metadata lists the columns it holds, and the
+# batch's schema metadata has PACKED_MARK. ``float_matrix`` and ``column`` read either form.
+
+PACKED_PREFIX = "\x00xent.packed:"
+PACKED_MARK = b"xent.packed"
+PACKED_COLUMNS = b"xent.columns"
+_PACKED_INDEX: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {}  # field name -> columns
+
+
+def packed_field(columns: Sequence[str]) -> pa.Field:
+    """The field of one packed run of float64 columns (named by a digest of the names)."""
+    names = json.dumps(list(columns))
+    digest = hashlib.sha1(names.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    field_type = pa.list_(pa.float64(), len(columns))
+    return pa.field(PACKED_PREFIX + digest, field_type, metadata={PACKED_COLUMNS: names})
+
+
+def packed_schema(fields: Sequence[pa.Field]) -> pa.Schema:
+    """A batch schema that holds packed fields (marked, so readers of a batch look for them)."""
+    return pa.schema(fields, metadata={PACKED_MARK: b"1"})
+
+
+def _packed_runs(batch: pa.RecordBatch) -> list[tuple[int, tuple[str, ...], dict[str, int]]]:
+    """The batch's packed fields: (field position, the columns, column -> position in the run)."""
+    metadata = batch.schema.metadata
+    if not metadata or PACKED_MARK not in metadata:
+        return []
+    runs = []
+    for position, field in enumerate(batch.schema):
+        if field.name.startswith(PACKED_PREFIX):
+            known = _PACKED_INDEX.get(field.name)
+            if known is None:
+                names = tuple(json.loads((field.metadata or {})[PACKED_COLUMNS]))
+                known = _PACKED_INDEX[field.name] = (names, {n: i for i, n in enumerate(names)})
+            runs.append((position, *known))
+    return runs
+
+
+def _packed_values(batch: pa.RecordBatch, position: int, source: str) -> Float:
+    """A packed field's values as an (n, width) row-major matrix (a view)."""
+    array = batch.column(position)
+    width = array.type.list_size
+    values = floats(array.flatten(), source, None)
+    return values.reshape(len(array), width)
+
+
+def column(batch: pa.RecordBatch, name: str, source: str = "") -> pa.Array:
+    """The batch's column ``name``, also when it is one of a packed run's."""
+    index = batch.schema.get_field_index(name)
+    if index >= 0:
+        return batch.column(index)
+    for position, _, where in _packed_runs(batch):
+        if name in where:
+            values = np.ascontiguousarray(_packed_values(batch, position, source)[:, where[name]])
+            return pa.Array.from_buffers(pa.float64(), len(values), [None, pa.py_buffer(values)])
+    raise KeyError(name)
+
+
+def _from_packed(
+    batch: pa.RecordBatch,
+    runs: list[tuple[int, tuple[str, ...], dict[str, int]]],
+    columns: Sequence[str],
+    source: str,
+) -> Float:
+    """``float_matrix`` of a batch with packed runs: a view when the columns are one stretch
+    of a run in its order (the usual case), else gathered column by column."""
+    for position, names, where in runs:
+        start = where.get(columns[0])
+        if start is not None and tuple(names[start : start + len(columns)]) == tuple(columns):
+            return _packed_values(batch, position, source)[:, start : start + len(columns)]
+    out = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
+    packed = {position: _packed_values(batch, position, source) for position, _, _ in runs}
+    for j, name in enumerate(columns):
+        found = next(((p, w[name]) for p, _, w in runs if name in w), None)
+        if found is not None:
+            out[:, j] = packed[found[0]][:, found[1]]
+        else:
+            out[:, j] = numbers(batch.column(name), source, name)
+    return out
+
+
 def float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> Float:
     """Columns as one (n, k) float64 matrix.
 
@@ -26,7 +113,11 @@ def float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> 
     row reductions run as vectorised passes over whole columns. Many float columns of one
     type: Arrow builds a row-major tensor in one call (1000 columns: 4 ms instead of 13 ms
     per batch), which the row reductions need (column-major, arg-max alone copies it).
+    Columns a reader packed into one list column are a view of it.
     """
+    runs = _packed_runs(batch)
+    if runs:
+        return _from_packed(batch, runs, columns, source)
     if len(columns) >= WIDE_COLUMNS:
         selected = batch.select(list(columns))
         types = set(selected.schema.types)

@@ -18,7 +18,7 @@ from . import diagnostics as dx
 from .arrays import floats, python_values
 from .errors import XentError
 from .labels import MISSING, encode
-from .matrices import all_usable, finite_rows, float_matrix, list_matrix, usable
+from .matrices import all_usable, column, finite_rows, float_matrix, list_matrix, usable
 from .numerics import logsumexp_rows, row_sums
 from .options import NORMALIZATION_TOLERANCE, Kind, Mode
 from .plan import LOG_PROB_SLACK, Plan
@@ -87,7 +87,7 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     scores = score_matrix(plan, batch, source)
     labels, targets = _labels(plan, batch, source)
     weight = (
-        floats(batch.column(roles.weight_column), source, roles.weight_column)
+        floats(column(batch, roles.weight_column), source, roles.weight_column)
         if (roles.weight_column)
         else None
     )

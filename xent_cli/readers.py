@@ -20,6 +20,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from . import widetext
 from .arrays import digit_strings
 from .errors import XentError
 from .options import InputFormat
@@ -37,6 +38,7 @@ FORMAT_SUFFIXES = {
 }
 PEEK_BYTES = 1 << 20  # enough for the header and some rows of all but the widest files
 MAX_PEEK_BYTES = 256 << 20
+MAX_LINE_BYTES = 256 << 20  # a longer line is an error: no row of scores is that long
 # Text parsed per task. 2 MiB chunks parse faster than 8 MiB ones (medians of 15 runs: 1M x 10
 # CSV 0.49 s vs 0.58 s, 10M binary 0.66 vs 0.68 s): their buffers stay in cache and are reused
 # rather than faulted in afresh. Memory stays bounded however wide the rows.
@@ -304,7 +306,7 @@ class TextSource:
         """The first complete lines of the (decompressed) input: at least two of them."""
         stream = self._open()
         chunks: list[bytes] = []
-        size = 0
+        size = lines = 0
         try:
             while size < MAX_PEEK_BYTES:
                 chunk = stream.read(PEEK_BYTES if not chunks else size)
@@ -312,10 +314,16 @@ class TextSource:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-                if b"".join(chunks).count(b"\n") >= 3 and size >= PEEK_BYTES:
+                lines += chunk.count(b"\n")
+                if lines >= 3 and size >= PEEK_BYTES:
                     break
         except (OSError, pa.ArrowException, EOFError) as error:
             raise arrow_error(self.name, error) from None
+        if lines == 0 and size >= MAX_PEEK_BYTES:
+            raise XentError(
+                f"{self.name}: cannot read: line 1 is longer than {MAX_PEEK_BYTES >> 20} MiB",
+                hint="is the file one line per row? (a header line, then one line per row)",
+            )
         data = b"".join(chunks)
         if self.path == STDIN:
             self._stdin_prefix = data
@@ -375,14 +383,18 @@ class TextSource:
             if self.format is InputFormat.jsonl:
                 import pyarrow.json as pj
 
-                schema = pj.read_json(io.BytesIO(sample), pj.ReadOptions(use_threads=False)).schema
+                options = pj.ReadOptions(use_threads=False, block_size=len(sample) + 1)
+                schema = pj.read_json(io.BytesIO(sample), options).schema
             else:
                 import pyarrow.csv as pc
 
+                end = sample.find(b"\n")
+                if widetext.is_wide(sample if end < 0 else sample[:end], self._delimiter):
+                    return widetext.wide_schema(sample, self._delimiter)
                 # one thread: starting Arrow's thread pool (15 ms) costs more than the parse
                 schema = pc.read_csv(
                     io.BytesIO(sample),
-                    read_options=pc.ReadOptions(use_threads=False),
+                    read_options=pc.ReadOptions(use_threads=False, block_size=len(sample) + 1),
                     parse_options=pc.ParseOptions(delimiter=self._delimiter),
                 ).schema
             schema.names  # noqa: B018 -- decodes the names: a non-UTF-8 header fails here
@@ -399,9 +411,9 @@ class TextSource:
         return "\t" if self.format is InputFormat.tsv else ","
 
     def _locator(self) -> Callable[[memoryview, str], int | None] | None:
-        """Finds the line a parse error is about (CSV and TSV only)."""
+        """Finds the line a parse error is about."""
         if self.format is InputFormat.jsonl:
-            return None
+            return _json_line_of_error
         return functools.partial(_line_of_error, self._delimiter)
 
     def _block_size(self) -> int:
@@ -455,10 +467,30 @@ class TextSource:
                 return pj.read_json(_reader(data), options, json_options)
 
             return parse_json
+        if len(self.schema.names) >= widetext.WIDE_TEXT_COLUMNS:
+
+            def narrow(names: list[str], kinds: dict[str, pa.DataType]) -> Any:
+                return self._csv_parser(names, names, kinds, keep_empty_lines=True)
+
+            return widetext.WideParser(self.schema, columns, types, self._delimiter, narrow)
+        return self._csv_parser(self.schema.names, columns, types)
+
+    def _csv_parser(
+        self,
+        names: Sequence[str],
+        columns: Sequence[str],
+        types: dict[str, pa.DataType],
+        *,
+        keep_empty_lines: bool = False,
+    ) -> Callable[[memoryview], pa.Table]:
+        """Arrow's parser for CSV text (no header line) whose columns are ``names``
+        (``keep_empty_lines``: an empty line is a row whose one value is empty)."""
         import pyarrow.csv as pc
 
-        csv_options = pc.ParseOptions(delimiter=self._delimiter)
-        names = self.schema.names  # chunks hold no header line
+        csv_options = pc.ParseOptions(
+            delimiter=self._delimiter, ignore_empty_lines=not keep_empty_lines
+        )
+        names = list(names)  # chunks hold no header line
         convert = pc.ConvertOptions(include_columns=list(columns), column_types=dict(types))
         # A quick way first. Checking every value against Arrow's dozen null spellings costs
         # ~20% of the parse: with only "" as null, NaN spellings still parse (as NaN, which
@@ -524,11 +556,20 @@ def _line_chunks(
     """The stream's whole lines in pieces of about ``size`` bytes, each with its line count.
 
     Each piece is read straight into a buffer of its own and handed on as a view: the only
-    bytes copied are those of the partial line carried over to the next piece.
+    bytes copied are those of the partial line carried over to the next piece. A line longer
+    than a piece makes the next read as long as the carry (so a 5 MB line is not copied again
+    for every 2 MiB read); one longer than MAX_LINE_BYTES is an error naming it.
     """
     carry = b""
+    want = size
+    line = 1  # the number of the line the carry begins
     while True:
-        buffer = bytearray(len(carry) + size)
+        if len(carry) > MAX_LINE_BYTES:
+            raise pa.ArrowInvalid(
+                f"line {line} is longer than {MAX_LINE_BYTES >> 20} MiB: it cannot be read "
+                "(is the file one line per row?)"
+            )
+        buffer = bytearray(len(carry) + want)
         view = memoryview(buffer)
         view[: len(carry)] = carry
         end = len(carry) + _read_into(stream, view[len(carry) :])
@@ -540,15 +581,18 @@ def _line_chunks(
         if skip_first_line:
             begin = buffer.find(b"\n", 0, end) + 1
             if begin == 0:  # the first line is longer than this piece: keep reading
-                carry = bytes(view[:end])
+                carry, want = bytes(view[:end]), max(size, end)
                 continue
             skip_first_line = False
+            line += 1
         cut = buffer.rfind(b"\n", begin, end) + 1
         if cut == 0:  # one line longer than a piece: keep reading
-            carry = bytes(view[begin:end])
+            carry, want = bytes(view[begin:end]), max(size, end - begin)
             continue
-        carry = bytes(view[cut:end])
-        yield view[begin:cut], _count_lines(view[begin:cut])
+        carry, want = bytes(view[cut:end]), size
+        lines = _count_lines(view[begin:cut])
+        line += lines
+        yield view[begin:cut], lines
 
 
 def _count_lines(view: memoryview) -> int:
@@ -639,11 +683,29 @@ def _at_lines(
     """Arrow's parse error for the chunk holding lines ``first``-``last`` of the file, with
     the line it is about when ``locate`` finds it, else with the chunk's lines."""
     text = re.sub(r"Row #\d+: ", "", str(error))
+    if "straddl" in text:  # a JSON object cut by the end of a chunk of lines
+        text = "a JSON object does not end on its line (JSON Lines holds one object a line)"
     found = locate(chunk, text) if locate is not None else None
     if found is not None:
         first = last = first + found - 1
+        text = re.sub(r"\.? in row \d+$", ".", text)  # Arrow's count of JSON objects
     where = f"line {first}" if first == last else f"lines {first}-{last}"
     return pa.ArrowInvalid(f"{text} (in {where})")
+
+
+def _json_line_of_error(chunk: memoryview, message: str) -> int | None:
+    """The line of the chunk (1-based) that an Arrow JSON error is about: Arrow counts the
+    objects (``in row 2``, from 0), which are the lines that are not blank."""
+    match = re.search(r" in row (\d+)$", message)
+    if match is None:
+        return None
+    wanted = int(match.group(1))
+    for number, line in enumerate(bytes(chunk).split(b"\n"), start=1):
+        if line.strip():
+            if wanted == 0:
+                return number
+            wanted -= 1
+    return None
 
 
 def _line_of_error(delimiter: str, chunk: memoryview, message: str) -> int | None:

@@ -1,0 +1,224 @@
+"""Wide rows and list-valued layouts (issue 10, items 3 and 4).
+
+Wide rows: a CSV / TSV / JSON Lines line of 262,144 float64 scores (twice a Llama-3
+vocabulary, megabytes a line) is read in every text format, with the loss computed here by
+scipy's ``log_softmax``; bad wide lines are xent's own one-line errors. The reader for files of
+thousands of columns (:mod:`xent_cli.widetext`) is also checked against Arrow's own reader on
+the same small files: both must give the same report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import log_softmax
+
+import xent_cli
+from xent_cli import readers, widetext
+
+from .conftest import invoke
+
+VOCABULARY = 262_144
+
+
+def logits(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return np.round(rng.normal(0.0, 3.0, (n, k)), 4), rng.integers(0, k, n)
+
+
+def expected_loss(z: np.ndarray, y: np.ndarray) -> float:
+    return float(-log_softmax(z, axis=1)[np.arange(len(y)), y].mean())
+
+
+def write_text(path: Path, z: np.ndarray, y: np.ndarray) -> Path:
+    """``label`` then one ``logit_j`` column per class (CSV or TSV by suffix), or JSON Lines
+    ``{"label": y, "logits": [...]}``."""
+    with path.open("w", encoding="utf-8") as out:
+        if path.suffix == ".jsonl":
+            for row, label in zip(z, y, strict=True):
+                out.write(json.dumps({"label": int(label), "logits": row.tolist()}) + "\n")
+            return path
+        d = "\t" if path.suffix == ".tsv" else ","
+        out.write("label" + d + d.join(f"logit_{j}" for j in range(z.shape[1])) + "\n")
+        for row, label in zip(z, y, strict=True):
+            out.write(f"{label}{d}" + d.join(map(repr, row.tolist())) + "\n")
+    return path
+
+
+# -- 256k classes in every text format ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".jsonl"])
+def test_256k_classes_api(tmp_path: Path, suffix: str) -> None:
+    z, y = logits(3, VOCABULARY, seed=len(suffix))
+    path = write_text(tmp_path / f"vocab{suffix}", z, y)
+    assert path.stat().st_size / 3 > 1.5e6  # longer than any line xent read before
+    report = xent_cli.evaluate(path)
+    assert report.n_rows == 3
+    assert report.loss == pytest.approx(expected_loss(z, y), rel=1e-12)
+
+
+def test_256k_classes_cli_csv(tmp_path: Path) -> None:
+    z, y = logits(3, VOCABULARY)
+    path = write_text(tmp_path / "vocab.csv", z, y)
+    result = invoke("eval", path, "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    overall = result.stdout.strip().splitlines()[-1].split(",")
+    header = result.stdout.splitlines()[0].split(",")
+    row = dict(zip(header, overall, strict=True))
+    assert row["scope"] == "overall"
+    assert float(row["count"]) == 3
+    assert float(row["loss"]) == pytest.approx(expected_loss(z, y), rel=1e-12)
+
+
+def test_wide_rows_on_stdin_compressed(tmp_path: Path) -> None:
+    import gzip
+
+    z, y = logits(4, 20_000, seed=5)
+    data = write_text(tmp_path / "w.csv", z, y).read_bytes()
+    result = invoke("eval", "-", "--format", "json", input=gzip.compress(data))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["loss"] == pytest.approx(expected_loss(z, y), rel=1e-12)
+
+
+# -- the wide reader agrees with Arrow's on the same files ---------------------------------------
+
+CASES = {
+    "plain": "label,logit_a,logit_b,logit_c\na,1,2,3\nc,0.5,-1,2\nb,1e3,1e3,999\n",
+    "crlf, blank lines and a last line without end": (
+        "label,logit_a,logit_b,logit_c\r\na,1,2,3\r\n\r\nc,0.5,-1,2\r\n\nb,1,1,0"
+    ),
+    "quoted labels holding the delimiter": (
+        'label,"p_a,b","p_""q""",p_z\n"a,b",0.2,0.3,0.5\n"""q""",0.6,0.3,0.1\nz,0.1,0.1,0.8\n'
+    ),
+    "nulls and NaN spellings in scores": "label,a,b,c\na,1,,3\nb,NA,2,3\nc,1,2,nan\na,0,0,0\n",
+    "weight between the score columns and an id": (
+        "id,logit_a,logit_b,w,label\nr1,1,2,0.5,a\nr2,0,3,2,b\nr3,2,2,1,b\n"
+    ),
+    "tabs": "label\tlogit_a\tlogit_b\na\t1\t2\nb\t0\t3\n",
+    "soft targets next to the scores": (
+        "logit_a,logit_b,t_a,t_b\n1,2,0.25,0.75\n0,3,1,0\n2,2,0.5,0.5\n"
+    ),
+}
+OPTIONS = {
+    "weight between the score columns and an id": ("--weight", "w", "--id", "id"),
+    "soft targets next to the scores": ("--scores", "logit_*", "--targets", "t_*"),
+    "nulls and NaN spellings in scores": ("--scores", "a,b,c"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_wide_reader_gives_arrows_report(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suffix = ".tsv" if name == "tabs" else ".csv"
+    path = tmp_path / f"f{suffix}"
+    path.write_bytes(CASES[name].encode())
+    args = ("eval", path, "--format", "json", *OPTIONS.get(name, ()))
+    narrow = invoke(*args)
+    monkeypatch.setattr(widetext, "WIDE_TEXT_COLUMNS", 2)
+    wide = invoke(*args)
+    assert (wide.exit_code, wide.stderr) == (narrow.exit_code, narrow.stderr)
+    assert narrow.exit_code == 0, narrow.stderr
+    assert json.loads(wide.stdout) == json.loads(narrow.stdout)
+
+
+def test_wide_reader_packs_score_columns(tmp_path: Path) -> None:
+    """Thousands of score columns arrive as one list column, not thousands of arrays."""
+    z, y = logits(5, 5000, seed=2)
+    source = readers.open_source(str(write_text(tmp_path / "w.csv", z, y)))
+    names = source.schema.names
+    assert len(names) == 5001
+    assert str(source.schema.field("logit_0").type) == "double"
+    types = dict.fromkeys(names[1:], readers.pa.float64())
+    (batch,) = source.batches(names, types)
+    assert batch.num_columns == 2  # the label, and the 5000 scores packed
+    from xent_cli.matrices import float_matrix
+
+    assert np.array_equal(float_matrix(batch, names[1:], "w.csv"), z)
+    assert np.array_equal(float_matrix(batch, names[3:1:-1], "w.csv"), z[:, [2, 1]])
+
+
+# -- errors in wide rows are one line each, with the line ---------------------------------------
+
+
+def wide_lines(k: int, rows: list[list[str]]) -> str:
+    header = "label," + ",".join(f"logit_{j}" for j in range(k))
+    return "\n".join([header, *(",".join(r) for r in rows)]) + "\n"
+
+
+def _error(result) -> str:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert 1 <= len(lines) <= 2, result.stderr
+    assert lines[0].startswith("xent: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert all(len(line) < 400 for line in lines)
+    return lines[0]
+
+
+K = 5000
+ROW = ["0", *(["0.5"] * K)]
+
+
+def test_wide_row_with_a_non_number(tmp_path: Path) -> None:
+    bad = ROW.copy()
+    bad[1 + 4321] = "oops"
+    path = tmp_path / "w.csv"
+    path.write_text(wide_lines(K, [ROW, ROW, bad, ROW]))
+    line = _error(invoke("eval", path))
+    assert "'logit_4321'" in line
+    assert "invalid value 'oops'" in line
+    assert "(in line 4)" in line
+
+
+def test_wide_row_with_too_few_fields(tmp_path: Path) -> None:
+    path = tmp_path / "w.csv"
+    path.write_text(wide_lines(K, [ROW, ROW[:-2], ROW]))
+    line = _error(invoke("eval", path))
+    assert f"Expected {K + 1} columns, got {K - 1}" in line
+    assert "(in line 3)" in line
+
+
+def test_wide_row_with_a_quoted_delimiter_in_a_score(tmp_path: Path) -> None:
+    bad = ROW.copy()
+    bad[7] = '"1,5"'
+    path = tmp_path / "w.csv"
+    path.write_text(wide_lines(K, [ROW, bad]))
+    line = _error(invoke("eval", path))
+    assert "'logit_6'" in line
+    assert "1,5" in line
+
+
+def test_line_longer_than_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 1 << 20)
+    monkeypatch.setattr(readers.TextSource, "_block_size", lambda self: 1 << 18)
+    z, y = logits(3, 400_000 // 8)  # lines of ~0.4 MB, then one of ~2.4 MB
+    text = write_text(tmp_path / "w.jsonl", z, y).read_text()
+    huge = json.dumps({"label": 0, "logits": [0.123456789] * 200_000})
+    path = tmp_path / "long.jsonl"
+    path.write_text(text + huge + "\n" + text)
+    line = _error(invoke("eval", path))
+    assert "line 4 is longer than 1 MiB" in line
+
+
+def test_first_line_longer_than_the_peek(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readers, "MAX_PEEK_BYTES", 1 << 20)
+    path = tmp_path / "one.csv"
+    path.write_bytes(b"label" + b",x" * (1 << 20))
+    line = _error(invoke("eval", path))
+    assert "line 1 is longer than 1 MiB" in line
+
+
+def test_json_errors_name_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        '{"label":0,"logits":[1,2]}\n\n{"label":1,"logits":[0,3]}\n{"label":1,"logits":[0,\n'
+    )
+    line = _error(invoke("eval", path))
+    assert "(in line 4)" in line
+    assert "in row" not in line
