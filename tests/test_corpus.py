@@ -1492,6 +1492,67 @@ CASES += [
 ]
 
 
+# -- headers as other tools write them (issue 10) ---------------------------------------------
+
+SAVETXT = (
+    "# label,logit_a,logit_b\n"
+    "0.000000000000000000e+00,1.000000000000000000e+00,2.000000000000000000e+00\n"
+    "1.000000000000000000e+00,0.000000000000000000e+00,3.000000000000000000e+00\n"
+)
+CASES += [
+    Case(
+        "numpy.savetxt header: '# label,...'",
+        "preds.csv",
+        SAVETXT,
+        loss=LOSS_OK,
+        classes={"a": (1, LOSS_A), "b": (1, LOSS_B)},
+    ),
+    Case("numpy.savetxt header on stdin", "-", stdin=SAVETXT, loss=LOSS_OK),
+    Case(
+        "numpy.savetxt header, TSV, comments='#'",
+        "preds.tsv",
+        SAVETXT.replace(",", "\t").replace("# ", "#"),
+        loss=LOSS_OK,
+    ),
+    Case(
+        "comment lines, then a header",
+        "preds.csv",
+        "# written by a script\n# 2 rows\n" + OK,
+        loss=LOSS_OK,
+    ),
+    Case(
+        "a column named '#id'",
+        "preds.csv",
+        "#id,label,logit_a,logit_b\nr1,a,1,2\nr2,b,0,3\n",
+        args=("--id", "#id"),
+        loss=LOSS_OK,
+    ),
+    Case(
+        "first line is numbers (numpy.savetxt without a header)",
+        "preds.csv",
+        SAVETXT.split("\n", 1)[1],
+        exit=2,
+        error=("the first line looks like data", "add a header"),
+        hint="header=",
+        absent=("columns are",),
+    ),
+    Case(
+        "first line is integers",
+        "preds.tsv",
+        "3\t1\t5\n0\t2\t4\n",
+        exit=2,
+        error=("the first line looks like data",),
+    ),
+    Case(
+        "a bad value after comment lines names its line",
+        "preds.csv",
+        "# one\n# label,logit_a,logit_b\na,1,2\nb,x,3\n",
+        exit=2,
+        error=("invalid value 'x'", r"\(in line 4\)"),
+    ),
+]
+
+
 def _params(cases: list[Case], bug_of: Callable[[Case], str | None]) -> list[Any]:
     params = []
     for case in cases:

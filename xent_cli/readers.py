@@ -347,15 +347,74 @@ class TextSource:
                 f"{self.name}: this is {looks}, not {self.format.value.upper()} text",
                 hint="pass --input-format parquet if it is Parquet",
             )
+        self._header_at = (0, 0)  # bytes and lines of comments before the header line
         if self.format is not InputFormat.jsonl:
+            prefix = self._uncomment(prefix)
             end = prefix.find(b"\n")
-            self._check_separator(prefix if end < 0 else prefix[:end])
+            header = prefix if end < 0 else prefix[:end]
+            self._check_separator(header)
+            self._check_not_data(header)
         cut = prefix.rfind(b"\n")
         sample = prefix[: cut + 1] if cut >= 0 else prefix + b"\n"
         try:
             return self._parse_schema(sample)
         except UnicodeDecodeError as error:
             raise arrow_error(self.name, error) from None
+
+    def _uncomment(self, prefix: bytes) -> bytes:
+        """The first lines with the header's comment marker removed: ``numpy.savetxt(header=...)``
+        writes ``# label,logit_0,...``. Of leading ``#`` lines, the last is the header when data
+        follows it, or a line of as many fields (its marker stripped if a space follows it:
+        ``#id`` may be a column's name); else they are comments before the header. What comes
+        before the header line is remembered in ``_header_at``, to be skipped."""
+        bom = b"\xef\xbb\xbf" if prefix.startswith(b"\xef\xbb\xbf") else b""
+        if not prefix.startswith(bom + b"#"):
+            return prefix
+        lines = prefix[len(bom) :].split(b"\n")
+        comments = 0
+        while comments < len(lines) - 1 and lines[comments].startswith(b"#"):
+            comments += 1
+        following = lines[comments] if comments < len(lines) else b""
+        last = lines[comments - 1] if comments else b""
+        delimiter = self._delimiter.encode()
+        if comments and (not following.strip() or self._looks_like_data(following)):
+            header = comments - 1  # numpy's header
+            lines[header] = last.lstrip(b"#").lstrip(b" ")
+        elif comments and last.count(delimiter) == following.count(delimiter) > 0:
+            header = comments - 1  # a header line with a marker, or a column named '#...'
+            if last.startswith(b"# "):
+                lines[header] = last.lstrip(b"#").lstrip(b" ")
+        else:
+            header = comments  # comment lines, then the header
+        self._header_at = (len(bom) + sum(len(line) + 1 for line in lines[:header]), header)
+        return b"\n".join(lines[header:])
+
+    def _looks_like_data(self, line: bytes) -> bool:
+        """Every field is a number, and they are not the column numbers 0..n-1 or 1..n."""
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        fields = [f.strip().strip('"').strip() for f in text.split(self._delimiter)]
+        numbers = []
+        for field in fields:
+            try:
+                numbers.append(float(field))
+            except ValueError:
+                return False
+        if all(field.isdigit() for field in fields):  # 0,1,2 may be numbered columns
+            whole = [int(field) for field in fields]
+            return whole not in (list(range(len(whole))), list(range(1, len(whole) + 1)))
+        return True
+
+    def _check_not_data(self, header: bytes) -> None:
+        """A first line of numbers is a row, not a header: say so, rather than take its
+        numbers for column names (``no label column ... columns are: 0.0000e+00, ...``)."""
+        if self._looks_like_data(header):
+            shown = printable(header[:60].decode("utf-8", "replace"))
+            raise XentError(
+                f"{self.name}: the first line looks like data, not column names ({shown}): "
+                "add a header",
+                hint="a first line such as label,logit_0,logit_1,... (numpy.savetxt: "
+                "header='label,logit_0,...', comments='')",
+            )
 
     def _check_separator(self, header: bytes) -> None:
         """A header without the delimiter but with another one (a spreadsheet's ``;``-separated
@@ -401,7 +460,10 @@ class TextSource:
             return schema
         except pa.ArrowInvalid as error:
             lines = sample.count(b"\n")
-            located = _at_lines(error, memoryview(sample), 1, lines, self._locator())
+            first = 1 + self._header_at[1]
+            located = _at_lines(
+                error, memoryview(sample), first, first + lines - 1, self._locator()
+            )
             raise arrow_error(self.name, located) from None
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
@@ -438,9 +500,12 @@ class TextSource:
         stream = self._stream()
         parse = self._parser(columns, types)
         has_header = self.format is not InputFormat.jsonl
+        comment_bytes, comment_lines = self._header_at
         try:
+            _discard(stream, comment_bytes)
             chunks = _line_chunks(stream, self._block_size(), skip_first_line=has_header)
-            yield from _parse_in_parallel(chunks, parse, 2 if has_header else 1, self._locator())
+            first = 2 + comment_lines if has_header else 1
+            yield from _parse_in_parallel(chunks, parse, first, self._locator())
         except (pa.ArrowException, OSError, UnicodeDecodeError, EOFError) as error:
             raise arrow_error(self.name, error, self.schema.names) from None
         finally:
@@ -593,6 +658,15 @@ def _line_chunks(
         lines = _count_lines(view[begin:cut])
         line += lines
         yield view[begin:cut], lines
+
+
+def _discard(stream: Any, size: int) -> None:
+    """Read and drop the first ``size`` bytes of the stream (comment lines)."""
+    while size > 0:
+        got = stream.read(min(size, 1 << 20))
+        if not got:
+            return
+        size -= len(got)
 
 
 def _count_lines(view: memoryview) -> int:
