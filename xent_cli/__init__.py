@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Partial", "Report", "XentError", "__version__", "evaluate", "partial"]
+__all__ = ["Partial", "Report", "XentError", "__version__", "compare", "evaluate", "partial"]
 
 if TYPE_CHECKING:
+    from .comparing import compare
     from .engine import evaluate
     from .errors import XentError
     from .partials import Partial, partial
@@ -28,6 +29,10 @@ def __getattr__(name: str) -> Any:
         from .report import Report
 
         return Report
+    if name == "compare":
+        from .comparing import compare
+
+        return compare
     if name in ("Partial", "partial"):
         from . import partials as module
 

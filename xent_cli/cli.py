@@ -14,6 +14,7 @@ import sys
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -213,6 +214,22 @@ OUTPUT_SUFFIXES = {
 }
 
 
+class MismatchChoice(str, Enum):
+    error = "error"
+    intersect = "intersect"
+
+
+class FailOnChoice(str, Enum):
+    estimate = "estimate"
+    ci = "ci"
+    significant = "significant"
+
+
+class IntervalChoice(str, Enum):
+    t = "t"
+    bootstrap = "bootstrap"
+
+
 # The reading and scoring options every command shares, declared once: name -> (type, default).
 INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
     "label": (LabelOpt, None),
@@ -345,6 +362,89 @@ def eval_command(
     _emit_report(report, output_format, output, max_loss, strict, max_classes)
 
 
+@app.command("compare")
+@with_input_options
+def compare_command(
+    baseline: Annotated[
+        str, typer.Argument(metavar="BASELINE", help="The reference predictions (a FILE).")
+    ],
+    candidate: Annotated[
+        str, typer.Argument(metavar="CANDIDATE", help="The new predictions, on the same rows.")
+    ],
+    settings: Settings,
+    on_mismatch: Annotated[
+        MismatchChoice,
+        typer.Option(
+            "--on-mismatch",
+            help="With --id: ids in one file only are an error, or are left out (intersect).",
+        ),
+    ] = MismatchChoice.error,
+    max_regression: Annotated[
+        float | None, typer.Option("--max-regression", help="Exit 1 if delta exceeds this.")
+    ] = None,
+    max_relative_regression: Annotated[
+        float | None,
+        typer.Option("--max-relative-regression", help="Exit 1 if delta / baseline exceeds this."),
+    ] = None,
+    min_improvement: Annotated[
+        float | None,
+        typer.Option("--min-improvement", help="Exit 1 unless delta <= -X."),
+    ] = None,
+    fail_on: Annotated[
+        FailOnChoice,
+        typer.Option("--fail-on", help="Gate on the estimate, the interval's end, or a test."),
+    ] = FailOnChoice.estimate,
+    confidence: Annotated[
+        float, typer.Option("--confidence", help="Level of the interval (and the test).")
+    ] = 0.95,
+    ci: Annotated[
+        IntervalChoice, typer.Option("--ci", help="Paired t interval or Poisson bootstrap.")
+    ] = IntervalChoice.t,
+    resamples: Annotated[
+        int, typer.Option("--resamples", min=1, help="Bootstrap replicates.")
+    ] = 9999,
+    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, help="Also list the N rows whose loss rose most.")
+    ] = None,
+    output_format: ReportFormatOpt = None,
+    output: OutputOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Paired comparison of two models on the same rows: delta, interval, per class, gates."""
+    import dataclasses
+
+    from .comparing import compare
+    from .render_compare import render_comparison
+
+    options = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    with _progress_bar(progress) as on_progress:
+        report = compare(
+            baseline,
+            candidate,
+            on_mismatch=on_mismatch.value,
+            confidence=confidence,
+            ci=ci.value,
+            resamples=resamples,
+            seed=seed,
+            top=top,
+            max_regression=max_regression,
+            max_relative_regression=max_relative_regression,
+            min_improvement=min_improvement,
+            fail_on=fail_on.value,
+            on_progress=on_progress,
+            **options,
+        )
+    for warning in report.warnings:
+        print(f"xent: warning: {warning['side']}: {warning['code']}: {warning['message']}",
+              file=sys.stderr)  # fmt: skip
+    _write_output(render_comparison(report, _format_for(output_format, output)), output)
+    if not report.passed:
+        for reason in report.gate["reasons"]:
+            print(f"xent: gate failed: {reason}", file=sys.stderr)
+        raise typer.Exit(ExitCode.GATE_FAILED)
+
+
 @app.command("merge")
 def merge_command(
     states: Annotated[
@@ -369,6 +469,14 @@ def merge_command(
     _emit_report(report, output_format, output, max_loss, strict, max_classes)
 
 
+def _format_for(output_format: OutputFormat | None, output: Path | None) -> OutputFormat:
+    """--format, else the format of -o's extension, else the table."""
+    if output_format is not None:
+        return output_format
+    suffix = output.suffix.lower() if output is not None else ""
+    return OUTPUT_SUFFIXES.get(suffix, OutputFormat.table)
+
+
 def _emit_report(
     report: Any,
     output_format: OutputFormat | None,
@@ -383,9 +491,7 @@ def _emit_report(
     from .report import apply_gate
 
     report = apply_gate(report, max_loss, strict)
-    if output_format is None:
-        suffix = output.suffix.lower() if output is not None else ""
-        output_format = OUTPUT_SUFFIXES.get(suffix, OutputFormat.table)
+    output_format = _format_for(output_format, output)
     for line in warning_lines(report.warnings):
         print(line, file=sys.stderr)
     color = output is None and _color_ok(sys.stdout)

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import operator
 import threading
+from fractions import Fraction
 
 import numpy as np
 from numpy.typing import NDArray
@@ -597,6 +598,17 @@ class ExactSums:
         for column in self._digits.sum(axis=0)[::-1].tolist():
             value = (value << _BITS) + column
         return _to_float(value, _BITS * self._d0) if value else 0.0
+
+    def exact_total(self) -> Fraction | None:
+        """The exact sum over all buckets as a Fraction (None if a value was not finite):
+        for statistics such as a variance, computed exactly from exact sums."""
+        if self._nonfinite is not None and int(self._nonfinite.sum()):
+            return None
+        self._settle()
+        value = 0
+        for column in self._digits.sum(axis=0)[::-1].tolist():
+            value = (value << _BITS) + column
+        return Fraction(value) * Fraction(2) ** (_BITS * self._d0)
 
     # ----------------------------------------------------------------- serialising
 

@@ -845,7 +845,12 @@ class ParquetSource:
             elif remote is not None:
                 target = remote.fs.open_input_file(remote.path)
             # Buffered column reads: a wide row group is not loaded whole, column by column.
-            self._file = pq.ParquetFile(target, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False)
+            # Remote: pre-buffered, so a row group's column chunks come in a few coalesced
+            # range requests rather than one request per 64 KiB.
+            buffering = {"pre_buffer": True} if remote is not None else {
+                "buffer_size": PARQUET_BUFFER_BYTES, "pre_buffer": False
+            }  # fmt: skip
+            self._file = pq.ParquetFile(target, **buffering)
         except (pa.ArrowException, OSError, ValueError) as error:
             if remote is not None and not isinstance(error, pa.ArrowInvalid):
                 raise remote.error(self.name, error) from None
