@@ -1553,6 +1553,28 @@ CASES += [
 ]
 
 
+# -- JSON Lines on standard input, recognised by its first byte (issue 10) ----------------------
+
+OK_JSONL = '{"label":"a","logit_a":1,"logit_b":2}\n{"label":"b","logit_a":0,"logit_b":3}\n'
+CASES += [
+    Case("JSON Lines on stdin", "-", stdin=OK_JSONL, loss=LOSS_OK, classes=BOTH),
+    Case("JSON Lines on stdin after blank lines", "-", stdin="\n \n" + OK_JSONL, loss=LOSS_OK),
+    Case(
+        "gzip JSON Lines on stdin",
+        "-",
+        stdin=gzip.compress(OK_JSONL.encode(), mtime=0),
+        loss=LOSS_OK,
+    ),
+    Case(
+        "JSON Lines on stdin, a line that is not JSON",
+        "-",
+        stdin=OK_JSONL + "label,logit_a\n",
+        exit=2,
+        error=("JSON parse error", r"\(in line 3\)"),
+    ),
+]
+
+
 def _params(cases: list[Case], bug_of: Callable[[Case], str | None]) -> list[Any]:
     params = []
     for case in cases:

@@ -110,3 +110,142 @@ def test_column_numbers_as_names_are_a_header(tmp_path: Path) -> None:
     path.write_text("0,1,2\n0.2,0.3,0.5\n0.6,0.3,0.1\n")
     result = invoke("eval", path, "--format", "json")
     assert "looks like data" not in result.stderr
+
+
+# -- item 7: JSON Lines on standard input ----------------------------------------------------
+
+
+def jsonl(z: np.ndarray, y: np.ndarray) -> bytes:
+    rows = [json.dumps({"label": int(t), "logits": s.tolist()}) for s, t in zip(z, y, strict=True)]
+    return ("\n".join(rows) + "\n").encode()
+
+
+@pytest.mark.parametrize("wrap", ["plain", "blank lines first", "gzip", "zstd", "BOM"])
+def test_json_lines_on_stdin_is_recognised(wrap: str) -> None:
+    import gzip
+
+    import pyarrow as pa
+
+    z, y = data(seed=3)
+    text = jsonl(z, y)
+    if wrap == "blank lines first":
+        text = b"\n\n   \n" + text
+    elif wrap == "gzip":
+        text = gzip.compress(text)
+    elif wrap == "zstd":
+        sink = pa.BufferOutputStream()
+        with pa.CompressedOutputStream(sink, "zstd") as out:
+            out.write(text)
+        text = sink.getvalue().to_pybytes()
+    elif wrap == "BOM":
+        text = b"\xef\xbb\xbf" + text
+    assert loss_of("-", input=text) == pytest.approx(expected(z, y), rel=1e-12)
+
+
+def test_stdin_told_csv_is_read_as_csv() -> None:
+    z, y = data(seed=3)
+    result = invoke("eval", "-", "--input-format", "csv", input=jsonl(z, y))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.stderr
+
+
+# -- item 7: data frames, Arrow tables and streams in the Python API ---------------------------
+
+
+def frame_columns(z: np.ndarray, y: np.ndarray) -> dict[str, object]:
+    return {"label": y, **{f"logit_{j}": z[:, j] for j in range(z.shape[1])}}
+
+
+def test_polars_data_frames() -> None:
+    pl = pytest.importorskip("polars")
+    import xent_cli
+
+    z, y = data(seed=4)
+    want = expected(z, y)
+    assert xent_cli.evaluate(pl.DataFrame(frame_columns(z, y))).loss == pytest.approx(want)
+    as_list = pl.DataFrame({"label": y, "logits": z.tolist()})  # a large_list column
+    assert xent_cli.evaluate(as_list).loss == pytest.approx(want)
+    as_array = as_list.with_columns(pl.col("logits").cast(pl.Array(pl.Float64, z.shape[1])))
+    assert xent_cli.evaluate(as_array).loss == pytest.approx(want)
+    names = pl.DataFrame(frame_columns(z, y)).with_columns(
+        pl.col("label").map_elements(lambda v: f"c{v}", return_dtype=pl.String)
+    )  # string (string_view) labels against the column names
+    renamed = names.rename({f"logit_{j}": f"logit_c{j}" for j in range(z.shape[1])})
+    assert xent_cli.evaluate(renamed).loss == pytest.approx(want)
+    report = xent_cli.evaluate([as_list.head(10), as_list.tail(len(y) - 10)])
+    assert report.n_rows == len(y)
+    assert report.loss == pytest.approx(want)
+
+
+def test_polars_misuse_is_a_clear_error() -> None:
+    pl = pytest.importorskip("polars")
+    import xent_cli
+
+    frame = pl.DataFrame({"label": [0, 1], "logits": [[1.0, 2.0], [0.0, 3.0]]})
+    with pytest.raises(xent_cli.XentError, match="not a table") as series:
+        xent_cli.evaluate(frame["label"])
+    assert "no such file" not in str(series.value)
+    with pytest.raises(xent_cli.XentError, match="LazyFrame") as lazy:
+        xent_cli.evaluate(frame.lazy())
+    assert "collect" in (lazy.value.hint or "")
+
+
+def test_arrow_tables_batches_and_c_streams() -> None:
+    import pyarrow as pa
+
+    import xent_cli
+
+    z, y = data(seed=5)
+    want = expected(z, y)
+    table = pa.table(frame_columns(z, y))
+
+    class OnlyCStream:  # any producer of the Arrow C stream interface
+        def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+            return table.__arrow_c_stream__(requested_schema)
+
+    for source in (table, table.to_batches()[0], table.to_reader(max_chunksize=7), OnlyCStream()):
+        assert xent_cli.evaluate(source).loss == pytest.approx(want, rel=1e-12), source
+
+
+def test_duckdb_relation() -> None:
+    duckdb = pytest.importorskip("duckdb")
+    import xent_cli
+
+    relation = duckdb.sql(
+        "select * from (values ('a', 1.0, 2.0), ('b', 0.0, 3.0), ('b', 2.0, 2.5)) "
+        "t(label, logit_a, logit_b)"
+    )
+    z = np.array([[1.0, 2.0], [0.0, 3.0], [2.0, 2.5]])
+    assert xent_cli.evaluate(relation).loss == pytest.approx(expected(z, np.array([0, 1, 1])))
+
+
+def test_record_batch_reader_is_streamed() -> None:
+    """Batches are drawn as they are scored, a few ahead at most: the stream is never read
+    whole before the first is scored (and may be longer than memory)."""
+    import pyarrow as pa
+
+    import xent_cli
+
+    z, y = data(n=50_000, seed=6)
+    table = pa.table(frame_columns(z, y))
+    drawn = 0
+    leads: list[int] = []
+
+    def batches():  # type: ignore[no-untyped-def]
+        nonlocal drawn
+        for batch in table.to_batches(max_chunksize=1000):
+            drawn += 1
+            yield batch
+
+    reader = pa.RecordBatchReader.from_batches(table.schema, batches())
+    scored = 0
+
+    def progress(done: int, total: int | None) -> None:
+        nonlocal scored
+        scored += 1
+        leads.append(drawn - scored)
+
+    report = xent_cli.evaluate(reader, on_progress=progress)
+    assert report.loss == pytest.approx(expected(z, y), rel=1e-12)
+    assert scored == 50
+    assert max(leads) <= 12, leads  # the kind's sample (10,000 rows) and the read-ahead

@@ -1,6 +1,6 @@
 """xent: evaluate files of model predictions by cross-entropy.
 
-The public API is :func:`evaluate` (a path, several paths or a pandas DataFrame in,
+The public API is :func:`evaluate` (paths, a pandas/polars DataFrame or an Arrow stream in,
 a :class:`Report` out) and :func:`partial` (the same in, a mergeable :class:`Partial` out).
 Heavy modules load on first use so that ``xent --help`` stays fast.
 """

@@ -171,15 +171,43 @@ class Remote:
 
 
 def _open_stdin(input_format: InputFormat) -> BatchSource:
-    """Standard input: Parquet if it starts as Parquet does, else CSV, unless told."""
+    """Standard input: Parquet if it starts as Parquet does, JSON Lines if its first
+    non-blank byte is ``{``, else CSV, unless told."""
     stdin = _stdin_input()
     fmt = input_format
     if fmt is InputFormat.auto:
-        starts_as_parquet = hasattr(stdin, "peek") and stdin.peek(4).startswith(b"PAR1")
-        fmt = InputFormat.parquet if starts_as_parquet else InputFormat.csv
+        head, stdin = _stdin_head(stdin)
+        if head.startswith(b"PAR1"):
+            fmt = InputFormat.parquet
+        elif _first_text(head).startswith(b"{"):
+            fmt = InputFormat.jsonl
+        else:
+            fmt = InputFormat.csv
     if fmt is InputFormat.parquet:
         return ParquetSource(STDIN, stdin)
     return TextSource(STDIN, fmt, None, stdin)
+
+
+STDIN_HEAD_BYTES = 4096  # enough for the blank lines or spaces before the first character
+
+
+def _stdin_head(stdin: Any) -> tuple[bytes, Any]:
+    """The first bytes of standard input (decompressed) up to its first non-blank one, and
+    the stream to read all of it from (those bytes put back in front)."""
+    head = b""
+    while len(head) < STDIN_HEAD_BYTES:
+        chunk = stdin.read(64 if not head else STDIN_HEAD_BYTES - len(head))
+        if not chunk:
+            break
+        head += chunk
+        if _first_text(head):
+            break
+    return head, io.BufferedReader(_PrefixedStream(head, stdin))
+
+
+def _first_text(head: bytes) -> bytes:
+    """``head`` without the blank space (and UTF-8 byte order mark) it begins with."""
+    return head.lstrip(b" \t\r\n").removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
 
 
 def _compression_of(path: str) -> str | None:
@@ -919,6 +947,37 @@ class TableSource:
         self, columns: Sequence[str], types: dict[str, pa.DataType]
     ) -> Iterator[pa.RecordBatch]:
         yield from self._table.select(list(columns)).to_batches(max_chunksize=PARQUET_BATCH_ROWS)
+
+
+class StreamSource:
+    """A stream of Arrow record batches, read once and never whole (the Python API): a
+    ``pyarrow.RecordBatchReader``, or any object with ``__arrow_c_stream__`` (a polars
+    DataFrame, a duckdb relation, ...)."""
+
+    def __init__(self, reader: pa.RecordBatchReader, name: str) -> None:
+        self.name = name
+        self._reader = reader
+        self.schema = reader.schema
+        self.size: int | None = None
+        self._started = False
+
+    def bytes_done(self) -> int:
+        return 0
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
+        if self._started:
+            raise XentError(f"{self.name}: a stream of record batches can be read only once")
+        self._started = True
+        wanted = list(columns)
+        try:
+            for batch in self._reader:
+                batch = batch.select(wanted)
+                for start in range(0, batch.num_rows, PARQUET_BATCH_ROWS):
+                    yield batch.slice(start, PARQUET_BATCH_ROWS)
+        except (pa.ArrowException, OSError) as error:
+            raise arrow_error(self.name, error) from None
 
 
 def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
