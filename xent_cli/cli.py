@@ -14,7 +14,6 @@ import sys
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,9 +27,12 @@ from .options import (
     DEFAULT_MAX_CLASSES,
     DEFAULT_TOP_WARNINGS,
     Base,
+    FailOn,
     InputFormat,
+    Interval,
     Kind,
     Mode,
+    OnMismatch,
     OutputFormat,
     RowsFormat,
     Settings,
@@ -214,22 +216,6 @@ OUTPUT_SUFFIXES = {
 }
 
 
-class MismatchChoice(str, Enum):
-    error = "error"
-    intersect = "intersect"
-
-
-class FailOnChoice(str, Enum):
-    estimate = "estimate"
-    ci = "ci"
-    significant = "significant"
-
-
-class IntervalChoice(str, Enum):
-    t = "t"
-    bootstrap = "bootstrap"
-
-
 # The reading and scoring options every command shares, declared once: name -> (type, default).
 INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
     "label": (LabelOpt, None),
@@ -373,12 +359,12 @@ def compare_command(
     ],
     settings: Settings,
     on_mismatch: Annotated[
-        MismatchChoice,
+        OnMismatch,
         typer.Option(
             "--on-mismatch",
             help="With --id: ids in one file only are an error, or are left out (intersect).",
         ),
-    ] = MismatchChoice.error,
+    ] = OnMismatch.error,
     max_regression: Annotated[
         float | None, typer.Option("--max-regression", help="Exit 1 if delta exceeds this.")
     ] = None,
@@ -391,15 +377,15 @@ def compare_command(
         typer.Option("--min-improvement", help="Exit 1 unless delta <= -X."),
     ] = None,
     fail_on: Annotated[
-        FailOnChoice,
+        FailOn,
         typer.Option("--fail-on", help="Gate on the estimate, the interval's end, or a test."),
-    ] = FailOnChoice.estimate,
+    ] = FailOn.estimate,
     confidence: Annotated[
         float, typer.Option("--confidence", help="Level of the interval (and the test).")
     ] = 0.95,
     ci: Annotated[
-        IntervalChoice, typer.Option("--ci", help="Paired t interval or Poisson bootstrap.")
-    ] = IntervalChoice.t,
+        Interval, typer.Option("--ci", help="Paired t interval or Poisson bootstrap.")
+    ] = Interval.t,
     resamples: Annotated[
         int, typer.Option("--resamples", min=1, help="Bootstrap replicates.")
     ] = 9999,

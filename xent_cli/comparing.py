@@ -14,9 +14,7 @@ import numpy as np
 from .comparison import (
     ClassDelta,
     ComparisonReport,
-    FailOn,
     Gates,
-    Interval,
     PairedTotals,
     RowDelta,
     gate_reasons,
@@ -26,7 +24,7 @@ from .comparison import (
 )
 from .engine import ProgressCallback, Scan, make_settings, make_sources
 from .errors import XentError
-from .options import Mode
+from .options import FailOn, Interval, Mode, OnMismatch
 from .pairing import JoinCounts, Pairs, mode_width, pair_by_id, pair_by_position
 from .report import build_report
 from .state import EvalState
@@ -54,7 +52,7 @@ def compare(
     Thresholds are in the ``base`` unit. ``report.passed`` tells whether the gates passed."""
     if not 0 < confidence < 1:
         raise XentError(f"--confidence must be in (0, 1), got {confidence}")
-    if on_mismatch not in ("error", "intersect"):
+    if on_mismatch not in {m.value for m in OnMismatch}:
         raise XentError(f"--on-mismatch must be error or intersect, got {on_mismatch!r}")
     if resamples < 1:
         raise XentError(f"--resamples must be at least 1, got {resamples}")

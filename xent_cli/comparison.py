@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
 from fractions import Fraction
 from typing import Any
 
@@ -26,22 +25,12 @@ from numpy.typing import NDArray
 
 from . import __version__
 from .exact import ExactSums
+from .options import FailOn
 from .pairing import Pairs
 from .report import Report, json_number
 from .tdist import t_ppf, t_sf, t_two_sided_p
 
 Float = NDArray[np.float64]
-
-
-class FailOn(str, Enum):
-    estimate = "estimate"
-    ci = "ci"
-    significant = "significant"
-
-
-class Interval(str, Enum):
-    t = "t"
-    bootstrap = "bootstrap"
 
 
 @dataclass

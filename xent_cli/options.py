@@ -51,6 +51,28 @@ class OutputFormat(str, Enum):
     markdown = "markdown"
 
 
+class OnMismatch(str, Enum):
+    """compare --id: ids in one file only are an error, or left out."""
+
+    error = "error"
+    intersect = "intersect"
+
+
+class FailOn(str, Enum):
+    """compare gates: on the estimate, the interval's end, or a one-sided test."""
+
+    estimate = "estimate"
+    ci = "ci"
+    significant = "significant"
+
+
+class Interval(str, Enum):
+    """compare: the paired t interval or a Poisson bootstrap."""
+
+    t = "t"
+    bootstrap = "bootstrap"
+
+
 class RowsFormat(str, Enum):
     csv = "csv"
     json = "json"
