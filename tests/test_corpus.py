@@ -1575,6 +1575,153 @@ CASES += [
 ]
 
 
+# -- list-valued layouts, the Hugging Face way (issue 10) ---------------------------------------
+
+
+def soft_ce(z: list[float], t: list[float]) -> float:
+    return math.fsum(w * (lse(z) - v) for v, w in zip(z, t, strict=True) if w > 0)
+
+
+SOFT_ROWS = [([1.0, 2.0, 3.0], [0.7, 0.2, 0.1]), ([0.0, 1.0, 3.0], [0, 0, 1])]
+SOFT_JSONL = "".join(json.dumps({"logits": z, "soft_labels": t}) + "\n" for z, t in SOFT_ROWS)
+ML_ROWS = [([0, 1, 1], [1.0, -2.0, 3.0]), ([1, 0, 0], [0.5, 1.0, -3.0])]
+ML_JSONL = "".join(json.dumps({"labels": y, "logits": z}) + "\n" for y, z in ML_ROWS)
+ML_LOSS = mean([bce(v, t) for y, z in ML_ROWS for t, v in zip(y, z, strict=True)])
+NAMED_JSONL = '{"label":"dog","logits":[1,2,0]}\n{"label":"bird","logits":[0,1,3]}\n'
+NAMED_LOSS = mean([ce([1, 2, 0], 1), ce([0, 1, 3], 2)])
+
+CASES += [
+    Case(
+        "soft targets as a list column",
+        "preds.jsonl",
+        SOFT_JSONL,
+        args=("--targets", "soft_labels"),
+        loss=mean([soft_ce(z, t) for z, t in SOFT_ROWS]),
+        mode="categorical",
+    ),
+    Case(
+        "soft targets as a list column, Parquet, with score columns",
+        "preds.parquet",
+        parquet(
+            {
+                "logit_a": [1.0, 0.0],
+                "logit_b": [2.0, 1.0],
+                "logit_c": [3.0, 3.0],
+                "soft": [t for _, t in SOFT_ROWS],
+            }
+        ),
+        args=("--targets", "soft"),
+        loss=mean([soft_ce(z, t) for z, t in SOFT_ROWS]),
+    ),
+    Case(
+        "soft targets list longer than the scores",
+        "preds.jsonl",
+        '{"logits":[1,2],"t":[0.5,0.25,0.25]}\n',
+        args=("--targets", "t"),
+        exit=2,
+        error=("'t' holds 3 targets per row but there are 2 scores",),
+    ),
+    Case(
+        "multilabel labels as a list column",
+        "preds.jsonl",
+        ML_JSONL,
+        mode="multilabel",
+        loss=ML_LOSS,
+        classes={str(j): (2, mean([bce(z[j], y[j]) for y, z in ML_ROWS])) for j in range(3)},
+    ),
+    Case(
+        "multilabel label lists named by --classes",
+        "preds.jsonl",
+        ML_JSONL,
+        args=("--classes", "toxic,spam,insult"),
+        loss=ML_LOSS,
+        check=lambda r: [c["class"] for c in r["classes"]] == ["toxic", "spam", "insult"],
+    ),
+    Case(
+        "multilabel label list with a null: the row is skipped",
+        "preds.jsonl",
+        ML_JSONL + '{"labels":[1,null,0],"logits":[1,1,1]}\n',
+        warnings=("missing-label",),
+        loss=ML_LOSS,
+    ),
+    Case(
+        "multilabel label list holding a 2",
+        "preds.jsonl",
+        '{"labels":[0,2,1],"logits":[1,2,3]}\n',
+        exit=2,
+        error=("must hold 0/1",),
+    ),
+    Case(
+        "multilabel label list shorter than the scores",
+        "preds.jsonl",
+        '{"labels":[0,1],"logits":[1,2,3]}\n',
+        exit=2,
+        error=("'labels' holds 2 labels per row but there are 3 scores",),
+    ),
+    Case(
+        "--classes names a list column's classes",
+        "preds.jsonl",
+        NAMED_JSONL,
+        args=("--classes", "cat,dog,bird"),
+        loss=NAMED_LOSS,
+        classes={"cat": (0, None), "dog": (1, ce([1, 2, 0], 1)), "bird": (1, ce([0, 1, 3], 2))},
+    ),
+    Case(
+        "string labels against a list column without --classes",
+        "preds.jsonl",
+        NAMED_JSONL,
+        exit=2,
+        error=("'dog'", "not among the classes"),
+        hint="--classes",
+    ),
+    Case(
+        "--classes naming fewer classes than a list holds",
+        "preds.jsonl",
+        NAMED_JSONL,
+        args=("--classes", "cat,dog"),
+        exit=2,
+        error=("holds 3 scores per row but --classes names 2 classes",),
+    ),
+    Case(
+        "--classes for 1-based labels against p1,p2,p3",
+        "preds.csv",
+        "label,p1,p2,p3\n1,0.7,0.2,0.1\n3,0.1,0.1,0.8\n",
+        args=("--classes", "1,2,3", "--kind", "probs"),
+        loss=mean([nll(0.7), nll(0.8)]),
+    ),
+    Case(
+        "1-based labels against p1,p2,p3: the hint names --classes",
+        "preds.csv",
+        "label,p1,p2,p3\n1,0.7,0.2,0.1\n3,0.1,0.1,0.8\n",
+        exit=2,
+        error=("label 3 not among the classes",),
+        hint="--classes 1,2,3",
+    ),
+    Case(
+        "--classes with a wrong count of score columns",
+        "preds.csv",
+        OK,
+        args=("--classes", "a,b,c"),
+        exit=2,
+        error=("--classes names 3 classes but there are 2 score columns",),
+    ),
+    Case(
+        "Parquet dictionary labels with unused values",
+        "preds.parquet",
+        parquet(
+            {
+                "label": pa.DictionaryArray.from_arrays(
+                    pa.array([0, 1], pa.int8()), pa.array(["a", "b", "zebra"])
+                ),
+                "logit_a": [1.0, 0.0],
+                "logit_b": [2.0, 3.0],
+            }
+        ),
+        loss=LOSS_OK,
+    ),
+]
+
+
 def _params(cases: list[Case], bug_of: Callable[[Case], str | None]) -> list[Any]:
     params = []
     for case in cases:

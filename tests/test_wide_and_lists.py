@@ -222,3 +222,219 @@ def test_json_errors_name_their_line(tmp_path: Path) -> None:
     line = _error(invoke("eval", path))
     assert "(in line 4)" in line
     assert "in row" not in line
+
+
+# -- list-valued layouts (item 4): soft targets, multilabel labels, --classes -----------------
+
+
+def categorical_loss(z: np.ndarray, y: np.ndarray) -> float:
+    return float(-log_softmax(z, axis=1)[np.arange(len(y)), y].mean())
+
+
+def soft_loss(z: np.ndarray, t: np.ndarray) -> float:
+    return float(-(t * log_softmax(z, axis=1)).sum(axis=1).mean())
+
+
+def multilabel_loss(z: np.ndarray, y: np.ndarray) -> float:
+    from scipy.special import log_expit
+
+    return float(-(y * log_expit(z) + (1 - y) * log_expit(-z)).mean())
+
+
+def soft_targets(n: int, k: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = rng.dirichlet(np.ones(k), n)
+    t[0] = np.eye(k)[1]  # a one-hot row: 0 * log q is 0
+    return t
+
+
+def api_report(source: object, **options: object) -> object:
+    return xent_cli.evaluate(source, **options)
+
+
+def test_soft_targets_list_with_list_scores_jsonl_by_pandas(tmp_path: Path) -> None:
+    import pandas as pd
+
+    z, _ = logits(30, 5, seed=11)
+    t = soft_targets(30, 5, seed=12)
+    path = tmp_path / "soft.jsonl"
+    frame = pd.DataFrame({"logits": list(z), "soft_labels": list(t)})
+    frame.to_json(path, orient="records", lines=True)  # rounds to 10 digits: read them back
+    written = [json.loads(line) for line in path.read_text().splitlines()]
+    z = np.array([w["logits"] for w in written])
+    t = np.array([w["soft_labels"] for w in written])
+    result = invoke("eval", path, "--targets", "soft_labels", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["loss"] == pytest.approx(soft_loss(z, t), rel=1e-12)
+    assert report["columns"]["targets"] == ["soft_labels"]
+    assert report["mode"] == "categorical"
+
+
+def test_soft_targets_list_with_score_columns_parquet(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    z, _ = logits(25, 4, seed=13)
+    t = soft_targets(25, 4, seed=14)
+    table = readers.pa.table(
+        {
+            **{f"logit_{j}": z[:, j] for j in range(4)},
+            "soft": readers.pa.array(list(t), readers.pa.list_(readers.pa.float32())),
+        }
+    )
+    path = tmp_path / "soft.parquet"
+    pq.write_table(table, path)
+    want = soft_loss(z, t.astype(np.float32).astype(np.float64))
+    assert api_report(path, targets="soft").loss == pytest.approx(want, rel=1e-12)
+
+
+def test_soft_targets_jsonl_whose_first_rows_are_integers(tmp_path: Path) -> None:
+    """[1, 0, 0] first (inferred as integers), then [0.5, 0.25, 0.25]."""
+    z, _ = logits(3, 3, seed=15)
+    t = np.array([[1.0, 0, 0], [0.5, 0.25, 0.25], [0, 0, 1]])
+    lines = []
+    for row, target in zip(z, t, strict=True):
+        soft = [int(v) if v.is_integer() else v for v in target.tolist()]
+        lines.append(json.dumps({"logits": row.tolist(), "t": soft}))
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert api_report(path, targets="t").loss == pytest.approx(soft_loss(z, t), rel=1e-12)
+
+
+def test_multilabel_label_lists(tmp_path: Path) -> None:
+    import polars as pl
+
+    rng = np.random.default_rng(16)
+    z = np.round(rng.normal(0, 2, (40, 6)), 3)
+    y = rng.integers(0, 2, (40, 6))
+    want = multilabel_loss(z, y)
+    frame = pl.DataFrame({"labels": y.tolist(), "logits": z.tolist()})
+    parquet = tmp_path / "ml.parquet"
+    frame.write_parquet(parquet)
+    jsonl = tmp_path / "ml.jsonl"
+    frame.write_ndjson(jsonl)
+    for source in (parquet, jsonl):
+        result = invoke("eval", source, "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["mode"] == "multilabel"
+        assert report["loss"] == pytest.approx(want, rel=1e-12)
+        assert [c["class"] for c in report["classes"]] == [str(j) for j in range(6)]
+        per_label = [multilabel_loss(z[:, [j]], y[:, [j]]) for j in range(6)]
+        assert [c["loss"] for c in report["classes"]] == pytest.approx(per_label, rel=1e-12)
+    names = "toxic,obscene,insult,threat,hate,spam"
+    report = api_report(
+        frame.with_columns(pl.col("labels").cast(pl.List(pl.Boolean))), classes=names
+    )
+    assert [c.name for c in report.classes] == names.split(",")
+    assert report.loss == pytest.approx(want, rel=1e-12)
+
+
+def test_multilabel_label_list_with_score_columns() -> None:
+    import pyarrow as pa
+
+    rng = np.random.default_rng(17)
+    p = np.round(rng.uniform(0.01, 0.99, (20, 3)), 4)
+    y = rng.integers(0, 2, (20, 3))
+    table = pa.table({"labels": y.tolist(), **{f"prob_{c}": p[:, j] for j, c in enumerate("abc")}})
+    report = api_report(table)
+    want = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+    assert report.mode == "multilabel"
+    assert report.loss == pytest.approx(want, rel=1e-12)
+    assert [c.name for c in report.classes] == ["a", "b", "c"]
+
+
+def test_classes_name_a_list_column_for_enum_labels() -> None:
+    import polars as pl
+
+    names = ["cat", "dog", "bird", "fish"]
+    z, y = logits(50, 4, seed=18)
+    labels = pl.Series([names[i] for i in y], dtype=pl.Enum(names))
+    frame = pl.DataFrame({"label": labels, "logits": z.tolist()})
+    report = api_report(frame, classes=",".join(names))
+    assert report.loss == pytest.approx(categorical_loss(z, y), rel=1e-12)
+    assert [c.name for c in report.classes] == names
+    counts = [int((y == j).sum()) for j in range(4)]
+    assert [c.count for c in report.classes] == counts
+    with pytest.raises(xent_cli.XentError, match="not among the classes") as error:
+        api_report(frame)
+    assert "--classes" in (error.value.hint or "")
+    categorical = frame.with_columns(pl.col("label").cast(pl.String).cast(pl.Categorical))
+    assert api_report(categorical, classes=",".join(names)).loss == pytest.approx(
+        categorical_loss(z, y), rel=1e-12
+    )
+
+
+def test_classes_for_one_based_labels(tmp_path: Path) -> None:
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(19)
+    p = rng.dirichlet(np.ones(3), 30)
+    y = rng.integers(1, 4, 30)
+    path = tmp_path / "p.csv"
+    lines = ["label,p1,p2,p3"] + [
+        f"{t}," + ",".join(map(repr, row.tolist())) for t, row in zip(y, p, strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    without = invoke("eval", path)
+    assert without.exit_code == 2
+    assert "--classes 1,2,3" in without.stderr
+    result = invoke("eval", path, "--classes", "1,2,3", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["loss"] == pytest.approx(log_loss(y, p, labels=[1, 2, 3]), rel=1e-12)
+    assert [c["class"] for c in report["classes"]] == ["1", "2", "3"]
+
+
+def test_enum_dictionary_with_unused_categories() -> None:
+    """A category no row has is not an unknown class (a polars Enum, a pandas Categorical)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "label": pd.Categorical(["a", "b", "a"], categories=["a", "b", "zebra"]),
+            "prob_a": [0.8, 0.3, 0.6],
+            "prob_b": [0.2, 0.7, 0.4],
+        }
+    )
+    want = -np.mean(np.log([0.8, 0.7, 0.6]))
+    assert api_report(frame).loss == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("rows", "args", "pattern"),
+    [
+        (
+            [{"label": 0, "logits": [1, 2, 3]}],
+            ("--classes", "a,b"),
+            "holds 3 scores per row but --classes names 2 classes",
+        ),
+        ([{"label": 0, "logits": [1, 2, 3]}], ("--classes", "a,b,a"), "named twice"),
+        ([{"label": 0, "logit_a": 1, "logit_b": 2}], ("--classes", "x"), "names 1 classes but"),
+        ([{"label": 0, "logit": 1}], ("--classes", "x,y"), "binary mode"),
+        (
+            [{"logits": [1, 2, 3], "t": [0.5, 0.5]}],
+            ("--targets", "t"),
+            "'t' holds 2 targets per row but there are 3 scores",
+        ),
+        (
+            [{"logits": [1, 2, 3], "t": [0.5, 0.5, 0]}, {"logits": [1, 2, 3], "t": [1]}],
+            ("--targets", "t"),
+            "different lengths",
+        ),
+        (
+            [{"labels": [0, 1], "logits": [1, 2, 3]}],
+            (),
+            "'labels' holds 2 labels per row but there are 3 scores",
+        ),
+        ([{"labels": [0, 2, 1], "logits": [1, 2, 3]}], (), "must hold 0/1"),
+        ([{"labels": ["a", "b"], "logits": [1, 2]}], (), "lists of string"),
+        ([{"label": [0, 1], "logits": [1, 2]}], ("--mode", "categorical"), "not one value"),
+        ([{"label": 0, "logits": [1, 2]}], ("--mode", "multilabel"), "needs a list of labels"),
+    ],
+)
+def test_list_layout_errors(tmp_path: Path, rows: list, args: tuple, pattern: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    line = _error(invoke("eval", path, *args))
+    assert pattern in line, line

@@ -128,6 +128,12 @@ TargetsOpt = Annotated[
 ]
 WeightOpt = Annotated[str | None, typer.Option("--weight", help="Per-row sample weight column.")]
 IdOpt = Annotated[str | None, typer.Option("--id", help="Column that names rows in warnings.")]
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--classes", help="Class names in the order of the scores (a list column's classes)."
+    ),
+]
 PositiveOpt = Annotated[
     str | None, typer.Option("--positive", help="Positive label value in binary mode [1/true].")
 ]
@@ -224,6 +230,7 @@ INPUT_OPTIONS: dict[str, tuple[Any, Any]] = {
     "weight": (WeightOpt, None),
     "id": (IdOpt, None),
     "positive": (PositiveOpt, None),
+    "classes": (ClassesOpt, None),
     "mode": (ModeOpt, Mode.auto),
     "kind": (KindOpt, Kind.auto),
     "eps": (EpsOpt, DEFAULT_EPS),

@@ -39,6 +39,10 @@ class Roles:
     # The scores are "every other numeric column" (no option, prefix or list column chose
     # them): the plan checks them against its sample before it trusts the choice.
     scores_guessed: bool = False
+    # The one label column holds a list of 0/1 per row (multilabel, ``labels: [0, 1, 1]``);
+    # the one target column holds a list of probabilities per row (``soft_labels: [..]``).
+    label_list: bool = False
+    target_list: bool = False
 
     @property
     def needed_columns(self) -> list[str]:
@@ -177,6 +181,7 @@ def resolve_roles(
     targets = (
         select_columns(settings.targets, names, "--targets", source) if settings.targets else []
     )
+    target_list = len(targets) == 1 and is_list(types[targets[0]])
     no_label: XentError | None = None
     try:
         labels = _label_columns(settings, names, source, has_targets=bool(targets))
@@ -221,12 +226,19 @@ def resolve_roles(
         raise XentError(
             f"column {sorted(overlap)[0]!r} is used both as a score and as another role"
         )
+    label_list = (
+        len(labels) == 1
+        and is_list(types[labels[0]])
+        and settings.mode in (Mode.auto, Mode.multilabel)
+    )
     for column in labels:
         label_type = types[column]
-        if is_list(label_type) or pa.types.is_struct(label_type) or pa.types.is_map(label_type):
+        nested = is_list(label_type) or pa.types.is_struct(label_type)
+        if (nested or pa.types.is_map(label_type)) and not label_list:
             raise XentError(
                 f"{source}: label column {column!r} holds {label_type}, not one value per row",
-                hint="a label is a class name or number (multilabel: one 0/1 column per label)",
+                hint="a label is a class name or number (multilabel: one 0/1 column per "
+                "label, or one column holding a list of 0/1 per row)",
             )
     for column in scores:
         column_type = types[column]
@@ -235,15 +247,20 @@ def resolve_roles(
                 f"{source}: score column {column!r} is not numeric (it holds {column_type})"
             )
 
-    mode = _resolve_mode(settings.mode, scores, list_column, labels, targets, source)
+    mode = _resolve_mode(
+        settings.mode, scores, list_column, labels, targets, source, label_list=label_list
+    )
     class_names = class_names_for(scores, prefix) if scores else ()
-    if targets and scores and len(targets) != len(scores):
+    if targets and scores and len(targets) != len(scores) and not target_list:
         raise XentError(
             f"--targets names {len(targets)} columns but there are {len(scores)} score columns",
-            hint="give one target probability column per class, in the order of the scores",
+            hint="give one target probability column per class, in the order of the scores "
+            "(or one column holding a list of them)",
         )
-    if mode is Mode.multilabel:
+    if mode is Mode.multilabel and not label_list:
         scores, labels, class_names = _pair_multilabel(scores, labels, prefix)
+    if settings.classes is not None:
+        class_names = _given_classes(settings.classes, scores, list_column, mode, source)
 
     kind, kind_source = _resolve_kind(settings.kind, scores, list_column, prefix)
     return Roles(
@@ -258,7 +275,35 @@ def resolve_roles(
         kind=kind,
         kind_source=kind_source,
         scores_guessed=guessed,
+        label_list=label_list,
+        target_list=target_list,
     )
+
+
+def _given_classes(
+    spec: str, scores: Sequence[str], list_column: str | None, mode: Mode, source: str
+) -> tuple[str, ...]:
+    """``--classes NAME,...``: the classes in the order of the scores (one per score column,
+    or per value of a list column: that is checked against the data)."""
+    names = tuple(name.strip() for name in spec.split(","))
+    if not all(names):
+        raise XentError(f"--classes {spec!r}: a class name is empty")
+    repeated = [name for name, count in Counter(names).items() if count > 1]
+    if repeated:
+        raise XentError(f"--classes: class {repeated[0]!r} is named twice")
+    if mode is Mode.binary:
+        raise XentError(
+            "--classes names the classes of several score columns or a list; binary mode has "
+            "one score column",
+            hint="pass --positive VALUE to say which label value is the positive class",
+        )
+    if list_column is None and len(names) != len(scores):
+        raise XentError(
+            f"--classes names {len(names)} classes but there are {len(scores)} score columns "
+            f"in {source}",
+            hint="name one class per score column, in their order",
+        )
+    return names
 
 
 def _label_columns(
@@ -399,11 +444,13 @@ def _resolve_mode(
     labels: Sequence[str],
     targets: Sequence[str],
     source: str,
+    *,
+    label_list: bool = False,
 ) -> Mode:
     if mode is Mode.auto:
         if targets:
             mode = Mode.categorical
-        elif len(labels) > 1:
+        elif len(labels) > 1 or label_list:
             mode = Mode.multilabel
         elif len(scores) == 1 and list_column is None:
             mode = Mode.binary
@@ -423,8 +470,12 @@ def _resolve_mode(
         raise XentError(
             f"--label names {len(labels)} columns; several label columns need --mode multilabel"
         )
-    if mode is Mode.multilabel and list_column is not None:
-        raise XentError("--mode multilabel needs one score column per label column, not a list")
+    if mode is Mode.multilabel and list_column is not None and not label_list:
+        raise XentError(
+            "--mode multilabel with a list of scores needs a list of labels",
+            hint="a label column holding a list of 0/1 per row (labels: [0, 1, 1]), or one "
+            "score column per label column",
+        )
     if targets and mode is not Mode.categorical:
         raise XentError("--targets (soft targets) works in categorical mode only")
     return mode

@@ -129,7 +129,7 @@ class Scan:
 
 def _text_types(roles: Roles, source: BatchSource) -> dict[str, pa.DataType]:
     """Types to parse text inputs with: floats for numbers, dictionary-encoded labels."""
-    floats = [*roles.score_columns, *roles.target_columns]
+    floats = [*roles.score_columns, *(() if roles.target_list else roles.target_columns)]
     if roles.weight_column:
         floats.append(roles.weight_column)
     types: dict[str, pa.DataType] = dict.fromkeys(floats, pa.float64())
@@ -160,6 +160,8 @@ def _sample(
     rows: list[NDArray[np.float64]] = []
     labels: dict[Any, None] = {}
     label = roles.label_columns[0] if len(roles.label_columns) == 1 else None
+    if roles.label_list:
+        label = None  # a list of 0/1 per row: no label values to learn from
     wanted, width = 0, None
     for batch in batches:
         seen.append(batch)

@@ -116,9 +116,10 @@ class ClassLookup:
                 f"labels run up to {k} but the classes are {first}..{last}: are the labels 1-based?"
             )
         elif one_based:
+            names = ",".join(str(i) for i in range(1, min(k, 3) + 1)) + (",..." if k > 3 else "")
             hint = (
                 f"integer labels name the {k} score columns by position 0..{k - 1}, and {k} is "
-                f"past the end: are the labels 1-based? ({hint})"
+                f"past the end: are the labels 1-based? Then pass --classes {names} ({hint})"
             )
         return XentError(f"{source}: label {shown} not among the classes ({option})", hint=hint)
 
@@ -248,11 +249,16 @@ def encode(array: pa.Array, lookup: Callable[[Any], int]) -> tuple[NDArray[np.in
         encoded = _encode_integers(array, lookup)
         if encoded is not None:
             return encoded
-    if not pa.types.is_dictionary(array.type):
+    given = pa.types.is_dictionary(array.type)
+    if not given:
         array = array.dictionary_encode()
     values = array.dictionary.to_pylist()
-    mapping = np.array([lookup(v) for v in values] + [MISSING], dtype=np.intp)
     indices = integers(array.indices, missing=len(values))
+    # A dictionary that came with the data (Parquet, a polars Enum or Categorical) may hold
+    # values no row has: those are not looked up (nor reported as unknown classes).
+    used = np.bincount(indices, minlength=len(values) + 1)[:-1] > 0 if given else None
+    looked = [lookup(v) if used is None or used[i] else MISSING for i, v in enumerate(values)]
+    mapping = np.array([*looked, MISSING], dtype=np.intp)
     codes = mapping[indices]
     unknown = [v for v, m in zip(values, mapping[:-1], strict=True) if m == UNKNOWN]
     return codes, unknown

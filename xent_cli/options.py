@@ -102,3 +102,4 @@ class Settings:
     renormalize: bool = False
     input_format: InputFormat = InputFormat.auto
     top_warnings: int = DEFAULT_TOP_WARNINGS
+    classes: str | None = None  # --classes: the class names in the order of the scores

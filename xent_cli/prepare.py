@@ -69,6 +69,12 @@ def score_matrix(plan: Plan, batch: pa.RecordBatch, source: str) -> Float:
     if roles.list_column:
         scores = list_matrix(batch.column(roles.list_column), source, roles.list_column)
         if scores.shape[1] != len(plan.class_names) and not np.isnan(scores).all():
+            if plan.settings.classes is not None:
+                raise XentError(
+                    f"{source}: column {roles.list_column!r} holds {scores.shape[1]} scores "
+                    f"per row but --classes names {len(plan.class_names)} classes",
+                    hint="name one class per score, in their order",
+                )
             raise XentError(
                 f"{source}: column {roles.list_column!r} holds {scores.shape[1]} values per "
                 f"row here but {len(plan.class_names)} in earlier rows"
@@ -85,7 +91,7 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     ids = batch.column(roles.id_column) if roles.id_column else None
 
     scores = score_matrix(plan, batch, source)
-    labels, targets = _labels(plan, batch, source)
+    labels, targets = _labels(plan, batch, source, len(plan.class_names))
     weight = (
         floats(column(batch, roles.weight_column), source, roles.weight_column)
         if (roles.weight_column)
@@ -136,14 +142,27 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     return Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit)
 
 
-def _labels(plan: Plan, batch: pa.RecordBatch, source: str) -> tuple[Int, Float | None]:
-    """Class index per row (multilabel: per cell), or soft targets."""
+def _labels(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> tuple[Int, Float | None]:
+    """Class index per row (multilabel: per cell), or soft targets; ``width``: the scores
+    per row, which a list of targets or labels must match."""
     roles = plan.roles
     if roles.target_columns:
-        targets = float_matrix(batch, roles.target_columns, source)
+        if roles.target_list:
+            name = roles.target_columns[0]
+            targets = list_matrix(batch.column(name), source, name)
+            targets = _check_width(targets, width, source, name, "targets")
+        else:
+            targets = float_matrix(batch, roles.target_columns, source)
+        if targets.shape[1] != width:
+            raise XentError(
+                f"{source}: {targets.shape[1]} soft targets per row but {width} scores",
+                hint="give one target probability per class, in the order of the scores",
+            )
         if (targets < 0).any():
             raise XentError(f"{source}: soft targets must be >= 0 (found a negative value)")
         return np.zeros(batch.num_rows, np.intp), targets
+    if roles.label_list:
+        return _label_lists(plan, batch, source, width), None
     columns = []
     for name in roles.label_columns:
         try:
@@ -152,11 +171,61 @@ def _labels(plan: Plan, batch: pa.RecordBatch, source: str) -> tuple[Int, Float 
             kind = batch.column(name).type
             raise XentError(f"{source}: label column {name!r} holds {kind} values") from None
         if unknown:
-            raise plan.lookup.unknown_error(unknown, source, f"column {name!r}")
+            error = plan.lookup.unknown_error(unknown, source, f"column {name!r}")
+            if roles.list_column and plan.settings.classes is None and plan.mode is not Mode.binary:
+                error.hint = (
+                    f"the {len(plan.class_names)} scores of list column {roles.list_column!r} "
+                    "are classes 0..K-1 by position: name them in order with --classes "
+                    "NAME,NAME,..."
+                )
+            raise error
         columns.append(codes)
     if plan.mode is Mode.multilabel:
         return np.column_stack(columns), None
     return columns[0], None
+
+
+def _check_width(values: Float, width: int, source: str, column: str, what: str) -> Float:
+    """A list column of per-class values (targets, labels) must hold one per score (a batch
+    of only null lists: NaN in each)."""
+    if values.shape[1] == width:
+        return values
+    if np.isnan(values).all():
+        return np.full((len(values), width), np.nan)
+    raise XentError(
+        f"{source}: column {column!r} holds {values.shape[1]} {what} per row but there are "
+        f"{width} scores per row",
+        hint=f"give one of the {what} per class, in the order of the scores",
+    )
+
+
+def _label_lists(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> Int:
+    """Multilabel labels from one list column (``labels: [0, 1, 1]``): 0/1 per cell,
+    MISSING for a null list or element."""
+    name = plan.roles.label_columns[0]
+    array = batch.column(name)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_boolean(array.type.value_type):
+        array = array.cast(pa.list_(pa.float64()))
+    try:
+        values = list_matrix(array, source, name)
+    except XentError as error:
+        if "not numeric" not in error.message:
+            raise
+        raise XentError(
+            f"{source}: label column {name!r} holds lists of {array.type.value_type}, not of 0/1",
+            hint="a multilabel list holds 0 or 1 for each label, in the order of the scores",
+        ) from None
+    values = _check_width(values, width, source, name, "labels")
+    codes = np.full(values.shape, MISSING, dtype=np.intp)
+    codes[values == 0] = 0
+    codes[values == 1] = 1
+    other = ~np.isnan(values) & (values != 0) & (values != 1)
+    if other.any():
+        shown = sorted({float(v) for v in values[other]})[:5]
+        raise plan.lookup.unknown_error(shown, source, f"column {name!r}")
+    return codes
 
 
 def _check_values(

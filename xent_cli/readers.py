@@ -550,7 +550,9 @@ class TextSource:
         if self.format is InputFormat.jsonl:
             import pyarrow.json as pj
 
-            fields = [pa.field(c, types.get(c, self.schema.field(c).type)) for c in columns]
+            fields = [
+                pa.field(c, _json_type(types.get(c, self.schema.field(c).type))) for c in columns
+            ]
             json_options = pj.ParseOptions(
                 explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
             )
@@ -618,6 +620,14 @@ class TextSource:
             return pc.read_csv(_reader(data), options, csv_options, convert)
 
         return parse_csv
+
+
+def _json_type(wanted: pa.DataType) -> pa.DataType:
+    """JSON lists of numbers as float64 lists: the first rows' ``[1, 0, 0]`` says int64, and a
+    later ``[0.5, 0.5, 0]`` would not fit."""
+    if pa.types.is_list(wanted) and pa.types.is_integer(wanted.value_type):
+        return pa.list_(pa.float64())
+    return wanted
 
 
 def _quick_type(wanted: pa.DataType, seen: pa.DataType | None) -> pa.DataType:
@@ -957,7 +967,7 @@ class StreamSource:
     def __init__(self, reader: pa.RecordBatchReader, name: str) -> None:
         self.name = name
         self._reader = reader
-        self.schema = reader.schema
+        self.schema = pa.schema([f.with_type(_without_views(f.type)) for f in reader.schema])
         self.size: int | None = None
         self._started = False
 
@@ -971,13 +981,31 @@ class StreamSource:
             raise XentError(f"{self.name}: a stream of record batches can be read only once")
         self._started = True
         wanted = list(columns)
+        plain = {c: self.schema.field(c).type for c in wanted}
         try:
             for batch in self._reader:
                 batch = batch.select(wanted)
+                if batch.schema.types != list(plain.values()):
+                    arrays = [a.cast(plain[c]) for a, c in zip(batch.columns, wanted, strict=True)]
+                    batch = pa.RecordBatch.from_arrays(arrays, names=wanted)
                 for start in range(0, batch.num_rows, PARQUET_BATCH_ROWS):
                     yield batch.slice(start, PARQUET_BATCH_ROWS)
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
+
+
+def _without_views(field_type: pa.DataType) -> pa.DataType:
+    """Strings as large strings, not views (polars' ``string_view``, which several Arrow
+    kernels do not take), also as a dictionary's values (a polars Enum or Categorical)."""
+    if field_type == pa.string_view():
+        return pa.large_string()
+    if field_type == pa.binary_view():
+        return pa.large_binary()
+    if pa.types.is_dictionary(field_type):
+        values = _without_views(field_type.value_type)
+        if values != field_type.value_type:
+            return pa.dictionary(field_type.index_type, values, field_type.ordered)
+    return field_type
 
 
 def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
