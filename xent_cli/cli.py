@@ -332,11 +332,42 @@ def eval_command(
             help="Evaluate the inputs' parts on a Dask cluster (same report).",
         ),
     ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            metavar="COL[:N][,COL...]",
+            help="Per-slice tables (several columns: their cross; COL:N: N equal-mass bins).",
+        ),
+    ] = None,
+    min_slice_size: Annotated[
+        int,
+        typer.Option("--min-slice-size", min=0, help="Smaller slices: marked, not gated."),
+    ] = 20,
+    max_slice_loss: Annotated[
+        float | None,
+        typer.Option("--max-slice-loss", help="Exit 1 if any eligible slice's loss exceeds X."),
+    ] = None,
+    max_slice_gap: Annotated[
+        float | None,
+        typer.Option(
+            "--max-slice-gap", help="Exit 1 if the worst slice's loss - overall loss exceeds D."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate predictions: per-class and overall cross-entropy, with warnings."""
+    import dataclasses
+
     from .engine import Scan, make_sources
     from .report import build_report
 
+    for name, value in (("--max-slice-loss", max_slice_loss), ("--max-slice-gap", max_slice_gap)):
+        if value is not None and not value >= 0:
+            raise XentError(f"{name} must be a number >= 0, got {value}")
+        if value is not None and by is None:
+            raise XentError(f"{name} needs --by COL (the slices it judges)")
+    if by is not None:
+        settings = dataclasses.replace(settings, by=by)
     with _progress_bar(progress) as on_progress:
         sources = make_sources(files, settings.input_format)
         if dask is not None:
@@ -347,12 +378,23 @@ def eval_command(
         else:
             scan = Scan(sources, settings, on_progress)
             state = scan.state()
-        report = build_report(scan.plan, state, scan.files, scan.input_names())
+        report = build_report(
+            scan.plan, state, scan.files, scan.input_names(), min_slice_size=min_slice_size
+        )
     if save_state is not None:
         from .partials import Partial, save
 
         save(Partial(scan.plan, state, scan.files), save_state)
-    _emit_report(report, output_format, output, max_loss, strict, max_classes)
+    _emit_report(
+        report,
+        output_format,
+        output,
+        max_loss,
+        strict,
+        max_classes,
+        max_slice_loss=max_slice_loss,
+        max_slice_gap=max_slice_gap,
+    )
 
 
 @app.command("compare")
@@ -477,13 +519,18 @@ def _emit_report(
     max_loss: float | None,
     strict: bool,
     max_classes: int = DEFAULT_MAX_CLASSES,
+    *,
+    max_slice_loss: float | None = None,
+    max_slice_gap: float | None = None,
 ) -> None:
     """Warnings to stderr, the report (with its gates judged) to stdout or ``output``, then
     the failed gates to stderr (exit 1)."""
     from .render import render, warning_lines
     from .report import apply_gate
 
-    report = apply_gate(report, max_loss, strict)
+    report = apply_gate(
+        report, max_loss, strict, max_slice_loss=max_slice_loss, max_slice_gap=max_slice_gap
+    )
     output_format = _format_for(output_format, output)
     for line in warning_lines(report.warnings):
         print(line, file=sys.stderr)

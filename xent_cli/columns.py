@@ -43,10 +43,12 @@ class Roles:
     # the one target column holds a list of probabilities per row (``soft_labels: [..]``).
     label_list: bool = False
     target_list: bool = False
+    by_columns: tuple[str, ...] = ()  # --by: the slice columns (see slices.py)
 
     @property
     def needed_columns(self) -> list[str]:
         wanted = [
+            *self.by_columns,
             *self.label_columns,
             *((self.list_column,) if self.list_column else self.score_columns),
             *self.target_columns,
@@ -189,7 +191,8 @@ def resolve_roles(
         if settings.mode not in (Mode.auto, Mode.multilabel):
             raise
         labels, no_label = [], error
-    reserved = {*labels, *targets, *(c for c in (weight, row_id) if c)}
+    by_columns = by_column_names(settings.by, names, source)
+    reserved = {*labels, *targets, *(c for c in (weight, row_id) if c), *by_columns}
 
     list_column: str | None = None
     prefix: str | None = None
@@ -277,7 +280,34 @@ def resolve_roles(
         scores_guessed=guessed,
         label_list=label_list,
         target_list=target_list,
+        by_columns=tuple(by_columns),
     )
+
+
+def split_by_spec(spec: str) -> list[tuple[str, int | None]]:
+    """``--by a,b:4`` -> [("a", None), ("b", 4)]: each column and its number of bins."""
+    parts: list[tuple[str, int | None]] = []
+    for raw in spec.split(","):
+        if not raw.strip():
+            continue
+        name, bins = raw, None
+        match = re.fullmatch(r"(.*):\s*(\d+)\s*", raw)
+        if match:
+            name, bins = match.group(1), int(match.group(2))
+            if bins < 1:
+                raise XentError(f"--by {raw.strip()!r}: the number of bins must be at least 1")
+        parts.append((name, bins))
+    if not parts:
+        raise XentError("--by: no column given")
+    return parts
+
+
+def by_column_names(spec: str | None, names: Sequence[str], source: str) -> list[str]:
+    """The columns ``--by`` names, as the schema spells them."""
+    if spec is None:
+        return []
+    found = [_find(name, names, "--by", source) for name, _ in split_by_spec(spec)]
+    return list(dict.fromkeys(found))
 
 
 def _given_classes(

@@ -72,9 +72,15 @@ class Scan:
             or (roles.mode is Mode.binary and settings.positive is None)
         ):
             sample, width, labels, self._first = _sample(roles, self._first, first.name)
-        self.plan = make_plan(
+        plan = make_plan(
             settings, roles, sample, width, labels=labels, schema=first.schema, source=first.name
         )
+        if settings.by is not None:
+            from .slices import make_slicer
+
+            slicer, self._first = make_slicer(settings.by, first.schema, self._first, first.name)
+            plan = dataclasses.replace(plan, slicer=slicer)
+        self.plan = plan
 
     @property
     def files(self) -> list[str]:
@@ -143,6 +149,8 @@ def _text_types(roles: Roles, source: BatchSource) -> dict[str, pa.DataType]:
             if pa.types.is_string(seen) or pa.types.is_large_string(seen):
                 types[column] = seen
     if fmt in (InputFormat.csv, InputFormat.tsv):
+        for column in roles.by_columns:  # --by: as text (binned: converted afterwards)
+            types.setdefault(column, pa.string())
         for column in roles.label_columns:
             types[column] = pa.dictionary(pa.int32(), pa.string())
         if roles.id_column:
@@ -263,6 +271,7 @@ def evaluate(
     *,
     on_progress: ProgressCallback | None = None,
     dask: Any = None,
+    min_slice_size: int | None = None,
     **options: Any,
 ) -> Report:
     """Evaluate predictions in ``source`` (path(s), a pandas/polars DataFrame, an Arrow
@@ -273,7 +282,8 @@ def evaluate(
     ``renormalize``, ``input_format``, ``top_warnings``. ``on_progress(done, total)`` is
     called after each batch with bytes read so far. ``dask``: a ``distributed.Client``, a
     scheduler address or ``"local[:N]"`` to evaluate the files' parts on a Dask cluster
-    (the same report).
+    (the same report). ``by="col,col:N"``: per-slice figures in ``report.slices`` (smaller
+    slices than ``min_slice_size``, 20, are marked small).
     """
     settings = make_settings(**options)
     sources = make_sources(source, settings.input_format)
@@ -288,4 +298,6 @@ def evaluate(
                 scan, state = evaluate_on(client, sources, settings, on_progress)
         else:
             scan, state = evaluate_on(dask, sources, settings, on_progress)
-    return build_report(scan.plan, state, scan.files, scan.input_names())
+    return build_report(
+        scan.plan, state, scan.files, scan.input_names(), min_slice_size=min_slice_size
+    )

@@ -103,3 +103,4 @@ class Settings:
     input_format: InputFormat = InputFormat.auto
     top_warnings: int = DEFAULT_TOP_WARNINGS
     classes: str | None = None  # --classes: the class names in the order of the scores
+    by: str | None = None  # --by COL[:N][,COL...]: slice columns (":N": N equal-mass bins)

@@ -66,6 +66,7 @@ class Plan:
     kind_source: str  # "option", "column name 'logit_*'" or "values"
     class_names: tuple[str, ...]
     lookup: Any = field(compare=False, repr=False)  # label value -> class index
+    slicer: Any = field(default=None, compare=False, repr=False)  # --by: a slices.Slicer
 
     @property
     def mode(self) -> Mode:

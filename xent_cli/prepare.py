@@ -42,6 +42,21 @@ class Prepared:
     id_column: pa.Array | None  # the batch's --id column
     warnings: dict[str, Int] = field(default_factory=dict)  # code -> rows within the batch
     in_unit: bool = True  # logits checked: every evaluated score in [0, 1] (rows sum to 1)
+    slice_columns: tuple[pa.Array, ...] = ()  # --by: the batch's slice columns
+
+    def subset(self, entries: Int) -> Prepared:
+        """Some entries of the batch (a slice's), without the batch's warnings; its rows
+        are the evaluated rows among them."""
+        assert self.scored is not None
+        local = self.local[entries]
+        rows = len(local) if len(local) < 2 or (np.diff(local) > 0).all() else len(np.unique(local))
+        s = self.scored
+        scored = Scored(
+            s.classes[entries], s.predicted[entries], s.loss[entries], s.p_true[entries],
+            s.zero[entries],
+        )  # fmt: skip
+        weight = self.weight[entries] if self.weight is not None else None
+        return Prepared(self.start, rows, rows, local, scored, weight, None, {}, self.in_unit)
 
     @property
     def rows(self) -> NDArray[np.int64]:
@@ -89,6 +104,7 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     n = batch.num_rows
     warnings: dict[str, Int] = {}
     ids = batch.column(roles.id_column) if roles.id_column else None
+    by = tuple(batch.column(c) for c in roles.by_columns) if plan.slicer is not None else ()
 
     scores = score_matrix(plan, batch, source)
     labels, targets = _labels(plan, batch, source, len(plan.class_names))
@@ -122,7 +138,7 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
             warnings[dx.NON_FINITE] = np.flatnonzero(present & ~finite)
         local = np.flatnonzero(valid)
     if len(local) == 0:
-        return Prepared(start, n, 0, local, None, None, ids, warnings)
+        return Prepared(start, n, 0, local, None, None, ids, warnings, slice_columns=by)
     if len(local) < n:  # drop skipped rows (a copy; most batches have none)
         scores = scores[valid]
         labels = labels[valid]
@@ -139,7 +155,7 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
         cells = local
     if scored.zero.any():
         warnings[dx.ZERO_PROBABILITY] = np.unique(cells[scored.zero])
-    return Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit)
+    return Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit, by)
 
 
 def _labels(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> tuple[Int, Float | None]:

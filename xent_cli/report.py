@@ -14,6 +14,7 @@ from .options import Base, Mode
 
 if TYPE_CHECKING:
     from .plan import Plan
+    from .slices import SliceReport
     from .state import EvalState
 
 IGNORED_OPTION = "ignored-option"  # an option that cannot apply to this input (count 0)
@@ -55,14 +56,16 @@ class Gate:
     strict: bool = False
     passed: bool = True
     reasons: tuple[str, ...] = ()  # one sentence per failed gate
+    max_slice_loss: float | None = None
+    max_slice_gap: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "max_loss": json_number(self.max_loss),
-            "strict": self.strict,
-            "passed": self.passed,
-            "reasons": list(self.reasons),
-        }
+        out: dict[str, Any] = {"max_loss": json_number(self.max_loss), "strict": self.strict}
+        for key, value in (("max_slice_loss", self.max_slice_loss),
+                           ("max_slice_gap", self.max_slice_gap)):  # fmt: skip
+            if value is not None:
+                out[key] = json_number(value)
+        return {**out, "passed": self.passed, "reasons": list(self.reasons)}
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class Report:
     signature: str = ""
     version: str = __version__
     gate: Gate = field(default_factory=Gate)
+    slices: SliceReport | None = None  # --by
 
     @property
     def n_skipped(self) -> int:
@@ -123,20 +127,41 @@ class Report:
             "columns": self.columns,
             "classes": [c.to_dict() for c in self.classes],
             "warnings": [w.to_dict(self.has_ids) for w in self.warnings],
+            **({"slices": self.slices.to_dict()} if self.slices is not None else {}),
             "gate": self.gate.to_dict(),
             "signature": self.signature,
         }
 
 
-def apply_gate(report: Report, max_loss: float | None, strict: bool) -> Report:
+def apply_gate(
+    report: Report,
+    max_loss: float | None,
+    strict: bool,
+    *,
+    max_slice_loss: float | None = None,
+    max_slice_gap: float | None = None,
+) -> Report:
     """The report with its gates judged: ``--max-loss`` fails when the overall loss exceeds
-    it (or is NaN), ``--strict`` when there is any warning."""
+    it (or is NaN), ``--strict`` when there is any warning; with ``--by``,
+    ``--max-slice-loss`` when an eligible slice's loss exceeds it and ``--max-slice-gap``
+    when the worst eligible slice's loss is more than it above the overall loss."""
     reasons = []
     if max_loss is not None and not report.loss <= max_loss:
         reasons.append(f"loss {report.loss:.6g} {report.unit} exceeds --max-loss {max_loss:g}")
     if strict and report.warnings:
         reasons.append(f"{len(report.warnings)} warning(s) under --strict")
-    gate = Gate(max_loss, strict, not reasons, tuple(reasons))
+    for name, value in (("--max-slice-loss", max_slice_loss), ("--max-slice-gap", max_slice_gap)):
+        if value is not None and not value >= 0:
+            raise XentError(f"{name} must be a number >= 0, got {value}")
+        if value is not None and report.slices is None:
+            raise XentError(f"{name} needs --by COL (the slices it judges)")
+    if report.slices is not None:
+        from .slices import slice_gate_reasons
+
+        reasons += slice_gate_reasons(
+            report.slices, report.loss, report.unit, max_slice_loss, max_slice_gap
+        )
+    gate = Gate(max_loss, strict, not reasons, tuple(reasons), max_slice_loss, max_slice_gap)
     return dataclasses.replace(report, gate=gate)
 
 
@@ -208,7 +233,14 @@ def report_columns(plan: Plan) -> dict[str, Any]:
     return columns
 
 
-def build_report(plan: Plan, state: EvalState, files: list[str], inputs: str) -> Report:
+def build_report(
+    plan: Plan,
+    state: EvalState,
+    files: list[str],
+    inputs: str,
+    *,
+    min_slice_size: int | None = None,
+) -> Report:
     """Finish a state: weighted means per class and overall, in the chosen base.
 
     Every figure is a ratio of sums that were each rounded once from their exact value.
@@ -242,6 +274,12 @@ def build_report(plan: Plan, state: EvalState, files: list[str], inputs: str) ->
             )
         )
     loss_nats = sums.total_loss / sums.total_weight
+    slices = None
+    if state.slices is not None and state.slicer is not None:
+        from .slices import DEFAULT_MIN_SLICE_SIZE, build_slices
+
+        size = DEFAULT_MIN_SLICE_SIZE if min_slice_size is None else min_slice_size
+        slices = build_slices(state.slicer, state.slices, loss_nats * per_nat, per_nat, size)
     return Report(
         files=files,
         mode=plan.mode.value,
@@ -263,6 +301,7 @@ def build_report(plan: Plan, state: EvalState, files: list[str], inputs: str) ->
         columns=report_columns(plan),
         has_ids=plan.roles.id_column is not None,
         signature=plan.signature(),
+        slices=slices,
     )
 
 

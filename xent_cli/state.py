@@ -8,7 +8,7 @@ commutative: any split of the rows, merged in any order, gives an equal state), 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import diagnostics as dx
 from .accumulate import ClassTotals
@@ -16,6 +16,9 @@ from .labels import BinaryLookup, merge_learned
 from .options import Mode
 from .plan import Plan
 from .prepare import Prepared
+
+if TYPE_CHECKING:
+    from .slices import SliceStates
 
 
 @dataclass
@@ -28,16 +31,23 @@ class EvalState:
     diagnostics: dx.Diagnostics
     looks_like_probs: bool = True  # logits checked: every row so far in [0, 1], summing to 1
     labels: dict[str, Any] | None = None  # binary: what the label lookup learned (see labels.py)
+    slices: SliceStates | None = None  # --by: one state per slice (see slices.py)
+    slicer: Any = None  # --by: the plan's slices.Slicer (not part of the saved state)
 
     @classmethod
     def empty(cls, plan: Plan) -> EvalState:
         weighted = plan.roles.weight_column is not None
-        return cls(
+        state = cls(
             0,
             0,
             ClassTotals.zeros(plan.n_classes, weighted),
             dx.Diagnostics(plan.settings.top_warnings),
         )
+        if plan.slicer is not None:
+            from .slices import SliceStates
+
+            state.slices, state.slicer = SliceStates.empty(plan), plan.slicer
+        return state
 
     def add(self, batch: Prepared) -> None:
         """Fold in one batch (batches of one pass arrive in input order)."""
@@ -56,6 +66,8 @@ class EvalState:
         self.totals.add(
             scored.classes, scored.loss, batch.weight, scored.correct, scored.p_true, scored.zero
         )
+        if self.slices is not None and batch.slice_columns:
+            self.slices.add(self.slicer, batch)
 
     def merge(self, other: EvalState) -> EvalState:
         return EvalState(
@@ -65,6 +77,8 @@ class EvalState:
             self.diagnostics.merge(other.diagnostics),
             self.looks_like_probs and other.looks_like_probs,
             merge_learned(self.labels, other.labels),
+            _merge_slices(self.slices, other.slices),
+            self.slicer if self.slicer is not None else other.slicer,
         )
 
     def shifted(self, offset: int) -> EvalState:
@@ -77,6 +91,8 @@ class EvalState:
             self.diagnostics.shifted(offset),
             self.looks_like_probs,
             self.labels,
+            self.slices,
+            self.slicer,
         )
 
     def class_names(self, plan: Plan) -> list[str]:
@@ -96,10 +112,16 @@ class EvalState:
             "warnings": self.diagnostics.to_state(),
             "looks_like_probs": self.looks_like_probs,
             "labels": self.labels,
+            **({"slices": self.slices.to_state()} if self.slices is not None else {}),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> EvalState:
+        slices = None
+        if state.get("slices") is not None:
+            from .slices import SliceStates
+
+            slices = SliceStates.from_state(state["slices"])
         return cls(
             int(state["n_rows"]),
             int(state["n_evaluated"]),
@@ -107,4 +129,11 @@ class EvalState:
             dx.Diagnostics.from_state(state["warnings"]),
             bool(state["looks_like_probs"]),
             state.get("labels"),
+            slices,
         )
+
+
+def _merge_slices(a: SliceStates | None, b: SliceStates | None) -> SliceStates | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a.merge(b)

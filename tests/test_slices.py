@@ -1,0 +1,209 @@
+"""--by: per-slice figures against pandas groupby, slice gates, binning, CSV = Parquet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import xlogy
+from typer.testing import CliRunner
+
+from xent_cli import evaluate
+from xent_cli.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    n = 400
+    p = rng.uniform(0.02, 0.98, n)
+    y = (rng.uniform(size=n) < p).astype(int)
+    src = rng.choice(["news", "web", "books", "wiki"], n, p=[0.4, 0.3, 0.25, 0.05]).astype(object)
+    src[rng.uniform(size=n) < 0.1] = None
+    src[:6] = "tiny"  # below --min-slice-size
+    site = rng.integers(0, 3, n)
+    p[site == 2] = np.clip(p[site == 2] * 0.5, 0.02, 0.98)  # a worse slice
+    return pd.DataFrame(
+        {"label": y, "prob_1": p, "src": src, "site": site, "score": rng.normal(size=n)}
+    )
+
+
+def write(frame: pd.DataFrame, tmp_path: Path) -> tuple[Path, Path]:
+    csv, parquet = tmp_path / "p.csv", tmp_path / "p.parquet"
+    frame.to_csv(csv, index=False)
+    frame.to_parquet(parquet, row_group_size=7)
+    return csv, parquet
+
+
+def expected(frame: pd.DataFrame, by: list[str]) -> dict[tuple[str, ...], tuple[int, float]]:
+    """Per-slice count and mean loss, computed independently with pandas and scipy."""
+    loss = -(xlogy(frame.label, frame.prob_1) + xlogy(1 - frame.label, 1 - frame.prob_1))
+    keys = frame[by].astype(object).where(frame[by].notna(), "<missing>").astype(str)
+    data = keys.assign(loss=loss)
+    out = {}
+    for key, group in data.groupby(by):
+        key = key if isinstance(key, tuple) else (key,)
+        out[tuple(str(k) for k in key)] = (len(group), float(group.loss.mean()))
+    return out
+
+
+def run_json(*args: str) -> tuple[int, dict]:
+    result = runner.invoke(app, ["eval", *args, "--format", "json", "--no-progress"])
+    return result.exit_code, json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+@pytest.mark.parametrize("by", [["src"], ["site"], ["src", "site"]])
+def test_slices_match_pandas_groupby(frame, tmp_path, by):
+    csv, parquet = write(frame, tmp_path)
+    want = expected(frame, by)
+    for path in (csv, parquet):
+        code, report = run_json(str(path), "--by", ",".join(by))
+        assert code == 0
+        slices = report["slices"]
+        assert slices["by"] == by
+        got = {tuple(g["key"][c] for c in by): (g["count"], g["loss"]) for g in slices["groups"]}
+        assert got.keys() == want.keys()
+        for key, (count, loss) in want.items():
+            assert got[key][0] == count
+            assert got[key][1] == pytest.approx(loss, rel=1e-12)
+        eligible = [g for g in slices["groups"] if not g["small"]]
+        losses = [g["loss"] for g in eligible]
+        assert slices["difference_between"] == pytest.approx(max(losses) - min(losses))
+        overall = report["loss"]
+        assert slices["difference_to_overall"] == pytest.approx(
+            max(abs(x - overall) for x in losses)
+        )
+        worst = max(eligible, key=lambda g: g["loss"])
+        assert slices["worst"] == worst["key"]
+        assert all(g["small"] == (g["count"] < 20) for g in slices["groups"])
+
+
+def test_missing_slice(frame, tmp_path):
+    csv, _ = write(frame, tmp_path)
+    _, report = run_json(str(csv), "--by", "src")
+    keys = [g["key"]["src"] for g in report["slices"]["groups"]]
+    assert "<missing>" in keys
+
+
+def test_csv_and_parquet_give_identical_slice_tables(frame, tmp_path):
+    csv, parquet = write(frame, tmp_path)
+    for fmt in ("json", "csv", "markdown", "table"):
+        outs = []
+        for path in (csv, parquet):
+            result = runner.invoke(
+                app, ["eval", str(path), "--by", "src,site", "--format", fmt, "--no-progress"]
+            )
+            assert result.exit_code == 0
+            text = result.stdout
+            if fmt == "json":
+                text = json.dumps(json.loads(text)["slices"])
+            else:
+                text = "\n".join(line for line in text.splitlines() if str(path) not in line)
+            outs.append(text)
+        assert outs[0] == outs[1]
+
+
+def test_slice_loss_gate_both_sides(frame, tmp_path):
+    csv, _ = write(frame, tmp_path)
+    _, report = run_json(str(csv), "--by", "site")
+    worst = max(g["loss"] for g in report["slices"]["groups"] if not g["small"])
+    code, report = run_json(str(csv), "--by", "site", "--max-slice-loss", str(worst * 1.001))
+    assert code == 0
+    assert report["gate"]["passed"]
+    code, report = run_json(str(csv), "--by", "site", "--max-slice-loss", str(worst * 0.999))
+    assert code == 1
+    assert not report["gate"]["passed"]
+    assert "--max-slice-loss" in report["gate"]["reasons"][0]
+
+
+def test_slice_gap_gate_both_sides(frame, tmp_path):
+    csv, _ = write(frame, tmp_path)
+    _, report = run_json(str(csv), "--by", "site")
+    gap = max(g["loss"] for g in report["slices"]["groups"] if not g["small"]) - report["loss"]
+    assert run_json(str(csv), "--by", "site", "--max-slice-gap", str(gap * 1.001))[0] == 0
+    code, report = run_json(str(csv), "--by", "site", "--max-slice-gap", str(gap * 0.999))
+    assert code == 1
+    assert "--max-slice-gap" in report["gate"]["reasons"][0]
+
+
+def test_small_slice_excluded_from_gate(frame, tmp_path):
+    frame = frame.copy()
+    frame.loc[:5, "prob_1"] = np.where(frame.label[:6] == 1, 0.001, 0.999)  # "tiny": awful
+    csv, _ = write(frame, tmp_path)
+    _, report = run_json(str(csv), "--by", "src")
+    tiny = next(g for g in report["slices"]["groups"] if g["key"]["src"] == "tiny")
+    assert tiny["small"]
+    assert tiny["loss"] > 5
+    others = max(g["loss"] for g in report["slices"]["groups"] if not g["small"])
+    assert report["slices"]["worst"] != {"src": "tiny"}
+    assert run_json(str(csv), "--by", "src", "--max-slice-loss", str(others * 1.01))[0] == 0
+    args = ["--by", "src", "--max-slice-loss", str(others * 1.01), "--min-slice-size", "5"]
+    assert run_json(str(csv), *args)[0] == 1
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan"])
+def test_bad_thresholds_are_usage_errors(frame, tmp_path, bad):
+    csv, _ = write(frame, tmp_path)
+    for option in ("--max-slice-loss", "--max-slice-gap"):
+        result = runner.invoke(app, ["eval", str(csv), "--by", "src", option, bad])
+        assert result.exit_code == 2
+
+
+def test_numeric_column_with_many_values_is_refused(frame, tmp_path):
+    csv, parquet = write(frame, tmp_path)
+    for path in (csv, parquet):
+        result = runner.invoke(app, ["eval", str(path), "--by", "score", "--no-progress"])
+        assert result.exit_code == 2
+        assert "score:" in result.output
+
+
+def test_equal_mass_bins(frame, tmp_path):
+    csv, parquet = write(frame, tmp_path)
+    results = []
+    for path in (csv, parquet):
+        code, report = run_json(str(path), "--by", "score:4")
+        assert code == 0
+        groups = report["slices"]["groups"]
+        assert [g["count"] for g in groups] == [100, 100, 100, 100]
+        assert groups[1]["key"]["score"].startswith("[")
+        results.append(report["slices"])
+    assert results[0] == results[1]
+    edges = np.quantile(frame.score, [0.25, 0.5, 0.75])
+    bins = np.searchsorted(edges, frame.score, side="right")
+    loss = -(xlogy(frame.label, frame.prob_1) + xlogy(1 - frame.label, 1 - frame.prob_1))
+    for b, group in enumerate(results[0]["groups"]):
+        assert group["loss"] == pytest.approx(float(loss[bins == b].mean()), rel=1e-12)
+
+
+def test_api_and_other_types(frame):
+    frame = frame.copy()
+    frame["flag"] = frame.site == 1
+    frame["day"] = pd.to_datetime("2024-01-01") + pd.to_timedelta(frame.site, unit="D")
+    frame["day"] = frame["day"].dt.date
+    frame["cat"] = frame.src.astype("category")
+    for by in ("flag", "day", "cat", "flag,day"):
+        report = evaluate(frame, by=by)
+        assert report.slices is not None
+        assert sum(g.count for g in report.slices.groups) == len(frame)
+    report = evaluate(frame, by="day")
+    assert report.slices is not None
+    assert [g.key["day"] for g in report.slices.groups] == [
+        "2024-01-01",
+        "2024-01-02",
+        "2024-01-03",
+    ]
+
+
+def test_batching_does_not_change_slices(frame, tmp_path):
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    whole = evaluate(table, by="src,site")
+    parts = evaluate(pa.RecordBatchReader.from_batches(table.schema, table.to_batches(13)),
+                     by="src,site")  # fmt: skip
+    assert whole.slices == parts.slices

@@ -1,0 +1,391 @@
+"""``--by COL[:N][,COL...]``: the evaluation split into slices, one mergeable state per slice.
+
+A slice is one value of the ``--by`` column (several columns: one combination of their
+values). Each evaluated entry of a prepared batch goes to its slice's
+:class:`~xent_cli.state.EvalState`, so every slice has the exact sums of the per-class table;
+memory is bounded by slices x classes, never rows. Null and empty values form the slice
+``<missing>``. Values are compared as text (``display``: ``1.0`` and ``1`` are one slice), so a
+CSV file and a Parquet copy of it give the same slices.
+
+A numeric column with more than :data:`MAX_DISTINCT` distinct values in the plan's sample (the
+first :data:`SAMPLE_ROWS` rows) is refused unless binned: ``--by col:N`` cuts it into N
+equal-mass bins whose edges are quantiles of the column over those first rows, decided once
+(so the same for any batching), named like ``[0.1, 0.35)``; the outer bins reach to -inf/inf.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from .columns import split_by_spec
+from .errors import XentError
+from .labels import display
+
+if TYPE_CHECKING:
+    from .plan import Plan
+    from .prepare import Prepared
+    from .state import EvalState
+
+MISSING_SLICE = "<missing>"
+MAX_DISTINCT = 50  # a numeric column with more distinct values (in the sample) must be binned
+SAMPLE_ROWS = 10_000  # the first rows that decide the bins
+DEFAULT_MIN_SLICE_SIZE = 20
+
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SliceColumn:
+    """One ``--by`` column: its values as text, or ``edges`` (interior bin edges)."""
+
+    name: str
+    edges: tuple[float, ...] | None = None
+
+    @property
+    def bin_names(self) -> list[str]:
+        assert self.edges is not None
+        ends = [-math.inf, *self.edges, math.inf]
+        return [
+            f"{'(' if lo == -math.inf else '['}{_edge(lo)}, {_edge(hi)})"
+            for lo, hi in itertools.pairwise(ends)
+        ]
+
+    def codes(self, array: pa.Array) -> tuple[NDArray[np.intp], list[str]]:
+        """Each value's code and the names of the codes (``<missing>`` among them)."""
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        if self.edges is not None:
+            values = _as_floats(array, self.name)
+            names = [*self.bin_names, MISSING_SLICE]
+            codes = np.searchsorted(np.asarray(self.edges), values, side="right")
+            codes[np.isnan(values)] = len(names) - 1
+            return codes.astype(np.intp), names
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        encoded = pc.dictionary_encode(array)
+        names = [_text(v) for v in encoded.dictionary.to_pylist()]
+        indices = encoded.indices.fill_null(len(names))
+        names.append(MISSING_SLICE)
+        return np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.intp), names
+
+
+def _edge(value: float) -> str:
+    return "-inf" if value == -math.inf else "inf" if value == math.inf else f"{value:.4g}"
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING_SLICE
+    text = display(value)
+    return text if text else MISSING_SLICE
+
+
+def _as_floats(array: pa.Array, name: str) -> NDArray[np.float64]:
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    try:
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            array = pc.if_else(pc.equal(pc.utf8_trim_whitespace(array), ""), None, array)
+        floats = pc.cast(array, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise XentError(
+            f"--by {name}:N bins a numeric column, but {name!r} holds {array.type} values",
+            hint=f"pass --by {name} to slice by its values",
+        ) from None
+    return np.asarray(floats.fill_null(math.nan).to_numpy(zero_copy_only=False), np.float64)
+
+
+@dataclass(frozen=True)
+class Slicer:
+    """The frozen slicing of a plan: its columns and their bins."""
+
+    columns: tuple[SliceColumn, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def split(self, arrays: Sequence[pa.Array], local: NDArray[np.intp]) -> Iterator[Any]:
+        """(key, entries) for each slice present among the entries at rows ``local``."""
+        indices = pa.array(np.asarray(local, dtype=np.int64))
+        per_column = [c.codes(a.take(indices)) for c, a in zip(self.columns, arrays, strict=True)]
+        if len(per_column) == 1:
+            codes, names = per_column[0]
+            inverse = codes
+            uniques = np.unique(codes)
+            remap = np.full(len(names), -1, np.intp)
+            remap[uniques] = np.arange(len(uniques))
+            inverse = remap[codes]
+            keys: list[Key] = [(names[u],) for u in uniques]
+        else:
+            stacked = np.column_stack([codes for codes, _ in per_column])
+            rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            keys = [tuple(per_column[j][1][code] for j, code in enumerate(row)) for row in rows]
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+        merged: dict[Key, list[NDArray[np.intp]]] = {}
+        for i, key in enumerate(keys):
+            merged.setdefault(key, []).append(order[bounds[i] : bounds[i + 1]])
+        for key, parts in merged.items():
+            yield key, np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+
+
+def make_slicer(
+    spec: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], source: str
+) -> tuple[Slicer, Iterator[pa.RecordBatch]]:
+    """The slicer of ``--by spec``, its bins decided from the first rows of ``batches``
+    (returned again from the first). Exit 2 for a numeric column with too many values."""
+    from .columns import _find, is_numeric
+
+    names = list(schema.names)
+    parts = [(_find(name, names, "--by", source), bins) for name, bins in split_by_spec(spec)]
+    seen: list[pa.RecordBatch] = []
+    numeric = [
+        is_numeric(schema.field(name).type) and not pa.types.is_null(schema.field(name).type)
+        for name, _ in parts
+    ]
+    sample: dict[str, list[pa.Array]] = {name: [] for name, _ in parts}
+    if any(numeric) or any(bins for _, bins in parts):
+        rows = 0
+        for batch in batches:
+            seen.append(batch)
+            for name in sample:
+                sample[name].append(batch.column(name))
+            rows += batch.num_rows
+            if rows >= SAMPLE_ROWS:
+                break
+    columns = []
+    for (name, bins), is_number in zip(parts, numeric, strict=True):
+        values = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in sample[name]]
+        if bins is not None:
+            floats = (
+                np.concatenate([_as_floats(a, name) for a in values]) if values else np.empty(0)
+            )
+            floats = floats[np.isfinite(floats)][:SAMPLE_ROWS]
+            edges: tuple[float, ...] = ()
+            if len(floats):
+                qs = np.quantile(floats, np.linspace(0, 1, bins + 1)[1:-1])
+                edges = tuple(sorted({float(q) for q in qs if float(q) > float(floats.min())}))
+            columns.append(SliceColumn(name, edges))
+            continue
+        if is_number and values:
+            distinct = len(pa.chunked_array(values).unique())
+            if distinct > MAX_DISTINCT:
+                raise XentError(
+                    f"--by {name}: the numeric column {name!r} has {distinct} distinct values "
+                    f"in its first rows (more than {MAX_DISTINCT}): one slice per value is "
+                    "too many",
+                    hint=f"bin it into N equal-mass bins with --by {name}:N (e.g. {name}:5)",
+                )
+        columns.append(SliceColumn(name))
+    return Slicer(tuple(columns)), itertools.chain(seen, batches)
+
+
+@dataclass
+class SliceStates:
+    """One :class:`EvalState` per slice key (mergeable: a merge is per key)."""
+
+    n_classes: int
+    weighted: bool
+    states: dict[Key, EvalState] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, plan: Plan) -> SliceStates:
+        return cls(plan.n_classes, plan.roles.weight_column is not None)
+
+    def _new(self) -> EvalState:
+        from . import diagnostics as dx
+        from .accumulate import ClassTotals
+        from .state import EvalState
+
+        return EvalState(0, 0, ClassTotals.zeros(self.n_classes, self.weighted), dx.Diagnostics(0))
+
+    def add(self, slicer: Slicer, batch: Prepared) -> None:
+        if batch.scored is None or not len(batch.local):
+            return
+        for key, entries in slicer.split(batch.slice_columns, batch.local):
+            state = self.states.get(key)
+            if state is None:
+                state = self.states[key] = self._new()
+            state.add(batch.subset(entries))
+
+    def merge(self, other: SliceStates) -> SliceStates:
+        states = dict(self.states)
+        for key, state in other.states.items():
+            states[key] = states[key].merge(state) if key in states else state
+        return SliceStates(self.n_classes, self.weighted, states)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "n_classes": self.n_classes,
+            "weighted": self.weighted,
+            "slices": [[list(k), s.to_state()] for k, s in self.states.items()],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SliceStates:
+        from .state import EvalState
+
+        states = {tuple(k): EvalState.from_state(s) for k, s in state["slices"]}
+        return cls(int(state["n_classes"]), bool(state["weighted"]), states)
+
+
+# -- the report's slices -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    key: dict[str, str]
+    count: int
+    weight: float
+    loss: float | None
+    share: float | None
+    accuracy: float | None
+    mean_p_true: float | None
+    zero_probability: int
+    small: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        from .report import json_number
+
+        return {
+            "key": self.key,
+            "count": self.count,
+            "weight": json_number(self.weight),
+            "loss": json_number(self.loss),
+            "accuracy": json_number(self.accuracy),
+            "mean_p_true": json_number(self.mean_p_true),
+            "small": self.small,
+            "zero_probability": self.zero_probability,
+            "share": json_number(self.share),
+        }
+
+    @property
+    def name(self) -> str:
+        return ", ".join(f"{c}={v}" for c, v in self.key.items())
+
+
+@dataclass(frozen=True)
+class SliceReport:
+    by: list[str]
+    min_size: int
+    groups: list[SliceResult]
+    worst: dict[str, str] | None
+    difference_between: float | None
+    difference_to_overall: float | None
+
+    @property
+    def eligible(self) -> list[SliceResult]:
+        return [g for g in self.groups if not g.small and g.loss is not None]
+
+    def worst_first(self) -> list[SliceResult]:
+        return sorted(
+            self.groups, key=lambda g: (-(g.loss if g.loss is not None else -math.inf), g.small)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        from .report import json_number
+
+        return {
+            "by": self.by,
+            "min_size": self.min_size,
+            "groups": [g.to_dict() for g in self.groups],
+            "worst": self.worst,
+            "difference_between": json_number(self.difference_between),
+            "difference_to_overall": json_number(self.difference_to_overall),
+        }
+
+
+def _order(slicer: Slicer, key: Key) -> tuple[Any, ...]:
+    parts: list[Any] = []
+    for column, value in zip(slicer.columns, key, strict=True):
+        if value == MISSING_SLICE:
+            parts.append((2, 0.0, ""))
+        elif column.edges is not None:
+            parts.append((0, float(column.bin_names.index(value)), ""))
+        else:
+            try:
+                parts.append((0, float(value), value))
+            except ValueError:
+                parts.append((1, 0.0, value))
+    return tuple(parts)
+
+
+def build_slices(
+    slicer: Slicer,
+    slices: SliceStates,
+    overall_loss: float,
+    per_nat: float,
+    min_size: int = DEFAULT_MIN_SLICE_SIZE,
+) -> SliceReport:
+    """Each slice's figures (in the report's base), sorted by key; the differences and the
+    worst slice over the eligible (not small) slices."""
+    totals = {key: state.totals.finish() for key, state in slices.states.items()}
+    grand = sum(t.total_loss for t in totals.values())
+    groups = []
+    for key in sorted(slices.states, key=lambda k: _order(slicer, k)):
+        state, sums = slices.states[key], totals[key]
+        w = sums.total_weight
+        groups.append(
+            SliceResult(
+                key=dict(zip(slicer.names, key, strict=True)),
+                count=state.n_evaluated,
+                weight=w,
+                loss=sums.total_loss / w * per_nat if w > 0 else None,
+                share=sums.total_loss / grand if grand > 0 and math.isfinite(grand) else 0.0,
+                accuracy=sums.total_correct / w if w > 0 else None,
+                mean_p_true=sums.total_p_true / w if w > 0 else None,
+                zero_probability=int(sums.zero_probability.sum()),
+                small=state.n_evaluated < min_size,
+            )
+        )
+    eligible = [g for g in groups if not g.small and g.loss is not None]
+    worst = max(eligible, key=lambda g: g.loss or 0.0) if eligible else None
+    losses = [g.loss for g in eligible if g.loss is not None]
+    return SliceReport(
+        by=slicer.names,
+        min_size=min_size,
+        groups=groups,
+        worst=worst.key if worst else None,
+        difference_between=max(losses) - min(losses) if losses else None,
+        difference_to_overall=max(abs(x - overall_loss) for x in losses) if losses else None,
+    )
+
+
+def slice_gate_reasons(
+    report: SliceReport,
+    overall_loss: float,
+    unit: str,
+    max_loss: float | None,
+    max_gap: float | None,
+) -> list[str]:
+    """The failed slice gates, one sentence each."""
+    reasons = []
+    eligible = report.eligible
+    if max_loss is not None:
+        over = [g for g in eligible if not (g.loss is not None and g.loss <= max_loss)]
+        if over:
+            worst = max(over, key=lambda g: g.loss or 0.0)
+            reasons.append(
+                f"{len(over)} slice(s) exceed --max-slice-loss {max_loss:g}; worst: "
+                f"{worst.name} with loss {worst.loss:.6g} {unit} ({worst.count} rows)"
+            )
+    if max_gap is not None and eligible:
+        worst = max(eligible, key=lambda g: g.loss or 0.0)
+        gap = (worst.loss or 0.0) - overall_loss
+        if not gap <= max_gap:
+            reasons.append(
+                f"slice {worst.name} has loss {worst.loss:.6g} {unit}, {gap:.6g} above the "
+                f"overall {overall_loss:.6g}: exceeds --max-slice-gap {max_gap:g}"
+            )
+    return reasons
