@@ -207,3 +207,25 @@ def test_batching_does_not_change_slices(frame, tmp_path):
     parts = evaluate(pa.RecordBatchReader.from_batches(table.schema, table.to_batches(13)),
                      by="src,site")  # fmt: skip
     assert whole.slices == parts.slices
+
+
+def test_tables_show_slices_worst_first_and_cut_at_40(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 2000
+    p = rng.uniform(0.05, 0.95, n)
+    frame = pd.DataFrame(
+        {
+            "label": (rng.uniform(size=n) < p).astype(int),
+            "prob_1": p,
+            "user": [f"u{i % 45:02d}" for i in range(n)],
+        }
+    )
+    path = tmp_path / "many.csv"
+    frame.to_csv(path, index=False)
+    table = runner.invoke(app, ["eval", str(path), "--by", "user", "--no-progress"]).stdout
+    assert "... 5 more slices: see --format json" in table
+    csv = runner.invoke(app, ["eval", str(path), "--by", "user", "--format", "csv"]).stdout
+    rows = [line.split(",") for line in csv.splitlines() if line.startswith("slice,")]
+    assert len(rows) == 45
+    losses = [float(r[4]) for r in rows]
+    assert losses == sorted(losses, reverse=True)

@@ -82,7 +82,69 @@ def render_csv(report: Report) -> str:
             [scope, "" if scope == "overall" else result.name]
             + [_csv_value(data[c]) for c in CSV_COLUMNS[2:]]
         )
+    if report.slices is not None:
+        for group in report.slices.worst_first():
+            data = group.to_dict()
+            lines.append(["slice", group.name] + [_csv_value(data.get(c)) for c in CSV_COLUMNS[2:]])
     return csv_text(lines)
+
+
+SLICE_HEADINGS = ("slice", "count", "loss", "share", "accuracy", "mean p(true)", "zero-p")
+MAX_SLICES = 40  # rows of a table or markdown slice table
+
+
+def slice_rows(report: Report) -> tuple[list[list[str]], int]:
+    """The slice table's rows, worst first (a small slice marked ``*``), and how many were
+    left out."""
+    assert report.slices is not None
+    groups = report.slices.worst_first()
+    rows = [
+        [
+            printable(g.name) + (" *" if g.small else ""),
+            str(g.count),
+            fmt_loss(g.loss),
+            fmt_percent(g.share),
+            fmt_percent(g.accuracy),
+            fmt_prob(g.mean_p_true),
+            str(g.zero_probability),
+        ]
+        for g in groups[:MAX_SLICES]
+    ]
+    return rows, max(0, len(groups) - MAX_SLICES)
+
+
+def slice_title(report: Report) -> str:
+    assert report.slices is not None
+    s = report.slices
+    parts = [f"slices by {', '.join(s.by)}: {len(s.groups)}, worst first"]
+    parts.append(f"* small (< {s.min_size} rows): not gated")
+    if s.difference_between is not None:
+        parts.append(f"max - min loss {fmt_loss(s.difference_between)}")
+    if s.difference_to_overall is not None:
+        parts.append(f"max |slice - overall| {fmt_loss(s.difference_to_overall)}")
+    return "; ".join(parts)
+
+
+def more_slices_line(hidden: int) -> str:
+    return f"... {hidden} more slices: see --format json"
+
+
+def slice_table_text(report: Report) -> str:
+    rows, hidden = slice_rows(report)
+    widths = [max(len(SLICE_HEADINGS[j]), *(len(r[j]) for r in rows)) for j in range(7)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "   ".join(
+            c.ljust(w) if j == 0 else c.rjust(w)
+            for j, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    out = ["", slice_title(report), "", line(SLICE_HEADINGS)]
+    out.append("   ".join("-" * w for w in widths))
+    out += [line(r) for r in rows]
+    if hidden:
+        out.append(more_slices_line(hidden))
+    return "\n".join(out) + "\n"
 
 
 def csv_text(rows: Sequence[Sequence[object]]) -> str:
@@ -374,6 +436,8 @@ def render_table(
     text = buffer.getvalue()
     if hidden:
         text = _insert_before_footer(text, more_classes_line(hidden, width))
+    if report.slices is not None:
+        text += slice_table_text(report)
     return text
 
 
@@ -392,6 +456,15 @@ def render_markdown(report: Report, *, max_classes: int = DEFAULT_MAX_CLASSES) -
     lines.append("| " + " | ".join(f"**{c}**" for c in _cells(overall(report))) + " |")
     lines.append("")
     lines.append(summary_line(report).replace(FIELD_GAP, " · "))
+    if report.slices is not None:
+        rows, hidden_slices = slice_rows(report)
+        lines += ["", f"*{_md_escape(slice_title(report))}*", ""]
+        lines.append("| " + " | ".join(SLICE_HEADINGS) + " |")
+        lines.append("|" + "|".join([":---"] + ["---:"] * (len(SLICE_HEADINGS) - 1)) + "|")
+        lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+        if hidden_slices:
+            blank = " |" * (len(SLICE_HEADINGS) - 1)
+            lines.append(f"| *{more_slices_line(hidden_slices)}* |{blank}")
     if report.warnings:
         lines.append("")
         lines.extend(f"- ⚠️ `{w.code}`: {w.message}" for w in report.warnings)
