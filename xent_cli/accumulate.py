@@ -95,8 +95,8 @@ class ClassTotals:
         assert self.correct is not None
         self.weight.add(classes, weight)
         self.correct.add(classes[correct], weight[correct])
-        self.loss.add(classes, _weighted(loss, weight))
-        self.p_true.add(classes, _weighted(p_true, weight))
+        self.loss.add(classes, weighted(loss, weight))
+        self.p_true.add(classes, weighted(p_true, weight))
 
     def merge(self, other: ClassTotals) -> ClassTotals:
         """The totals of both: merging is addition, so any split of the rows gives the same."""
@@ -184,7 +184,7 @@ class ClassTotals:
         )
 
 
-def _weighted(values: Float, weight: Float) -> Float:
+def weighted(values: Float, weight: Float) -> Float:
     """``values * weight`` per row, one rounding each; a row of weight 0 adds 0, even when its
     value is inf (0 * inf would be NaN)."""
     return np.multiply(values, weight, out=np.zeros(len(weight)), where=weight != 0)

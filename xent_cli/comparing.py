@@ -25,7 +25,7 @@ from .comparison import (
 from .engine import ProgressCallback, Scan, make_settings, make_sources
 from .errors import XentError
 from .options import FailOn, Interval, Mode, OnMismatch
-from .pairing import JoinCounts, Pairs, mode_width, pair_by_id, pair_by_position
+from .pairing import JoinCounts, Pairs, hash_ids, mode_width, pair_by_id, pair_by_position
 from .report import build_report
 from .state import EvalState
 
@@ -224,10 +224,7 @@ def _keys(chunk: Pairs, width: int) -> np.ndarray:
     b = chunk.baseline
     if b.ids is None:
         return (b.row * width + b.sub).astype(np.uint64)
-    import pandas as pd
-
-    hashed = pd.util.hash_array(np.asarray(b.ids.to_numpy(zero_copy_only=False), dtype=object))
-    return hashed ^ (b.sub.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    return hash_ids(b.ids) ^ (b.sub.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
 
 
 def _rows(

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import __version__
+from .accumulate import weighted
 from .exact import ExactSums
 from .options import FailOn
 from .pairing import Pairs
@@ -60,7 +61,7 @@ class PairedTotals:
             wb, wc, wd2 = b.loss, c.loss, d * d
         else:
             self.weight.add(classes, w)
-            wb, wc, wd2 = _times(b.loss, w), _times(c.loss, w), _times(d * d, w)
+            wb, wc, wd2 = weighted(b.loss, w), weighted(c.loss, w), weighted(d * d, w)
         self.baseline.add(classes, wb)
         self.candidate.add(classes, wc)
         self.difference.add(np.concatenate([classes, classes]), np.concatenate([wc, -wb]))
@@ -75,11 +76,6 @@ class PairedTotals:
             self.difference.merge(other.difference),
             self.squares.merge(other.squares),
         )
-
-
-def _times(values: Float, weight: Float) -> Float:
-    """``values * weight`` per row; weight 0 adds 0 even to an infinite value."""
-    return np.multiply(values, weight, out=np.zeros(len(weight)), where=weight != 0)
 
 
 @dataclass(frozen=True)

@@ -56,23 +56,6 @@ class Entries:
             None if self.ids is None else self.ids.take(pa.array(index)),
         )
 
-    @staticmethod
-    def concat(parts: list[Entries]) -> Entries:
-        def cat(arrays: list[NDArray]) -> NDArray:  # type: ignore[type-arg]
-            return np.concatenate(arrays)
-
-        weights = [p.weight for p in parts]
-        ids = [p.ids for p in parts]
-        return Entries(
-            cat([p.row for p in parts]),
-            cat([p.sub for p in parts]),
-            cat([p.cls for p in parts]),
-            cat([p.truth for p in parts]),
-            cat([p.loss for p in parts]),
-            None if weights[0] is None else cat([w for w in weights if w is not None]),
-            None if ids[0] is None else pa.concat_arrays([i for i in ids if i is not None]),
-        )
-
 
 def entries_of(batch: Prepared) -> Entries | None:
     scored = batch.scored
@@ -252,13 +235,17 @@ def _table(entries: Entries) -> pa.Table:
     return pa.table(columns)
 
 
+def hash_ids(ids: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
+    """A 64-bit hash of each id (pandas' hash_array: the same id, the same hash, anywhere)."""
+    import pandas as pd
+
+    return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
+
+
 def _partition(ids: pa.ChunkedArray, n_parts: int) -> NDArray[np.int64]:
     if n_parts == 1:
         return np.zeros(len(ids), np.int64)
-    import pandas as pd
-
-    hashed = pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
-    return (hashed % np.uint64(n_parts)).astype(np.int64)
+    return (hash_ids(ids) % np.uint64(n_parts)).astype(np.int64)
 
 
 def _read(path: Path) -> pa.Table | None:
