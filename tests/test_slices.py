@@ -229,3 +229,73 @@ def test_tables_show_slices_worst_first_and_cut_at_40(tmp_path):
     assert len(rows) == 45
     losses = [float(r[4]) for r in rows]
     assert losses == sorted(losses, reverse=True)
+
+
+def test_value_spelling_is_the_same_in_csv_and_parquet(frame, tmp_path):
+    """Booleans, integers stored as floats (a column with nulls), integers, text and nulls:
+    one spelling in both formats (true/false; 1, not 1.0), and pandas' groups."""
+    frame = frame.copy()
+    frame["flag"] = frame.site == 1  # CSV: True/False; Parquet: bool
+    level = frame.site.astype(float)
+    level[frame.src.isna()] = np.nan  # CSV: 1.0 / empty; Parquet: double with nulls
+    frame["level"] = level
+    frame["count"] = pd.array(frame.site * 10, dtype="Int64")  # Parquet: int64 with nulls
+    frame.loc[frame.src == "web", "count"] = pd.NA
+    csv, parquet = write(frame, tmp_path)
+    by = ["src", "flag", "level", "count"]
+    spelled = frame[by].astype(object)
+    spelled["flag"] = spelled.flag.map({True: "true", False: "false"})
+    spelled["level"] = frame.level.map(lambda v: "<missing>" if np.isnan(v) else str(int(v)))
+    spelled["count"] = frame["count"].map(lambda v: "<missing>" if v is pd.NA else str(int(v)))
+    spelled["src"] = frame.src.fillna("<missing>")
+    loss = -(xlogy(frame.label, frame.prob_1) + xlogy(1 - frame.label, 1 - frame.prob_1))
+    want = {
+        key: (len(group), float(group.loss.mean()))
+        for key, group in spelled.assign(loss=loss).groupby(by)
+    }
+    tables = []
+    for path in (csv, parquet):
+        code, report = run_json(str(path), "--by", ",".join(by))
+        assert code == 0
+        groups = report["slices"]["groups"]
+        got = {tuple(g["key"][c] for c in by): (g["count"], g["loss"]) for g in groups}
+        assert got.keys() == want.keys()
+        for key, (count, mean) in want.items():
+            assert got[key][0] == count
+            assert got[key][1] == pytest.approx(mean, rel=1e-12)
+        tables.append(report["slices"])
+        for fmt in ("csv", "markdown", "table"):
+            result = runner.invoke(
+                app, ["eval", str(path), "--by", ",".join(by), "-f", fmt, "--no-progress"]
+            )
+            lines = result.stdout.splitlines()
+            tables.append("\n".join(line for line in lines if str(path) not in line))
+    for a, b in zip(tables[:4], tables[4:], strict=True):
+        assert a == b
+
+
+def test_slice_text_spelling():
+    from xent_cli.slices import _text
+
+    cases = [("True", "true"), ("FALSE", "false"), (True, "true"), ("1.0", "1"), (1.0, "1"),
+             ("+1", "1"), ("-0.0", "0"), ("0.50", "0.5"), (0.5, "0.5"), ("007", "007"),
+             ("1e3", "1000"), ("12345678901234567891", "12345678901234567891"),
+             (12345678901234567891, "12345678901234567891"), ("nan", "<missing>"),
+             ("", "<missing>"), (None, "<missing>"), (" x ", "x")]  # fmt: skip
+    for value, text in cases:
+        assert _text(value) == text, value
+
+
+def test_markdown_escapes_slice_values(frame):
+    from xent_cli.options import OutputFormat
+    from xent_cli.render import render
+
+    frame = frame.copy()
+    frame["src"] = frame.src.replace({"news": "a*b_c|d", "web": "<b>`x`</b> [l](u) #1 ~s~ &amp;"})
+    text = render(evaluate(frame, by="src"), OutputFormat.markdown)
+    assert "| src=a\\*b\\_c\\|d |" in text
+    assert "src=\\<b\\>\\`x\\`\\</b\\> \\[l\\](u) \\#1 \\~s\\~ \\&amp; |" in text
+    assert "| src=\\<missing\\> |" in text
+    assert "| src=tiny \\* |" in text  # small
+    rows = [line for line in text.splitlines() if line.startswith("| src=")]
+    assert all(line.count(" | ") == 6 for line in rows)  # no cell border added

@@ -458,10 +458,10 @@ def render_markdown(report: Report, *, max_classes: int = DEFAULT_MAX_CLASSES) -
     lines.append(summary_line(report).replace(FIELD_GAP, " · "))
     if report.slices is not None:
         rows, hidden_slices = slice_rows(report)
-        lines += ["", f"*{_md_escape(slice_title(report))}*", ""]
+        lines += ["", f"*{md_text(slice_title(report))}*", ""]
         lines.append("| " + " | ".join(SLICE_HEADINGS) + " |")
         lines.append("|" + "|".join([":---"] + ["---:"] * (len(SLICE_HEADINGS) - 1)) + "|")
-        lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+        lines += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
         if hidden_slices:
             blank = " |" * (len(SLICE_HEADINGS) - 1)
             lines.append(f"| *{more_slices_line(hidden_slices)}* |{blank}")
@@ -473,6 +473,15 @@ def render_markdown(report: Report, *, max_classes: int = DEFAULT_MAX_CLASSES) -
 
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#&])")
+
+
+def md_text(text: str) -> str:
+    """Text shown literally in a markdown table cell: every character markdown could read
+    as emphasis, code, a link, HTML, an entity or a cell border is escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def warning_lines(warnings: Sequence[WarningRecord]) -> list[str]:

@@ -4,7 +4,8 @@ A slice is one value of the ``--by`` column (several columns: one combination of
 values). Each evaluated entry of a prepared batch goes to its slice's
 :class:`~xent_cli.state.EvalState`, so every slice has the exact sums of the per-class table;
 memory is bounded by slices x classes, never rows. Null and empty values form the slice
-``<missing>``. Values are compared as text (``display``: ``1.0`` and ``1`` are one slice), so a
+``<missing>``. Values are compared as text, spelled one way whatever the format stored them
+as (:func:`_text`: ``True`` and a boolean true are ``true``, ``1.0`` and ``1`` are ``1``), so a
 CSV file and a Parquet copy of it give the same slices.
 
 A numeric column with more than :data:`MAX_DISTINCT` distinct values in the plan's sample (the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -82,11 +84,29 @@ def _edge(value: float) -> str:
     return "-inf" if value == -math.inf else "inf" if value == math.inf else f"{value:.4g}"
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def _text(value: Any) -> str:
+    """A slice value's spelling, the same whatever the file format stored it as: booleans
+    ``true``/``false`` (also the text ``True``, ``FALSE``), numbers as :func:`display` spells
+    them (``1.0``, ``+1`` and ``1`` are ``1``; ``0.50`` is ``0.5``), except integers written
+    with leading zeros (``007``: a code, kept as written); null, NaN and empty text are
+    ``<missing>``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING_SLICE
     text = display(value)
-    return text if text else MISSING_SLICE
+    if not text or text.lower() == "nan":
+        return MISSING_SLICE
+    if isinstance(value, (str, bytes)):
+        lowered = text.lower()
+        if lowered in ("true", "false"):
+            return lowered
+        if _NUMBER.fullmatch(text) and not re.match(r"[+-]?0\d", text):
+            # digits only: an integer, exactly; else the float64 it stands for, as display
+            # spells a float (an integral one without its ".0")
+            return str(int(text)) if text.lstrip("+-").isdigit() else display(float(text))
+    return text
 
 
 def _as_floats(array: pa.Array, name: str) -> NDArray[np.float64]:
@@ -113,6 +133,25 @@ class Slicer:
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    def to_state(self) -> list[dict[str, Any]]:
+        """The columns and their bin edges (JSON, exact: floats round-trip)."""
+        return [
+            {"column": c.name, "edges": None if c.edges is None else list(c.edges)}
+            for c in self.columns
+        ]
+
+    @classmethod
+    def from_state(cls, state: list[dict[str, Any]]) -> Slicer:
+        return cls(
+            tuple(
+                SliceColumn(
+                    str(c["column"]),
+                    None if c["edges"] is None else tuple(float(e) for e in c["edges"]),
+                )
+                for c in state
+            )
+        )
 
     def split(self, arrays: Sequence[pa.Array], local: NDArray[np.intp]) -> Iterator[Any]:
         """(key, entries) for each slice present among the entries at rows ``local``."""
@@ -189,6 +228,28 @@ def make_slicer(
                 )
         columns.append(SliceColumn(name))
     return Slicer(tuple(columns)), itertools.chain(seen, batches)
+
+
+def differing_slices(expected: Any, seen: Any) -> str | None:
+    """Why two saved slicings cannot merge (None: the same). Equal-mass bin edges come from
+    each run's first rows, so runs over different shards usually cut a column differently."""
+    if expected == seen:
+        return None
+    if expected is None or seen is None:
+        which = "with --by" if seen is not None else "without --by"
+        return f"made {which} (the other state {'without' if seen is None else 'with'} it)"
+    names = [c["column"] for c in expected], [c["column"] for c in seen]
+    if names[0] != names[1]:
+        return f"made with --by {','.join(names[1])}, the other with --by {','.join(names[0])}"
+    for a, b in zip(expected, seen, strict=True):
+        if a["edges"] != b["edges"]:
+            shown = [", ".join(f"{e:.6g}" for e in c["edges"] or []) for c in (b, a)]
+            return (
+                f"the bins of --by {a['column']}:N differ ([{shown[0]}] vs [{shown[1]}]): "
+                "equal-mass edges come from each run's first rows, so states of different "
+                "shards cut the column differently"
+            )
+    return "made with other --by slices"
 
 
 @dataclass
@@ -331,7 +392,7 @@ def build_slices(
     """Each slice's figures (in the report's base), sorted by key; the differences and the
     worst slice over the eligible (not small) slices."""
     totals = {key: state.totals.finish() for key, state in slices.states.items()}
-    grand = sum(t.total_loss for t in totals.values())
+    grand = math.fsum(t.total_loss for t in totals.values())  # fsum: in any order, one sum
     groups = []
     for key in sorted(slices.states, key=lambda k: _order(slicer, k)):
         state, sums = slices.states[key], totals[key]
