@@ -212,6 +212,20 @@ MaxClassesOpt = Annotated[
         "(0: all; JSON and CSV always hold all).",
     ),
 ]
+# eval, merge and compare: --by's small slices and gates
+MinSliceSizeOpt = Annotated[
+    int, typer.Option("--min-slice-size", min=0, help="Smaller slices: marked, not gated.")
+]
+MaxSliceLossOpt = Annotated[
+    float | None,
+    typer.Option("--max-slice-loss", help="Exit 1 if any eligible slice's loss exceeds X."),
+]
+MaxSliceGapOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-slice-gap", help="Exit 1 if the worst slice's loss - overall loss exceeds D."
+    ),
+]
 # The format -o's extension implies when --format is not given.
 OUTPUT_SUFFIXES = {
     ".json": OutputFormat.json,
@@ -340,20 +354,9 @@ def eval_command(
             help="Per-slice tables (several columns: their cross; COL:N: N equal-mass bins).",
         ),
     ] = None,
-    min_slice_size: Annotated[
-        int,
-        typer.Option("--min-slice-size", min=0, help="Smaller slices: marked, not gated."),
-    ] = 20,
-    max_slice_loss: Annotated[
-        float | None,
-        typer.Option("--max-slice-loss", help="Exit 1 if any eligible slice's loss exceeds X."),
-    ] = None,
-    max_slice_gap: Annotated[
-        float | None,
-        typer.Option(
-            "--max-slice-gap", help="Exit 1 if the worst slice's loss - overall loss exceeds D."
-        ),
-    ] = None,
+    min_slice_size: MinSliceSizeOpt = 20,
+    max_slice_loss: MaxSliceLossOpt = None,
+    max_slice_gap: MaxSliceGapOpt = None,
 ) -> None:
     """Evaluate predictions: per-class and overall cross-entropy, with warnings."""
     import dataclasses
@@ -361,11 +364,7 @@ def eval_command(
     from .engine import Scan, make_sources
     from .report import build_report
 
-    for name, value in (("--max-slice-loss", max_slice_loss), ("--max-slice-gap", max_slice_gap)):
-        if value is not None and not value >= 0:
-            raise XentError(f"{name} must be a number >= 0, got {value}")
-        if value is not None and by is None:
-            raise XentError(f"{name} needs --by COL (the slices it judges)")
+    _check_slice_gates(by is not None, max_slice_loss, max_slice_gap)
     if by is not None:
         settings = dataclasses.replace(settings, by=by)
     with _progress_bar(progress) as on_progress:
@@ -493,6 +492,9 @@ def merge_command(
     strict: StrictOpt = False,
     output: OutputOpt = None,
     max_classes: MaxClassesOpt = DEFAULT_MAX_CLASSES,
+    min_slice_size: MinSliceSizeOpt = 20,
+    max_slice_loss: MaxSliceLossOpt = None,
+    max_slice_gap: MaxSliceGapOpt = None,
 ) -> None:
     """The report of several saved partial states: exactly what one eval over all their
     inputs, in the order given, prints."""
@@ -500,8 +502,30 @@ def merge_command(
     from .report import build_report
 
     merged = merge([load(name) for name in states], states)
-    report = build_report(merged.plan, merged.state, merged.files, ", ".join(states))
-    _emit_report(report, output_format, output, max_loss, strict, max_classes)
+    _check_slice_gates(merged.plan.slicer is not None, max_slice_loss, max_slice_gap)
+    report = build_report(
+        merged.plan, merged.state, merged.files, ", ".join(states), min_slice_size=min_slice_size
+    )
+    _emit_report(
+        report,
+        output_format,
+        output,
+        max_loss,
+        strict,
+        max_classes,
+        max_slice_loss=max_slice_loss,
+        max_slice_gap=max_slice_gap,
+    )
+
+
+def _check_slice_gates(
+    sliced: bool, max_slice_loss: float | None, max_slice_gap: float | None
+) -> None:
+    for name, value in (("--max-slice-loss", max_slice_loss), ("--max-slice-gap", max_slice_gap)):
+        if value is not None and not value >= 0:
+            raise XentError(f"{name} must be a number >= 0, got {value}")
+        if value is not None and not sliced:
+            raise XentError(f"{name} needs --by COL (the slices it judges)")
 
 
 def _format_for(output_format: OutputFormat | None, output: Path | None) -> OutputFormat:

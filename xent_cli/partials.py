@@ -46,9 +46,16 @@ class Partial:
         figure is the same in either order). Exit 2 when their settings differ."""
         return merge([self, other], ["the first part", "the second part"])
 
-    def finish(self) -> Report:
-        """The report of these rows."""
-        return build_report(self.plan, self.state, self.files, ", ".join(self.files) or "input")
+    def finish(self, *, min_slice_size: int | None = None) -> Report:
+        """The report of these rows (``--by``: slices smaller than ``min_slice_size``, 20,
+        are marked small)."""
+        return build_report(
+            self.plan,
+            self.state,
+            self.files,
+            ", ".join(self.files) or "input",
+            min_slice_size=min_slice_size,
+        )
 
     def to_json(self) -> str:
         """The state file's text (JSON, exact; no pickle)."""
@@ -89,6 +96,7 @@ def fingerprint(plan: Plan) -> dict[str, Any]:
         "targets": list(r.target_columns),
         "weight": r.weight_column,
         "top_warnings": s.top_warnings,
+        "by": plan.slicer.to_state() if plan.slicer is not None else None,
     }
 
 
@@ -106,6 +114,7 @@ def _plan_to_dict(plan: Plan) -> dict[str, Any]:
         "kind": plan.kind.value,
         "kind_source": plan.kind_source,
         "class_names": list(plan.class_names),
+        "slicer": plan.slicer.to_state() if plan.slicer is not None else None,
     }
 
 
@@ -124,7 +133,12 @@ def _plan_from_dict(data: dict[str, Any]) -> Plan:
         }
     )
     roles = dataclasses.replace(roles, class_names=tuple(data["class_names"]))
-    return make_plan(settings, roles, None, len(data["class_names"]) or None)
+    plan = make_plan(settings, roles, None, len(data["class_names"]) or None)
+    if data.get("slicer") is not None:
+        from .slices import Slicer
+
+        plan = dataclasses.replace(plan, slicer=Slicer.from_state(data["slicer"]))
+    return plan
 
 
 def to_dict(partial: Partial) -> dict[str, Any]:
@@ -192,6 +206,15 @@ def merge(partials: Sequence[Partial], names: Sequence[str]) -> Partial:
     for partial, name in zip(partials[1:], names[1:], strict=True):
         seen = fingerprint(partial.plan)
         differing = [k for k in expected if expected[k] != seen.get(k)]
+        if differing == ["by"]:
+            from .slices import differing_slices
+
+            why = differing_slices(expected["by"], seen.get("by"))
+            raise XentError(
+                f"{name}: cannot be merged with {names[0]}: {why}",
+                hint="merge only states of xent eval runs with the same --by"
+                + ("; bin by value (--by COL) to merge shards" if "bins" in str(why) else ""),
+            )
         if differing:
             key = differing[0]
             raise XentError(

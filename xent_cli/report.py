@@ -275,11 +275,12 @@ def build_report(
         )
     loss_nats = sums.total_loss / sums.total_weight
     slices = None
-    if state.slices is not None and state.slicer is not None:
+    slicer = state.slicer if state.slicer is not None else plan.slicer  # loaded: the plan's
+    if state.slices is not None and slicer is not None:
         from .slices import DEFAULT_MIN_SLICE_SIZE, build_slices
 
         size = DEFAULT_MIN_SLICE_SIZE if min_slice_size is None else min_slice_size
-        slices = build_slices(state.slicer, state.slices, loss_nats * per_nat, per_nat, size)
+        slices = build_slices(slicer, state.slices, loss_nats * per_nat, per_nat, size)
     return Report(
         files=files,
         mode=plan.mode.value,
