@@ -8,6 +8,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from .diagnostics import WarningRecord
 from .options import OutputFormat
@@ -26,8 +27,12 @@ CSV_COLUMNS = (
     "zero_probability",
 )
 TABLE_HEADINGS = ("class", "count", "loss", "share", "accuracy", "mean p(true)", "zero-p")
-# The table's columns a narrow terminal drops, least important first (class and loss stay).
-DROP_ORDER = ("zero-p", "mean p(true)", "count", "accuracy", "share")
+BAR_HEADING = ""  # the terminal table's bar of each class's share of the loss, after "share"
+BAR_WIDTH = 10  # characters of the longest bar (the largest share shown)
+TERMINAL_HEADINGS = (*TABLE_HEADINGS[:4], BAR_HEADING, *TABLE_HEADINGS[4:])
+# The terminal table's columns a narrow terminal drops, least important first (class and
+# loss stay).
+DROP_ORDER = ("zero-p", BAR_HEADING, "mean p(true)", "count", "accuracy", "share")
 DEFAULT_MAX_CLASSES = 40
 MIN_CLASS_WIDTH = len("overall")  # the overall row's name is never cut
 FIELD_GAP = "   "  # between the fields of a header line
@@ -147,6 +152,135 @@ def slice_table_text(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
+RELIABILITY_HEADINGS = ("bin", "count", "mean p", "observed", "gap")
+RELIABILITY_DROP = ("count", "gap")  # what a narrow terminal leaves out of it, first first
+
+
+def calibration_of(report: Report) -> dict[str, Any] | None:
+    """The report's JSON ``calibration`` (None without --calibration)."""
+    calibration = getattr(report, "calibration", None)
+    if calibration is None or isinstance(calibration, dict):
+        return calibration
+    data: dict[str, Any] = calibration.to_dict()
+    return data
+
+
+def _num(value: Any) -> float | None:
+    """A JSON number (non-finite ones are the strings "inf", "-inf", "nan")."""
+    return None if value is None else float(value)
+
+
+def calibration_fields(calibration: dict[str, Any]) -> list[str]:
+    """ECE, MCE, Brier and the convention that made them (target, bins, binning, edges)."""
+    convention = calibration.get("convention") or (
+        f"{calibration.get('target')}, {calibration.get('n_bins')} "
+        f"{calibration.get('binning')} bins, {calibration.get('edges', '(lo, hi]')}"
+    )
+    return [
+        f"calibration: ECE {fmt_prob(_num(calibration.get('ece')))}",
+        f"MCE {fmt_prob(_num(calibration.get('mce')))}",
+        f"Brier {fmt_prob(_num(calibration.get('brier')))}",
+        f"({printable(str(convention))})",
+    ]
+
+
+def calibration_line_text(calibration: dict[str, Any]) -> str:
+    return FIELD_GAP.join(calibration_fields(calibration))
+
+
+def temperature_line(calibration: dict[str, Any], unit: str = "") -> str | None:
+    """The temperature that would minimise the loss, when the report has it."""
+    temperature = calibration.get("temperature")
+    if not isinstance(temperature, dict) or temperature.get("best") is None:
+        return None
+    line = f"temperature scaling: best T = {_num(temperature['best']):.4g}"
+    if temperature.get("loss_at_best") is not None:
+        loss = f"loss at best T {fmt_loss(_num(temperature['loss_at_best']))} {unit}"
+        line += FIELD_GAP + loss.rstrip()
+    return line
+
+
+def bin_label(lo: float, hi: float) -> str:
+    """``(lo, hi]``, the first bin (at 0) closed: ``[0.0000, 0.0667]``; with as many
+    decimals as it takes to tell lo from hi (equal-mass edges can be close)."""
+    digits = 4
+    while f"{lo:.{digits}f}" == f"{hi:.{digits}f}" and digits < 12:
+        digits += 1
+    return f"{'[' if lo <= 0 else '('}{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def reliability_rows(calibration: dict[str, Any]) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The reliability table: one row per non-empty bin (bin, count, mean p, observed,
+    gap = observed - mean p: negative where the model is over-confident)."""
+    rows = []
+    for b in calibration.get("bins") or []:
+        mean_p, observed = _num(b.get("mean_p")), _num(b.get("observed"))
+        gap = "-" if mean_p is None or observed is None else f"{observed - mean_p:+.4f}"
+        rows.append(
+            [
+                bin_label(float(b["lo"]), float(b["hi"])),
+                str(b.get("count", "")),
+                fmt_prob(mean_p),
+                fmt_prob(observed),
+                gap,
+            ]
+        )
+    return RELIABILITY_HEADINGS, rows
+
+
+def calibration_text(report: Report, width: int | None = None) -> str:
+    """The table's calibration part: the calibration line (broken to ``width``), the
+    temperature line, and the reliability table (narrow: without count, then gap)."""
+    calibration = calibration_of(report)
+    if calibration is None:
+        return ""
+    out = ["", *wrap_fields(calibration_fields(calibration), width)]
+    temperature = temperature_line(calibration, report.unit)
+    if temperature:
+        out += wrap_fields(temperature.split(FIELD_GAP), width)
+    headings, rows = reliability_rows(calibration)
+    if not rows:
+        return "\n".join(out) + "\n"
+    keep = list(range(len(headings)))
+    widths = [max(len(headings[j]), *(len(r[j]) for r in rows)) for j in keep]
+
+    def total() -> int:
+        return sum(widths[j] for j in keep) + COLUMN_GAP * (len(keep) - 1)
+
+    for heading in RELIABILITY_DROP:
+        if width is None or total() <= width:
+            break
+        keep.remove(headings.index(heading))
+
+    def line(cells: Sequence[str]) -> str:
+        return "   ".join(
+            cells[j].ljust(widths[j]) if j == 0 else cells[j].rjust(widths[j]) for j in keep
+        ).rstrip()
+
+    out += ["", line(headings), "   ".join("-" * widths[j] for j in keep)]
+    out += [line(r) for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def calibration_markdown(report: Report) -> list[str]:
+    """Markdown lines: the calibration line and a compact reliability table."""
+    calibration = calibration_of(report)
+    if calibration is None:
+        return []
+    fields = calibration_fields(calibration)
+    lines = ["", md_text(" · ".join(fields[:3]) + " " + fields[3])]
+    temperature = temperature_line(calibration, report.unit)
+    if temperature:
+        lines[-1] += "  "
+        lines.append(md_text(temperature.replace(FIELD_GAP, " · ")))
+    headings, rows = reliability_rows(calibration)
+    if rows:
+        lines += ["", "| " + " | ".join(headings) + " |"]
+        lines.append("|" + "|".join([":---"] + ["---:"] * (len(headings) - 1)) + "|")
+        lines += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
+    return lines
+
+
 def csv_text(rows: Sequence[Sequence[object]]) -> str:
     """CSV lines ending in "\n", fields quoted where needed. Python's writer quotes a field for
     the characters of its line terminator only, so a row with a "\r" (a class name can hold
@@ -213,6 +347,28 @@ def _cells(result: ClassResult) -> list[str]:
         fmt_prob(result.mean_p_true),
         str(result.zero_probability),
     ]
+
+
+def _table_cells(result: ClassResult, largest: float | None = None) -> list[str]:
+    """A terminal table row: the markdown row's cells with the share bar after the share
+    (scaled to the ``largest`` share; None: no bar)."""
+    cells = _cells(result)
+    bar = "" if largest is None else share_bar(result.share, largest)
+    return [*cells[:4], bar, *cells[4:]]
+
+
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def share_bar(share: float | None, largest: float, width: int = BAR_WIDTH) -> str:
+    """``share`` as a bar of block characters, ``width`` of them for the ``largest`` share,
+    in eighths of a character; any share above 0 shows at least one eighth. Padded to
+    ``width``."""
+    if share is None or not math.isfinite(share) or share <= 0 or not largest > 0:
+        return " " * width
+    eighths = max(1, round(min(share / largest, 1.0) * width * 8))
+    bar = "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
+    return bar.ljust(width)
 
 
 def header_fields(report: Report, width: int | None = None) -> list[list[str]]:
@@ -347,14 +503,15 @@ def more_classes_line(hidden: int, width: int | None = None) -> str:
 
 
 def fit_columns(cells: Sequence[Sequence[str]], width: int | None) -> tuple[list[int], int]:
-    """Which table columns fit ``width`` (indices into TABLE_HEADINGS), and the class
-    column's width. Numbers are never cut: columns are dropped, least important first, and
-    then class names shortened (with an ellipsis), down to the width of "overall"."""
+    """Which terminal table columns fit ``width`` (indices into TERMINAL_HEADINGS), and the
+    class column's width. Numbers are never cut: columns are dropped, least important
+    first, and then class names shortened (with an ellipsis), down to the width of
+    "overall"."""
     natural = [
-        max(len(TABLE_HEADINGS[j]), *(len(row[j]) for row in cells))
-        for j in range(len(TABLE_HEADINGS))
+        max(len(TERMINAL_HEADINGS[j]), *(len(row[j]) for row in cells))
+        for j in range(len(TERMINAL_HEADINGS))
     ]
-    keep = list(range(len(TABLE_HEADINGS)))
+    keep = list(range(len(TERMINAL_HEADINGS)))
     if width is None:
         return keep, natural[0]
 
@@ -365,7 +522,7 @@ def fit_columns(cells: Sequence[Sequence[str]], width: int | None) -> tuple[list
     for heading in DROP_ORDER:
         if class_floor + numbers_width() <= width:
             break
-        keep.remove(TABLE_HEADINGS.index(heading))
+        keep.remove(TERMINAL_HEADINGS.index(heading))
     return keep, max(MIN_CLASS_WIDTH, min(natural[0], width - numbers_width()))
 
 
@@ -395,26 +552,28 @@ def render_table(
     from rich.table import Table
 
     shown, hidden = shown_classes(report, max_classes)
-    rows = [_cells(result) for result in shown]
-    total = _cells(overall(report))
+    largest = max((_share_key(result) for result in shown), default=0.0)
+    rows = [_table_cells(result, largest) for result in shown]
+    total = _table_cells(overall(report))
     keep, class_width = fit_columns([*rows, total], width)
     table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, show_footer=True)
     for j in keep:
-        numeric = j > 0
+        numeric = j > 0 and TERMINAL_HEADINGS[j] != BAR_HEADING
         table.add_column(
-            TABLE_HEADINGS[j],
+            TERMINAL_HEADINGS[j],
             footer=total[j],
             justify="right" if numeric else "left",
             no_wrap=True,  # a number is never cut: its column is as wide as its widest cell
             overflow="ellipsis",
-            width=max(len(TABLE_HEADINGS[j]), *(len(r[j]) for r in [*rows, total]))
-            if numeric
+            width=max(len(TERMINAL_HEADINGS[j]), *(len(r[j]) for r in [*rows, total]))
+            if j > 0
             else class_width,
+            style="cyan" if TERMINAL_HEADINGS[j] == BAR_HEADING else None,
         )
     for row in rows:
         table.add_row(shorten(row[0], class_width), *(row[j] for j in keep[1:]))
     table_width = class_width + sum(
-        max(len(TABLE_HEADINGS[j]), *(len(r[j]) for r in [*rows, total])) + COLUMN_GAP
+        max(len(TERMINAL_HEADINGS[j]), *(len(r[j]) for r in [*rows, total])) + COLUMN_GAP
         for j in keep[1:]
     )
     buffer = io.StringIO()
@@ -436,6 +595,7 @@ def render_table(
     text = buffer.getvalue()
     if hidden:
         text = _insert_before_footer(text, more_classes_line(hidden, width))
+    text += calibration_text(report, width)
     if report.slices is not None:
         text += slice_table_text(report)
     return text
@@ -456,6 +616,7 @@ def render_markdown(report: Report, *, max_classes: int = DEFAULT_MAX_CLASSES) -
     lines.append("| " + " | ".join(f"**{c}**" for c in _cells(overall(report))) + " |")
     lines.append("")
     lines.append(summary_line(report).replace(FIELD_GAP, " · "))
+    lines += calibration_markdown(report)
     if report.slices is not None:
         rows, hidden_slices = slice_rows(report)
         lines += ["", f"*{md_text(slice_title(report))}*", ""]
