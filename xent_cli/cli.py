@@ -444,6 +444,21 @@ def compare_command(
     output_format: ReportFormatOpt = None,
     output: OutputOpt = None,
     progress: ProgressOpt = True,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            metavar="COL[:N][,COL...]",
+            help="Per-slice deltas, by the baseline's columns (COL:N: N equal-mass bins).",
+        ),
+    ] = None,
+    min_slice_size: MinSliceSizeOpt = 20,
+    max_slice_regression: Annotated[
+        float | None,
+        typer.Option(
+            "--max-slice-regression", help="Exit 1 if any eligible slice's delta exceeds X."
+        ),
+    ] = None,
 ) -> None:
     """Paired comparison of two models on the same rows: delta, interval, per class, gates."""
     import dataclasses
@@ -451,6 +466,8 @@ def compare_command(
     from .comparing import compare
     from .render_compare import render_comparison
 
+    if by is not None:
+        settings = dataclasses.replace(settings, by=by)
     options = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
     with _progress_bar(progress) as on_progress:
         report = compare(
@@ -467,6 +484,8 @@ def compare_command(
             min_improvement=min_improvement,
             fail_on=fail_on.value,
             on_progress=on_progress,
+            min_slice_size=min_slice_size,
+            max_slice_regression=max_slice_regression,
             **options,
         )
     for warning in report.warnings:

@@ -6,11 +6,19 @@ The Python API is :func:`compare`; :mod:`xent_cli.comparison` holds the statisti
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
 
+from .columns import by_column_names
+from .compare_slices import (
+    PairedSlices,
+    SliceCodes,
+    build_slice_comparison,
+    slice_regression_reasons,
+)
 from .comparison import (
     ClassDelta,
     ComparisonReport,
@@ -24,8 +32,9 @@ from .comparison import (
 )
 from .engine import ProgressCallback, Scan, make_settings, make_sources
 from .errors import XentError
-from .options import FailOn, Interval, Mode, OnMismatch
+from .options import FailOn, Interval, Mode, OnMismatch, Settings
 from .pairing import JoinCounts, Pairs, hash_ids, mode_width, pair_by_id, pair_by_position
+from .readers import BatchSource
 from .report import build_report
 from .state import EvalState
 
@@ -45,11 +54,15 @@ def compare(
     min_improvement: float | None = None,
     fail_on: str = "estimate",
     on_progress: ProgressCallback | None = None,
+    min_slice_size: int = 20,
+    max_slice_regression: float | None = None,
     **options: Any,
 ) -> ComparisonReport:
     """Compare ``candidate`` with ``baseline`` (each anything :func:`xent_cli.evaluate`
     takes) on the same rows; ``options`` are evaluate's (``id`` pairs rows by that column).
-    Thresholds are in the ``base`` unit. ``report.passed`` tells whether the gates passed."""
+    Thresholds are in the ``base`` unit. ``report.passed`` tells whether the gates passed.
+    ``by="col,col:N"``: the paired figures per slice of the baseline's columns in
+    ``report.slices`` (see :mod:`xent_cli.compare_slices`)."""
     if not 0 < confidence < 1:
         raise XentError(f"--confidence must be in (0, 1), got {confidence}")
     if on_mismatch not in {m.value for m in OnMismatch}:
@@ -60,25 +73,37 @@ def compare(
         ("--max-regression", max_regression),
         ("--max-relative-regression", max_relative_regression),
         ("--min-improvement", min_improvement),
+        ("--max-slice-regression", max_slice_regression),
     ):
         if value is not None and not (math.isfinite(value) and value >= 0):
             raise XentError(f"{name} must be a number >= 0, got {value}")
     interval_method = Interval(ci)
     gates = Gates(max_regression, max_relative_regression, min_improvement, FailOn(fail_on))
     settings = make_settings(**options)
+    if max_slice_regression is not None and settings.by is None:
+        raise XentError("--max-slice-regression needs --by COL (the slices it judges)")
+    if min_slice_size < 0:
+        raise XentError(f"--min-slice-size must be >= 0, got {min_slice_size}")
+    candidates = make_sources(candidate, settings.input_format)
     scans = (
         Scan(make_sources(baseline, settings.input_format), settings, on_progress),
-        Scan(make_sources(candidate, settings.input_format), settings),
+        Scan(candidates, _candidate_settings(settings, candidates[0])),
     )
     names = _same_classes(*scans)
     multilabel = scans[0].plan.mode is Mode.multilabel
     label_names = [] if multilabel else names  # multilabel labels are 0/1 per column
     states = (EvalState.empty(scans[0].plan), EvalState.empty(scans[1].plan))
+    for state in states:
+        state.slices = None  # the slices are the paired ones below
+    codes = SliceCodes(scans[0].plan.slicer) if scans[0].plan.slicer is not None else None
+    sliced = PairedSlices()
     counts = JoinCounts(by=settings.id or "position")
     if settings.id:
-        pairs = pair_by_id(*scans, states, counts, label_names, on_mismatch == "intersect")
+        intersect = on_mismatch == "intersect"
+        pairs = pair_by_id(*scans, states, counts, label_names, intersect, codes)
     else:
-        pairs = pair_by_position(*scans, states, counts, label_names, mode_width(scans[0]))
+        width = mode_width(scans[0])
+        pairs = pair_by_position(*scans, states, counts, label_names, width, codes)
     totals = PairedTotals.zeros(scans[0].plan.n_classes)
     bootstrap = None
     if interval_method is Interval.bootstrap:
@@ -89,6 +114,8 @@ def compare(
     per_nat = 1.0 / settings.base.log
     for chunk in pairs:
         totals.add(chunk)
+        if codes is not None:
+            sliced.add(chunk)
         if bootstrap is not None:
             bootstrap.add(
                 _keys(chunk, mode_width(scans[0])), _differences(chunk), chunk.baseline.weight
@@ -110,6 +137,14 @@ def compare(
     else:
         low, high = t_interval(stats, confidence)
     reasons = gate_reasons(gates, stats, low, high, confidence, per_nat)
+    slices = None
+    if codes is not None:
+        slices = build_slice_comparison(
+            codes, sliced, stats.weight, per_nat, confidence, min_slice_size
+        )
+        reasons += slice_regression_reasons(
+            slices, sliced, codes, max_slice_regression, gates.fail_on, per_nat
+        )
     weight = stats.weight
     classes = []
     counts_by_class = totals.count
@@ -189,6 +224,7 @@ def compare(
             "max_regression": max_regression,
             "max_relative_regression": max_relative_regression,
             "min_improvement": min_improvement,
+            **({"max_slice_regression": max_slice_regression} if codes is not None else {}),
             "fail_on": gates.fail_on.value,
             "passed": not reasons,
             "reasons": reasons,
@@ -196,7 +232,20 @@ def compare(
         signature=signature,
         rows=worst if top else None,
         warnings=warnings,
+        slices=slices,
     )
+
+
+def _candidate_settings(settings: Settings, first: BatchSource) -> Settings:
+    """The candidate's options: ``--by`` only if it holds the columns too (so that they are
+    not taken for scores); its slices are never read, the baseline's are."""
+    if settings.by is None:
+        return settings
+    try:
+        by_column_names(settings.by, first.schema.names, first.name)
+    except XentError:
+        return dataclasses.replace(settings, by=None)
+    return settings
 
 
 def _same_classes(baseline: Scan, candidate: Scan) -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,6 +30,9 @@ from .options import FailOn
 from .pairing import Pairs
 from .report import Report, json_number
 from .tdist import t_ppf, t_sf, t_two_sided_p
+
+if TYPE_CHECKING:
+    from .compare_slices import SliceComparison
 
 Float = NDArray[np.float64]
 
@@ -261,6 +264,7 @@ class ComparisonReport:
     signature: str
     rows: list[RowDelta] | None = None
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    slices: SliceComparison | None = None  # --by (see compare_slices.py)
     version: str = __version__
 
     @property
@@ -299,4 +303,6 @@ class ComparisonReport:
         }
         if self.rows is not None:
             out["rows"] = [r.to_dict() for r in self.rows]
+        if self.slices is not None:
+            out["slices"] = self.slices.to_dict()
         return out

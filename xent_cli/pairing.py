@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,9 @@ from .options import Mode
 from .prepare import Prepared
 from .scoring import Cells
 from .state import EvalState
+
+if TYPE_CHECKING:
+    from .compare_slices import SliceCodes
 
 PARTITION_BYTES = 128 << 20  # of input per id partition: each is joined in memory
 Float = NDArray[np.float64]
@@ -41,6 +45,7 @@ class Entries:
     loss: Float  # nats
     weight: Float | None
     ids: pa.Array | None  # --id values, as strings
+    slice: Int | None = None  # compare --by: each entry's slice (a code of SliceCodes)
 
     def __len__(self) -> int:
         return len(self.row)
@@ -54,6 +59,7 @@ class Entries:
             self.loss[index],
             None if self.weight is None else self.weight[index],
             None if self.ids is None else self.ids.take(pa.array(index)),
+            None if self.slice is None else self.slice[index],
         )
 
 
@@ -96,11 +102,13 @@ class JoinCounts:
     n_only_candidate: int = 0
 
 
-def _stream(scan: Scan, state: EvalState) -> Iterator[Entries]:
+def _stream(scan: Scan, state: EvalState, codes: SliceCodes | None = None) -> Iterator[Entries]:
     for batch in scan.batches():
         state.add(batch)
         entries = entries_of(batch)
         if entries is not None and len(entries):
+            if codes is not None:
+                entries.slice = codes.codes(batch)
             yield entries
 
 
@@ -111,12 +119,14 @@ def pair_by_position(
     counts: JoinCounts,
     names: list[str],
     width: int,
+    codes: SliceCodes | None = None,
 ) -> Iterator[Pairs]:
     """Merge-join both streams on (row, label column) as they arrive; labels must agree.
+    ``codes``: the baseline's entries carry their slice (compare --by).
 
     Both streams ascend, so every key up to the smaller of the two buffers' last keys is
     in the buffers already: those are paired (or counted one-sided), the rest wait."""
-    streams = (_stream(baseline, states[0]), _stream(candidate, states[1]))
+    streams = (_stream(baseline, states[0], codes), _stream(candidate, states[1]))
     buffers: list[Entries | None] = [None, None]
     done = [False, False]
     while True:
@@ -190,6 +200,7 @@ def pair_by_id(
     counts: JoinCounts,
     names: list[str],
     intersect: bool,
+    codes: SliceCodes | None = None,
 ) -> Iterator[Pairs]:
     """A partitioned hash join on (id, label column), spilled to temporary files."""
     import pyarrow.ipc as ipc
@@ -201,7 +212,7 @@ def pair_by_id(
         for side, scan in enumerate((baseline, candidate)):
             writers: dict[int, ipc.RecordBatchFileWriter] = {}
             try:
-                for entries in _stream(scan, states[side]):
+                for entries in _stream(scan, states[side], codes if side == 0 else None):
                     table = _table(entries)
                     part = _partition(table.column("id"), n_parts)
                     for p in np.unique(part).tolist():
@@ -232,6 +243,8 @@ def _table(entries: Entries) -> pa.Table:
     }
     if entries.weight is not None:
         columns["weight"] = entries.weight
+    if entries.slice is not None:
+        columns["slice"] = entries.slice
     return pa.table(columns)
 
 
@@ -269,6 +282,7 @@ def _entries(table: pa.Table) -> Entries:
         col("loss"),
         col("weight") if "weight" in table.column_names else None,
         table.column("id").combine_chunks(),
+        col("slice") if "slice" in table.column_names else None,
     )
 
 
@@ -308,9 +322,9 @@ def _join(
 
 def _side(joined: pa.Table, suffix: str) -> pa.Table:
     """One side's columns of a joined table, under their own names."""
-    names = ["row", "cls", "truth", "loss"] + (
-        ["weight"] if "weight" in joined.column_names else []
-    )
+    names = ["row", "cls", "truth", "loss"] + [
+        name for name in ("weight", "slice") if name + suffix in joined.column_names
+    ]
     columns = {"id": joined.column("id"), "sub": joined.column("sub")}
     columns |= {name: joined.column(name + suffix) for name in names}
     return pa.table(columns)

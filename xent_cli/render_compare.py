@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+from .compare_slices import SliceDelta
 from .comparison import ClassDelta, ComparisonReport
 from .options import OutputFormat
-from .render import csv_text, fmt_loss, printable
+from .render import MAX_SLICES, csv_text, fmt_loss, md_text, more_slices_line, printable
 
 COLUMNS = ("class", "count", "baseline", "candidate", "delta", "contribution")
 CSV_COLUMNS = (
@@ -59,8 +60,9 @@ def summary_line(report: ComparisonReport) -> str:
 def verdict(report: ComparisonReport) -> str:
     gate = report.gate
     if gate["passed"]:
-        rules = [k for k in ("max_regression", "max_relative_regression", "min_improvement")
-                 if gate[k] is not None]  # fmt: skip
+        names = ("max_regression", "max_relative_regression", "min_improvement",
+                 "max_slice_regression")  # fmt: skip
+        rules = [k for k in names if gate.get(k) is not None]
         return "gate: passed" + (f" ({', '.join(rules)})" if rules else " (no gate set)")
     return "gate: FAILED: " + "; ".join(gate["reasons"])
 
@@ -99,6 +101,63 @@ def _overall(report: ComparisonReport) -> list[str]:
     ]
 
 
+SLICE_COLUMNS = ("slice", "count", "baseline", "candidate", "delta", "interval")
+
+
+def _slice_cells(g: SliceDelta) -> list[str]:
+    interval = "-" if g.ci_low is None else f"[{_signed(g.ci_low)}, {_signed(g.ci_high)}]"
+    return [
+        printable(g.name) + (" *" if g.small else ""),
+        str(g.count),
+        fmt_loss(g.loss_baseline),
+        fmt_loss(g.loss_candidate),
+        _signed(g.delta),
+        interval,
+    ]
+
+
+def _slice_title(report: ComparisonReport) -> str:
+    assert report.slices is not None
+    s = report.slices
+    worst = ", ".join(f"{c}={v}" for c, v in s.worst.items()) if s.worst else "-"
+    return (
+        f"slices by {', '.join(s.by)} (the baseline's): {len(s.groups)}, largest delta "
+        f"first; * small (< {s.min_size} rows): not gated; {100 * s.level:g}% paired t "
+        f"intervals; worst: {worst}"
+    )
+
+
+def _slice_rows(report: ComparisonReport) -> tuple[list[list[str]], int]:
+    assert report.slices is not None
+    groups = report.slices.worst_first()
+    return [_slice_cells(g) for g in groups[:MAX_SLICES]], max(0, len(groups) - MAX_SLICES)
+
+
+def _slice_table(report: ComparisonReport) -> list[str]:
+    rows, hidden = _slice_rows(report)
+    widths = [max(len(r[i]) for r in [list(SLICE_COLUMNS), *rows]) for i in range(6)]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    out = ["", printable(_slice_title(report)), "", line(list(SLICE_COLUMNS))]
+    out += ["-" * len(line(list(SLICE_COLUMNS))), *(line(r) for r in rows)]
+    return out + ([more_slices_line(hidden)] if hidden else [])
+
+
+def _slice_markdown(report: ComparisonReport) -> list[str]:
+    rows, hidden = _slice_rows(report)
+    lines = ["", f"*{md_text(_slice_title(report))}*", ""]
+    lines += ["| " + " | ".join(SLICE_COLUMNS) + " |"]
+    lines.append("|" + "|".join([":---"] + ["---:"] * (len(SLICE_COLUMNS) - 1)) + "|")
+    lines += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
+    if hidden:
+        lines.append(f"| *{more_slices_line(hidden)}* |" + " |" * (len(SLICE_COLUMNS) - 1))
+    return lines
+
+
 def _table(report: ComparisonReport) -> str:
     rows = [list(COLUMNS), *(_cells(c) for c in report.classes), _overall(report)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
@@ -111,6 +170,8 @@ def _table(report: ComparisonReport) -> str:
     rule = "-" * len(line(rows[0]))
     body = [line(rows[0]), rule, *(line(r) for r in rows[1:-1]), rule, line(rows[-1])]
     lines = [*_header(report), "", *body, "", summary_line(report), verdict(report)]
+    if report.slices is not None:
+        lines += _slice_table(report)
     if report.rows:
         lines += ["", "rows whose loss rose most:"]
         lines += [
@@ -131,6 +192,8 @@ def _markdown(report: ComparisonReport) -> str:
     for c in report.classes:
         lines.append("| " + " | ".join(x.replace("|", "\\|") for x in _cells(c)) + " |")
     lines.append("| " + " | ".join(f"**{x}**" for x in _overall(report)) + " |")
+    if report.slices is not None:
+        lines += _slice_markdown(report)
     return "\n".join(lines) + "\n"
 
 
@@ -150,6 +213,10 @@ def _csv(report: ComparisonReport) -> str:
             repr(report.delta),
         ]
     )
+    if report.slices is not None:
+        for g in report.slices.worst_first():
+            data = g.to_dict()
+            rows.append(["slice", g.name, g.count, *(_value(data[k]) for k in CSV_COLUMNS[3:])])
     return csv_text(rows)
 
 
