@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from .columns import Roles, resolve_roles
 from .errors import XentError
 from .matrices import finite_rows, float_matrix, list_matrix
-from .options import Base, InputFormat, Kind, Mode, Settings
+from .options import Base, CalibrationSpec, InputFormat, Kind, Mode, Settings, calibration_spec
 from .plan import Plan, make_plan, sample_rows
 from .prepare import Prepared, prepare
 from .readers import BatchSource, StreamSource, TableSource, open_sources, prefetch
@@ -249,6 +249,7 @@ def make_sources(source: Any, input_format: InputFormat) -> list[BatchSource]:
 
 def make_settings(**options: Any) -> Settings:
     """Settings from keyword options (strings accepted for the choices), validated."""
+    options = _calibration_option(options)
     fields = {f.name for f in dataclasses.fields(Settings)}
     unknown = sorted(set(options) - fields)
     if unknown:
@@ -264,6 +265,35 @@ def make_settings(**options: Any) -> Settings:
     if not (0.0 <= coerced.eps < 1.0):
         raise XentError(f"--eps must be in [0, 1), got {coerced.eps}")
     return coerced
+
+
+CALIBRATION_OPTIONS = ("ece_bins", "ece_binning", "ece_target", "ece_preset", "decompose")
+
+
+def _calibration_option(options: dict[str, Any]) -> dict[str, Any]:
+    """``calibration=True`` and the ``ece_*`` / ``decompose`` keywords -> one CalibrationSpec
+    (any of them turns calibration on)."""
+    given = {k: options[k] for k in CALIBRATION_OPTIONS if options.get(k) not in (None, False)}
+    spec = options.get("calibration")
+    rest = {k: v for k, v in options.items() if k not in CALIBRATION_OPTIONS}
+    if isinstance(spec, dict):  # a saved state's settings
+        spec = CalibrationSpec.from_dict(spec)
+        rest["calibration"] = spec
+    if isinstance(spec, CalibrationSpec):
+        if given:
+            raise TypeError("pass either a CalibrationSpec or the ece_* keywords, not both")
+        return rest
+    if spec or given:
+        rest["calibration"] = calibration_spec(
+            bins=given.get("ece_bins"),
+            binning=given.get("ece_binning"),
+            target=given.get("ece_target"),
+            preset=given.get("ece_preset"),
+            decompose=bool(given.get("decompose")),
+        )
+    else:
+        rest["calibration"] = None
+    return rest
 
 
 def evaluate(

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
+from .errors import XentError
+
 
 class Mode(str, Enum):
     auto = "auto"
@@ -73,6 +75,118 @@ class Interval(str, Enum):
     bootstrap = "bootstrap"
 
 
+class EceBinning(str, Enum):
+    """Reliability bins of equal width, or of (about) equal mass."""
+
+    width = "width"
+    mass = "mass"
+
+
+class EceTarget(str, Enum):
+    """What a bin's p and observed are: the top label, the positive class, or each class."""
+
+    top = "top"
+    positive = "positive"
+    classwise = "classwise"
+
+
+class EcePreset(str, Enum):
+    """A peer library's calibration convention (see README, Calibration)."""
+
+    sklearn = "sklearn"
+    torchmetrics = "torchmetrics"
+    netcal = "netcal"
+
+
+class BinEdges(str, Enum):
+    """Which bin a p on an edge falls in (equal-width bins)."""
+
+    right = "right"  # (lo, hi], the first bin closed at 0: scikit-learn's calibration_curve
+    left = "left"  # [lo, hi), the last bin closed at 1: numpy.histogram, netcal
+    left_own_one = "left-own-one"  # [lo, hi), p = 1 in a bin [1, 1] of its own: torchmetrics
+
+    @property
+    def rule(self) -> str:
+        return {
+            "right": "(lo, hi], first bin closed at 0",
+            "left": "[lo, hi), last bin closed at 1",
+            "left-own-one": "[lo, hi), p = 1 in its own bin [1, 1]",
+        }[self.value]
+
+
+@dataclass(frozen=True)
+class CalibrationSpec:
+    """The binning convention of --calibration (target None: positive in binary mode, else
+    top), and whether to scan temperatures (--decompose)."""
+
+    target: EceTarget | None = None
+    n_bins: int = 15
+    binning: EceBinning = EceBinning.width
+    edges: BinEdges = BinEdges.right
+    preset: EcePreset | None = None
+    decompose: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain values (saved states, fingerprints)."""
+        return {
+            "target": self.target.value if self.target is not None else None,
+            "n_bins": self.n_bins,
+            "binning": self.binning.value,
+            "edges": self.edges.value,
+            "preset": self.preset.value if self.preset is not None else None,
+            "decompose": self.decompose,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> CalibrationSpec:
+        target, preset = data.get("target"), data.get("preset")
+        return cls(
+            EceTarget(str(target)) if target is not None else None,
+            int(str(data["n_bins"])),
+            EceBinning(str(data["binning"])),
+            BinEdges(str(data["edges"])),
+            EcePreset(str(preset)) if preset is not None else None,
+            bool(data.get("decompose")),
+        )
+
+    def resolved_target(self, mode: Mode) -> EceTarget:
+        if self.target is not None:
+            return self.target
+        return EceTarget.positive if mode is Mode.binary else EceTarget.top
+
+
+# preset -> (bins, binning, edges): the peers' defaults (targets: positive for binary, else top)
+ECE_PRESETS: dict[EcePreset, tuple[int, EceBinning, BinEdges]] = {
+    EcePreset.sklearn: (5, EceBinning.width, BinEdges.right),  # calibration_curve(n_bins=5)
+    EcePreset.torchmetrics: (15, EceBinning.width, BinEdges.left_own_one),  # n_bins=15
+    EcePreset.netcal: (10, EceBinning.width, BinEdges.left),  # ECE(bins=10)
+}
+
+
+def calibration_spec(
+    *,
+    bins: int | None = None,
+    binning: EceBinning | str | None = None,
+    target: EceTarget | str | None = None,
+    preset: EcePreset | str | None = None,
+    decompose: bool = False,
+) -> CalibrationSpec:
+    """The convention from the options: a preset's values, overridden by any option given."""
+    chosen = EcePreset(preset) if preset is not None else None
+    n_bins, kind, edges = ECE_PRESETS[chosen] if chosen else (15, EceBinning.width, BinEdges.right)
+    n_bins = n_bins if bins is None else bins
+    if not 1 <= n_bins <= 10_000:
+        raise XentError(f"--ece-bins must be in 1..10000, got {n_bins}")
+    return CalibrationSpec(
+        EceTarget(target) if target is not None else None,
+        n_bins,
+        EceBinning(binning) if binning is not None else kind,
+        edges,
+        chosen,
+        decompose,
+    )
+
+
 class RowsFormat(str, Enum):
     csv = "csv"
     json = "json"
@@ -104,3 +218,4 @@ class Settings:
     top_warnings: int = DEFAULT_TOP_WARNINGS
     classes: str | None = None  # --classes: the class names in the order of the scores
     by: str | None = None  # --by COL[:N][,COL...]: slice columns (":N": N equal-mass bins)
+    calibration: CalibrationSpec | None = None  # --calibration: ECE, MCE, Brier, bins

@@ -97,6 +97,7 @@ def fingerprint(plan: Plan) -> dict[str, Any]:
         "weight": r.weight_column,
         "top_warnings": s.top_warnings,
         "by": plan.slicer.to_state() if plan.slicer is not None else None,
+        "calibration": s.calibration.to_dict() if s.calibration is not None else None,
     }
 
 
@@ -108,8 +109,12 @@ def _plan_to_dict(plan: Plan) -> dict[str, Any]:
             return list(value)
         return value
 
+    settings = {k: plain(v) for k, v in dataclasses.asdict(plan.settings).items()}
+    if plan.settings.calibration is not None:
+        settings["calibration"] = plan.settings.calibration.to_dict()
+
     return {
-        "settings": {k: plain(v) for k, v in dataclasses.asdict(plan.settings).items()},
+        "settings": settings,
         "roles": {k: plain(v) for k, v in dataclasses.asdict(plan.roles).items()},
         "kind": plan.kind.value,
         "kind_source": plan.kind_source,

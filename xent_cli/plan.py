@@ -84,6 +84,15 @@ class Plan:
         return list(self.class_names)
 
     @property
+    def calibration(self) -> Any:
+        """--calibration: the convention (a calibration.Convention) resolved for the mode."""
+        if self.settings.calibration is None:
+            return None
+        from .calibration import Convention
+
+        return Convention.of(self.settings.calibration, self.mode)
+
+    @property
     def checks_probabilities_as_logits(self) -> bool:
         """Logits by option or column name are checked for looking like probabilities."""
         return self.kind is Kind.logits and self.kind_source != "values"

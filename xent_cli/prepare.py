@@ -9,6 +9,7 @@ so the same rows give the same arrays however the input is cut into batches.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +24,9 @@ from .numerics import logsumexp_rows, row_sums
 from .options import NORMALIZATION_TOLERANCE, Kind, Mode
 from .plan import LOG_PROB_SLACK, Plan
 from .scoring import Scored, score_binary, score_categorical, score_soft_targets
+
+if TYPE_CHECKING:
+    from .confidence import Confidences
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
@@ -43,6 +47,8 @@ class Prepared:
     warnings: dict[str, Int] = field(default_factory=dict)  # code -> rows within the batch
     in_unit: bool = True  # logits checked: every evaluated score in [0, 1] (rows sum to 1)
     slice_columns: tuple[pa.Array, ...] = ()  # --by: the batch's slice columns
+    confidences: Confidences | None = None  # --calibration: per-entry p, outcome, Brier
+    grid: list[Float] | None = None  # --decompose: per-entry losses at each temperature
 
     def subset(self, entries: Int) -> Prepared:
         """Some entries of the batch (a slice's), without the batch's warnings; its rows
@@ -56,7 +62,17 @@ class Prepared:
             s.zero[entries],
         )  # fmt: skip
         weight = self.weight[entries] if self.weight is not None else None
-        return Prepared(self.start, rows, rows, local, scored, weight, None, {}, self.in_unit)
+        confidences = None
+        if self.confidences is not None:
+            matrix_rows = None  # classwise matrices: one row per evaluated row of the batch
+            if self.confidences.class_p is not None:
+                matrix_rows = np.searchsorted(np.unique(self.local), np.unique(local))
+            confidences = self.confidences.take(entries, matrix_rows)
+        grid = [g[entries] for g in self.grid] if self.grid is not None else None
+        return Prepared(
+            self.start, rows, rows, local, scored, weight, None, {}, self.in_unit,
+            confidences=confidences, grid=grid,
+        )  # fmt: skip
 
     @property
     def rows(self) -> NDArray[np.int64]:
@@ -155,7 +171,28 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
         cells = local
     if scored.zero.any():
         warnings[dx.ZERO_PROBABILITY] = np.unique(cells[scored.zero])
-    return Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit, by)
+    prepared = Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit, by)
+    if plan.settings.calibration is not None:
+        _calibration_inputs(plan, prepared, scores, labels, targets)
+    return prepared
+
+
+def _calibration_inputs(
+    plan: Plan, prepared: Prepared, scores: Float, labels: Int, targets: Float | None
+) -> None:
+    """--calibration: the batch's confidences; --decompose: its temperature-grid losses."""
+    from .confidence import confidences
+    from .temperature import as_logits, grid_losses
+
+    convention = plan.calibration
+    assert convention is not None
+    assert prepared.scored is not None
+    prepared.confidences = confidences(
+        plan.mode, plan.kind, convention.target, scores, labels, targets, prepared.scored
+    )
+    if convention.decompose:
+        logits = as_logits(scores, plan.kind, plan.mode, plan.settings.eps)
+        prepared.grid = grid_losses(logits, plan.mode, labels, targets)
 
 
 def _labels(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> tuple[Int, Float | None]:

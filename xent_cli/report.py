@@ -13,6 +13,7 @@ from .errors import XentError
 from .options import Base, Mode
 
 if TYPE_CHECKING:
+    from .calibration import Calibration
     from .plan import Plan
     from .slices import SliceReport
     from .state import EvalState
@@ -95,6 +96,7 @@ class Report:
     version: str = __version__
     gate: Gate = field(default_factory=Gate)
     slices: SliceReport | None = None  # --by
+    calibration: Calibration | None = None  # --calibration
 
     @property
     def n_skipped(self) -> int:
@@ -127,6 +129,7 @@ class Report:
             "columns": self.columns,
             "classes": [c.to_dict() for c in self.classes],
             "warnings": [w.to_dict(self.has_ids) for w in self.warnings],
+            **({"calibration": self.calibration.to_dict()} if self.calibration else {}),
             **({"slices": self.slices.to_dict()} if self.slices is not None else {}),
             "gate": self.gate.to_dict(),
             "signature": self.signature,
@@ -281,6 +284,18 @@ def build_report(
 
         size = DEFAULT_MIN_SLICE_SIZE if min_slice_size is None else min_slice_size
         slices = build_slices(slicer, state.slices, loss_nats * per_nat, per_nat, size)
+    calibration = None
+    if state.calibration is not None:
+        from .calibration import finish
+
+        calibration = finish(
+            state.calibration,
+            plan.calibration,
+            [c.name for c in classes],
+            sums.total_loss,
+            sums.total_weight,
+            settings.base.log,
+        )
     return Report(
         files=files,
         mode=plan.mode.value,
@@ -303,6 +318,7 @@ def build_report(
         has_ids=plan.roles.id_column is not None,
         signature=plan.signature(),
         slices=slices,
+        calibration=calibration,
     )
 
 

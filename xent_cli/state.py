@@ -18,6 +18,7 @@ from .plan import Plan
 from .prepare import Prepared
 
 if TYPE_CHECKING:
+    from .calibration import CalibrationState
     from .slices import SliceStates
 
 
@@ -33,6 +34,8 @@ class EvalState:
     labels: dict[str, Any] | None = None  # binary: what the label lookup learned (see labels.py)
     slices: SliceStates | None = None  # --by: one state per slice (see slices.py)
     slicer: Any = None  # --by: the plan's slices.Slicer (not part of the saved state)
+    calibration: CalibrationState | None = None  # --calibration: bins, Brier, temperatures
+    convention: Any = None  # --calibration: the plan's calibration.Convention (not saved)
 
     @classmethod
     def empty(cls, plan: Plan) -> EvalState:
@@ -47,6 +50,11 @@ class EvalState:
             from .slices import SliceStates
 
             state.slices, state.slicer = SliceStates.empty(plan), plan.slicer
+        if plan.settings.calibration is not None:
+            from .calibration import CalibrationState
+
+            state.convention = plan.calibration
+            state.calibration = CalibrationState.empty(state.convention, plan.n_classes, weighted)
         return state
 
     def add(self, batch: Prepared) -> None:
@@ -68,6 +76,8 @@ class EvalState:
         )
         if self.slices is not None and batch.slice_columns:
             self.slices.add(self.slicer, batch)
+        if self.calibration is not None and batch.confidences is not None:
+            self.calibration.add(self.convention, batch.confidences, batch.weight, batch.grid)
 
     def merge(self, other: EvalState) -> EvalState:
         return EvalState(
@@ -79,6 +89,8 @@ class EvalState:
             merge_learned(self.labels, other.labels),
             _merge_slices(self.slices, other.slices),
             self.slicer if self.slicer is not None else other.slicer,
+            _merge_calibration(self.calibration, other.calibration),
+            self.convention if self.convention is not None else other.convention,
         )
 
     def shifted(self, offset: int) -> EvalState:
@@ -93,6 +105,8 @@ class EvalState:
             self.labels,
             self.slices,
             self.slicer,
+            self.calibration,
+            self.convention,
         )
 
     def class_names(self, plan: Plan) -> list[str]:
@@ -113,6 +127,9 @@ class EvalState:
             "looks_like_probs": self.looks_like_probs,
             "labels": self.labels,
             **({"slices": self.slices.to_state()} if self.slices is not None else {}),
+            **(
+                {"calibration": self.calibration.to_state()} if self.calibration is not None else {}
+            ),
         }
 
     @classmethod
@@ -122,6 +139,11 @@ class EvalState:
             from .slices import SliceStates
 
             slices = SliceStates.from_state(state["slices"])
+        calibration = None
+        if state.get("calibration") is not None:
+            from .calibration import CalibrationState
+
+            calibration = CalibrationState.from_state(state["calibration"])
         return cls(
             int(state["n_rows"]),
             int(state["n_evaluated"]),
@@ -130,10 +152,19 @@ class EvalState:
             bool(state["looks_like_probs"]),
             state.get("labels"),
             slices,
+            calibration=calibration,
         )
 
 
 def _merge_slices(a: SliceStates | None, b: SliceStates | None) -> SliceStates | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a.merge(b)
+
+
+def _merge_calibration(
+    a: CalibrationState | None, b: CalibrationState | None
+) -> CalibrationState | None:
     if a is None or b is None:
         return a if b is None else b
     return a.merge(b)
