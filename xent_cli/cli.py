@@ -199,6 +199,27 @@ MaxLossOpt = Annotated[
     ),
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 1 if there is any warning.")]
+
+
+def _check_plot(value: Path | None) -> Path | None:
+    """--plot's extension, folder and (for a picture) matplotlib, before the run."""
+    if value is not None:
+        from .plots import check_plot_path
+
+        check_plot_path(value)
+    return value
+
+
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        callback=_check_plot,
+        metavar="FILE",
+        help="Also draw the report: .png/.svg (reliability diagram, per-class loss; needs "
+        "the plot extra) or .html (a self-contained page).",
+    ),
+]
 OutputOpt = Annotated[
     Path | None,
     typer.Option("--output", "-o", callback=_check_output, help="Write the report to this file."),
@@ -330,6 +351,7 @@ def eval_command(
     max_loss: MaxLossOpt = None,
     strict: StrictOpt = False,
     output: OutputOpt = None,
+    plot: PlotOpt = None,
     max_classes: MaxClassesOpt = DEFAULT_MAX_CLASSES,
     progress: ProgressOpt = True,
     save_state: Annotated[
@@ -393,6 +415,7 @@ def eval_command(
         max_classes,
         max_slice_loss=max_slice_loss,
         max_slice_gap=max_slice_gap,
+        plot=plot,
     )
 
 
@@ -510,6 +533,7 @@ def merge_command(
     max_loss: MaxLossOpt = None,
     strict: StrictOpt = False,
     output: OutputOpt = None,
+    plot: PlotOpt = None,
     max_classes: MaxClassesOpt = DEFAULT_MAX_CLASSES,
     min_slice_size: MinSliceSizeOpt = 20,
     max_slice_loss: MaxSliceLossOpt = None,
@@ -534,6 +558,7 @@ def merge_command(
         max_classes,
         max_slice_loss=max_slice_loss,
         max_slice_gap=max_slice_gap,
+        plot=plot,
     )
 
 
@@ -565,9 +590,10 @@ def _emit_report(
     *,
     max_slice_loss: float | None = None,
     max_slice_gap: float | None = None,
+    plot: Path | None = None,
 ) -> None:
-    """Warnings to stderr, the report (with its gates judged) to stdout or ``output``, then
-    the failed gates to stderr (exit 1)."""
+    """Warnings to stderr, the report (with its gates judged) to stdout or ``output``, and
+    its pictures to ``plot``; then the failed gates to stderr (exit 1)."""
     from .render import render, warning_lines
     from .report import apply_gate
 
@@ -581,6 +607,10 @@ def _emit_report(
     width = _width() if output is None and sys.stdout.isatty() else None
     text = render(report, output_format, width=width, color=color, max_classes=max_classes)
     _write_output(text, output)
+    if plot is not None:
+        from .plots import write_plot
+
+        write_plot(plot, report.to_dict())
     for reason in report.gate.reasons:
         print(f"xent: gate failed: {reason}", file=sys.stderr)
     if not report.gate.passed:
