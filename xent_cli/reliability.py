@@ -9,7 +9,8 @@ Finished, a bin's ``mean_p = S_wp / S_w`` and ``observed = S_wo / S_w``, and
 
 over the non-empty bins.
 
-Equal-width bins: edges ``numpy.linspace(0, 1, B + 1)``, a p on an edge placed by the
+Equal-width bins: edges ``i * (1 / B)`` (as ``numpy.linspace(0, 1, B + 1)``, which the
+peers use), a p on an edge placed by the
 :class:`~xent_cli.options.BinEdges` rule. Equal-mass bins are built from a fixed fine
 histogram (:func:`fine_bin`): 128 bins per octave of ``min(p, 1 - p)`` down to 2^-40, 10241
 in all, exact and the same on every machine; at the end, each fine bin joins the coarse bin
@@ -62,9 +63,17 @@ def fine_edges() -> Float:
     return np.concatenate([[0.0], low, 1.0 - low[::-1], [1.0]])
 
 
+def width_cuts(n_bins: int) -> Float:
+    """Equal-width edges ``i * (1 / n_bins)``, the last exactly 1: what ``numpy.linspace(0,
+    1, n_bins + 1)`` gives, so p = 0.6 is below the 7th of 11 edges (0.6000000000000001)."""
+    cuts = np.arange(n_bins + 1) * (1.0 / n_bins)
+    cuts[-1] = 1.0
+    return cuts
+
+
 def width_bin(p: Float, n_bins: int, edges: BinEdges) -> Int:
-    """Equal-width bin of each p (edges ``linspace(0, 1, n_bins + 1)``; see BinEdges)."""
-    cuts = np.linspace(0.0, 1.0, n_bins + 1)
+    """Equal-width bin of each p (edges :func:`width_cuts`; see BinEdges)."""
+    cuts = width_cuts(n_bins)
     if edges is BinEdges.right:  # (lo, hi]: p = 0 in the first bin
         return np.searchsorted(cuts[1:-1], p, side="left").astype(np.intp)
     if edges is BinEdges.left:  # [lo, hi): p = 1 in the last bin
@@ -199,7 +208,7 @@ def make_bins(
 def width_bins(
     finished: tuple[NDArray[np.int64], Float, Float, Float], n_bins: int, edges: BinEdges
 ) -> list[Bin]:
-    cuts = np.linspace(0.0, 1.0, n_bins + 1)
+    cuts = width_cuts(n_bins)
     lo, hi = cuts[:-1], cuts[1:]
     if edges is BinEdges.left_own_one:
         lo, hi = np.append(lo, 1.0), np.append(hi, 1.0)
