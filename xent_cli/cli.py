@@ -27,6 +27,9 @@ from .options import (
     DEFAULT_MAX_CLASSES,
     DEFAULT_TOP_WARNINGS,
     Base,
+    EceBinning,
+    EcePreset,
+    EceTarget,
     FailOn,
     InputFormat,
     Interval,
@@ -36,6 +39,7 @@ from .options import (
     OutputFormat,
     RowsFormat,
     Settings,
+    calibration_spec,
 )
 
 
@@ -379,6 +383,41 @@ def eval_command(
     min_slice_size: MinSliceSizeOpt = 20,
     max_slice_loss: MaxSliceLossOpt = None,
     max_slice_gap: MaxSliceGapOpt = None,
+    calibration: Annotated[
+        bool,
+        typer.Option(
+            "--calibration", help="Add calibration: ECE, MCE, Brier score, reliability bins."
+        ),
+    ] = False,
+    ece_bins: Annotated[
+        int | None,
+        typer.Option(
+            "--ece-bins", min=1, max=10_000, show_default=False, help="Reliability bins [15]."
+        ),
+    ] = None,
+    ece_binning: Annotated[
+        EceBinning | None,
+        typer.Option("--ece-binning", show_default=False, help="Equal width or mass [width]."),
+    ] = None,
+    ece_target: Annotated[
+        EceTarget | None,
+        typer.Option(
+            "--ece-target",
+            show_default=False,
+            help="What is binned [binary: positive; else top].",
+        ),
+    ] = None,
+    ece_preset: Annotated[
+        EcePreset | None,
+        typer.Option("--ece-preset", show_default=False, help="A peer library's convention."),
+    ] = None,
+    decompose: Annotated[
+        bool,
+        typer.Option(
+            "--decompose",
+            help="Also split the loss into calibration and the rest by temperature scaling.",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate predictions: per-class and overall cross-entropy, with warnings."""
     import dataclasses
@@ -389,6 +428,16 @@ def eval_command(
     _check_slice_gates(by is not None, max_slice_loss, max_slice_gap)
     if by is not None:
         settings = dataclasses.replace(settings, by=by)
+    ece = (ece_bins, ece_binning, ece_target, ece_preset)
+    if calibration or decompose or plot is not None or any(v is not None for v in ece):
+        spec = calibration_spec(
+            bins=ece_bins,
+            binning=ece_binning,
+            target=ece_target,
+            preset=ece_preset,
+            decompose=decompose,
+        )
+        settings = dataclasses.replace(settings, calibration=spec)
     with _progress_bar(progress) as on_progress:
         sources = make_sources(files, settings.input_format)
         if dask is not None:
