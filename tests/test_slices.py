@@ -299,3 +299,24 @@ def test_markdown_escapes_slice_values(frame):
     assert "| src=tiny \\* |" in text  # small
     rows = [line for line in text.splitlines() if line.startswith("| src=")]
     assert all(line.count(" | ") == 6 for line in rows)  # no cell border added
+
+
+def test_multilabel_slices_count_rows_and_judge_cells(tmp_path):
+    """Multilabel: a slice counts its rows; its loss and accuracy are over its cells."""
+    rng = np.random.default_rng(5)
+    n = 300
+    frame = pd.DataFrame({"src": rng.choice(["a", "b", "c"], n)})
+    for name in ("x", "y"):
+        frame[f"label_{name}"] = rng.integers(0, 2, n)
+        frame[f"prob_{name}"] = rng.uniform(0.05, 0.95, n)
+    path = tmp_path / "ml.parquet"
+    frame.to_parquet(path, row_group_size=17)
+    args = ["--label", "label_*", "--scores", "prob_*", "--mode", "multilabel", "--by", "src"]
+    _, report = run_json(str(path), *args)
+    for group in report["slices"]["groups"]:
+        part = frame[frame.src == group["key"]["src"]]
+        y = part[["label_x", "label_y"]].to_numpy()
+        p = part[["prob_x", "prob_y"]].to_numpy()
+        assert group["count"] == len(part)
+        assert group["loss"] == pytest.approx(float(-(xlogy(y, p) + xlogy(1 - y, 1 - p)).mean()))
+        assert group["accuracy"] == pytest.approx(float(((p > 0.5) == y).mean()))

@@ -153,23 +153,27 @@ class Slicer:
             )
         )
 
-    def split(self, arrays: Sequence[pa.Array], local: NDArray[np.intp]) -> Iterator[Any]:
-        """(key, entries) for each slice present among the entries at rows ``local``."""
+    def local_codes(
+        self, arrays: Sequence[pa.Array], local: NDArray[np.intp]
+    ) -> tuple[NDArray[np.intp], list[Key]]:
+        """Each entry's slice (at rows ``local``) as an index into the keys returned (a key
+        may repeat: values spelled alike, e.g. ``1`` and ``1.0``)."""
         indices = pa.array(np.asarray(local, dtype=np.int64))
         per_column = [c.codes(a.take(indices)) for c, a in zip(self.columns, arrays, strict=True)]
         if len(per_column) == 1:
             codes, names = per_column[0]
-            inverse = codes
             uniques = np.unique(codes)
             remap = np.full(len(names), -1, np.intp)
             remap[uniques] = np.arange(len(uniques))
-            inverse = remap[codes]
-            keys: list[Key] = [(names[u],) for u in uniques]
-        else:
-            stacked = np.column_stack([codes for codes, _ in per_column])
-            rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
-            inverse = inverse.reshape(-1)
-            keys = [tuple(per_column[j][1][code] for j, code in enumerate(row)) for row in rows]
+            return remap[codes], [(names[u],) for u in uniques.tolist()]
+        stacked = np.column_stack([codes for codes, _ in per_column])
+        rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        keys = [tuple(per_column[j][1][code] for j, code in enumerate(row)) for row in rows]
+        return inverse.reshape(-1).astype(np.intp), keys
+
+    def split(self, arrays: Sequence[pa.Array], local: NDArray[np.intp]) -> Iterator[Any]:
+        """(key, entries) for each slice present among the entries at rows ``local``."""
+        inverse, keys = self.local_codes(arrays, local)
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
         merged: dict[Key, list[NDArray[np.intp]]] = {}
@@ -252,17 +256,46 @@ def differing_slices(expected: Any, seen: Any) -> str | None:
     return "made with other --by slices"
 
 
+FLUSH_ENTRIES = 1 << 20  # entries buffered before they are filed into their slices' states
+
+
+@dataclass
+class _Pending:
+    """Entries of some batches, not yet filed into their slices (see SliceStates.add)."""
+
+    codes: list[NDArray[np.intp]] = field(default_factory=list)
+    arrays: list[tuple[NDArray[Any], ...]] = field(default_factory=list)
+    weights: list[NDArray[np.float64]] = field(default_factory=list)
+    rows: dict[int, int] = field(default_factory=dict)  # code -> rows among the entries
+    entries: int = 0
+    in_unit: bool = True
+
+
 @dataclass
 class SliceStates:
-    """One :class:`EvalState` per slice key (mergeable: a merge is per key)."""
+    """One :class:`EvalState` per slice key (mergeable: a merge is per key).
+
+    Batches are buffered (at most :data:`FLUSH_ENTRIES` entries) and filed into the states
+    together, one ``add`` per slice per flush, so that many small slices cost a few sorts
+    per million rows, not one state update per slice per batch. The sums are exact, so the
+    grouping changes no figure."""
 
     n_classes: int
     weighted: bool
-    states: dict[Key, EvalState] = field(default_factory=dict)
+    _states: dict[Key, EvalState] = field(default_factory=dict)
+    _keys: list[Key] = field(default_factory=list, compare=False, repr=False)
+    _index: dict[Key, int] = field(default_factory=dict, compare=False, repr=False)
+    _pending: _Pending = field(default_factory=_Pending, compare=False, repr=False)
 
     @classmethod
     def empty(cls, plan: Plan) -> SliceStates:
         return cls(plan.n_classes, plan.roles.weight_column is not None)
+
+    @property
+    def states(self) -> dict[Key, EvalState]:
+        """Each slice's state, every buffered entry filed."""
+        self.flush()
+        return self._states
 
     def _new(self) -> EvalState:
         from . import diagnostics as dx
@@ -274,11 +307,66 @@ class SliceStates:
     def add(self, slicer: Slicer, batch: Prepared) -> None:
         if batch.scored is None or not len(batch.local):
             return
-        for key, entries in slicer.split(batch.slice_columns, batch.local):
-            state = self.states.get(key)
+        pending = self._pending
+        inverse, keys = slicer.local_codes(batch.slice_columns, batch.local)
+        remap = np.empty(len(keys), np.intp)
+        for i, key in enumerate(keys):
+            code = self._index.get(key)
+            if code is None:
+                code = self._index[key] = len(self._keys)
+                self._keys.append(key)
+            remap[i] = code
+        codes = remap[inverse]
+        local = batch.local
+        if len(local) > 1 and not (np.diff(local) > 0).all():  # multilabel: rows, not cells
+            pairs = np.unique(codes.astype(np.int64) * (int(local.max()) + 1) + local)
+            codes_of_rows = pairs // (int(local.max()) + 1)
+        else:
+            codes_of_rows = codes
+        present, rows = np.unique(codes_of_rows, return_counts=True)
+        for code, count in zip(present.tolist(), rows.tolist(), strict=True):
+            pending.rows[code] = pending.rows.get(code, 0) + count
+        s = batch.scored
+        pending.codes.append(codes)
+        pending.arrays.append((s.classes, s.correct, s.loss, s.p_true, s.zero))
+        if batch.weight is not None:
+            pending.weights.append(batch.weight)
+        pending.entries += len(codes)
+        pending.in_unit &= batch.in_unit
+        if pending.entries >= FLUSH_ENTRIES:
+            self.flush()
+
+    def flush(self) -> None:
+        """File the buffered entries: one ``add`` per slice."""
+        from .prepare import Prepared
+        from .scoring import Scored
+
+        pending = self._pending
+        if not pending.entries:
+            return
+        self._pending = _Pending()
+        codes = np.concatenate(pending.codes)
+        order = np.argsort(codes, kind="stable")
+        classes, correct, loss, p_true, zero = (
+            np.concatenate([a[j] for a in pending.arrays])[order] for j in range(5)
+        )
+        weight = np.concatenate(pending.weights)[order] if pending.weights else None
+        present, starts = np.unique(codes[order], return_index=True)
+        ends = [*starts[1:].tolist(), len(order)]
+        for code, lo, hi in zip(present.tolist(), starts.tolist(), ends, strict=True):
+            key = self._keys[code]
+            state = self._states.get(key)
             if state is None:
-                state = self.states[key] = self._new()
-            state.add(batch.subset(entries))
+                state = self._states[key] = self._new()
+            part = slice(lo, hi)
+            cls = classes[part]
+            scored = Scored(
+                cls, np.where(correct[part], cls, -1), loss[part], p_true[part], zero[part]
+            )  # predicted: such that ``correct`` is kept (multilabel cells included)
+            rows = pending.rows[code]
+            w = weight[part] if weight is not None else None
+            local = np.arange(hi - lo)
+            state.add(Prepared(0, rows, rows, local, scored, w, None, {}, pending.in_unit))
 
     def merge(self, other: SliceStates) -> SliceStates:
         states = dict(self.states)
