@@ -102,6 +102,7 @@ class Convention:
             "n_bins": self.n_bins,
             "binning": self.binning.value,
             "edges": self.edge_rule,
+            "edge_rule": self.edges.value if self.binning is EceBinning.width else "fine",
             "preset": self.preset,
             "convention": self.text,
         }
