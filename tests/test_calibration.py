@@ -497,3 +497,29 @@ def test_cli_bad_calibration_options_exit_2(tmp_path, args, message):
     assert result.exit_code == 2
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_top_probability_and_brier_keep_their_precision_on_confident_rows():
+    """Per-row top p and Brier from the loss kernel's sums, against mpmath at 60 digits:
+    a confident right row's Brier of 8e-44 keeps its relative precision."""
+    import mpmath
+
+    from xent_cli.confidence import confidences
+    from xent_cli.options import EceTarget, Kind, Mode
+    from xent_cli.scoring import score_categorical, score_categorical_logits_parts
+
+    mpmath.mp.dps = 60
+    logits = np.array([[50.0, 0.0, -3.0], [0.0, 50.0, -3.0], [1.0, 2.0, 3.0], [-1, 30, 29.5]])
+    labels = np.array([0, 0, 2, 2])
+    scored, parts = score_categorical_logits_parts(logits, labels)
+    fused = confidences(Mode.categorical, Kind.logits, EceTarget.top, logits, labels, None,
+                        scored, parts)  # fmt: skip
+    plain = confidences(Mode.categorical, Kind.logits, EceTarget.top, logits, labels, None,
+                        score_categorical(logits, labels, Kind.logits, 0.0))  # fmt: skip
+    for i, (row, label) in enumerate(zip(logits.tolist(), labels.tolist(), strict=True)):
+        e = [mpmath.exp(mpmath.mpf(v)) for v in row]
+        total = sum(e)
+        brier = sum((x / total - (1 if j == label else 0)) ** 2 for j, x in enumerate(e))
+        for got in (fused, plain):
+            assert got.brier[i] == pytest.approx(float(brier), rel=1e-13)
+            assert got.confidence[i] == pytest.approx(float(max(e) / total), rel=1e-15)

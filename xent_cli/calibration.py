@@ -147,9 +147,8 @@ class CalibrationState:
         if self.temperature is not None and grid is not None:
             self.temperature.add(grid, weight)
         if convention.target is not EceTarget.classwise:
-            self.bins.add(
-                convention.bucket(rows.confidence), rows.confidence, rows.observed, weight
-            )
+            bucket = convention.bucket(rows.confidence)
+            self.bins.add(bucket, rows.confidence, rows.observed, weight, rows.soft)
             return
         p, y = rows.class_p, rows.class_y
         assert p is not None
@@ -160,7 +159,7 @@ class CalibrationState:
         w = None
         if weight is not None:
             w = weight if len(weight) == p.size else np.repeat(weight, k)
-        self.bins.add(buckets, p.ravel(), y.ravel(), w)
+        self.bins.add(buckets, p.ravel(), y.ravel(), w, rows.soft)
 
     def merge(self, other: CalibrationState) -> CalibrationState:
         temperature = None

@@ -36,6 +36,7 @@ class Confidences:
     brier: Float
     class_p: Float | None = None  # classwise: (rows, classes) probabilities
     class_y: Float | None = None  # classwise: (rows, classes) outcomes (0/1 or soft)
+    soft: bool = False  # outcomes are soft-target probabilities, not 0/1
 
     def take(self, entries: Int, rows: Int | None) -> Confidences:
         """Some entries (a slice's); ``rows``: their rows in the matrices (classwise)."""
@@ -46,6 +47,7 @@ class Confidences:
             self.brier[entries],
             pick(self.class_p) if self.class_p is not None else None,
             pick(self.class_y) if self.class_y is not None else None,
+            self.soft,
         )
 
 
@@ -73,6 +75,53 @@ def probabilities(scores: Float, kind: Kind, categorical: bool) -> Float:
     return scores
 
 
+def _from_parts(scored: Scored, rest: Float, rest_sq: Float | None) -> tuple[Float, Float]:
+    """Top-label probability and Brier score from the loss kernel's sums over the classes
+    other than the arg-max a: ``R1 = sum e_j``, ``R2 = sum e_j^2`` (``e_a = 1``, ``S = 1 +
+    R1``, ``e_y = p_true S``); the sums over the classes other than the label y follow by
+    swapping ``e_y`` for 1."""
+    assert rest_sq is not None
+    total = 1.0 + rest
+    e_y = scored.p_true * total
+    right = scored.classes == scored.predicted
+    others = np.where(right, rest, 1.0 + (rest - e_y))
+    others_sq = np.where(right, rest_sq, 1.0 + (rest_sq - e_y * e_y))
+    return 1.0 / total, (others_sq + others * others) / (total * total)
+
+
+def _top_and_brier(scores: Float, kind: Kind, labels: Int, predicted: Int) -> tuple[Float, Float]:
+    r"""Top-label probability and Brier score per row, without the normalised matrix.
+
+    With ``e_c`` the unnormalised probabilities (``exp(z - max z)`` for logits, else the
+    probabilities) and ``S = sum_c e_c``: ``p_top = e_top / S`` and
+
+    .. math::  \sum_c (p_c - y_c)^2 = \frac{\sum_{c \ne y} e_c^2 + (\sum_{c \ne y} e_c)^2}{S^2}
+
+    for logits (``1 - p_y`` from the other classes' sum: exact for a confident row); given
+    probabilities use ``(1 - p_y)^2`` itself, as the definition does.
+    """
+    n = len(labels)
+    rows = np.arange(n)
+    if kind is Kind.logits:
+        e = scores - scores.max(axis=1, keepdims=True)
+        np.exp(e, out=e)
+    elif kind is Kind.log_probs:
+        e = np.exp(scores)
+    else:
+        e = scores
+    squares = e * e
+    squares[rows, labels] = 0.0
+    others_sq = row_sums(squares)
+    top = e[rows, predicted]
+    if kind is not Kind.logits:
+        miss = 1.0 - e[rows, labels]
+        return top.copy(), others_sq + miss * miss
+    e[rows, labels] = 0.0  # e is our own copy here
+    others = row_sums(e)
+    total = others + np.exp(scores[rows, labels] - scores[rows, predicted])
+    return top / total, (others_sq + others * others) / (total * total)
+
+
 def confidences(
     mode: Mode,
     kind: Kind,
@@ -81,12 +130,19 @@ def confidences(
     labels: Int,
     soft: Float | None,
     scored: Scored,
+    parts: tuple[Float, Float | None] | None = None,
 ) -> Confidences:
     """Calibration inputs of one batch's evaluated rows (see the module's docstring).
 
     scores: validated (n, k) scores (binary: (n, 1)); labels: class per row (multilabel:
     (n, L) 0/1); soft: soft targets or None; scored: the batch's scored entries.
     """
+    if mode is Mode.categorical and soft is None and target is not EceTarget.classwise:
+        if parts is not None and parts[1] is not None:
+            confidence, brier = _from_parts(scored, *parts)
+        else:
+            confidence, brier = _top_and_brier(scores, kind, labels, scored.predicted)
+        return Confidences(confidence, scored.correct.astype(np.float64), brier)
     if mode is Mode.categorical:
         p = probabilities(scores, kind, categorical=True)
         n = len(p)
@@ -102,7 +158,7 @@ def confidences(
         confidence = p[rows, predicted]
         observed = scored.correct.astype(np.float64)
         if target is EceTarget.classwise:
-            return Confidences(confidence, observed, brier, p, y)
+            return Confidences(confidence, observed, brier, p, y, soft is not None)
         return Confidences(confidence, observed, brier)
     # binary, and multilabel cells (row-major, as Prepared's entries)
     p = probabilities(scores, kind, categorical=False)

@@ -26,13 +26,27 @@ def categorical_logits_loss(logits: Float, labels: Int) -> tuple[Float, Int]:
 
     logits: (n, k); labels: (n,) class indices. Returns (loss (n,), predicted (n,)).
     """
+    loss, predicted, _ = categorical_logits_parts(logits, labels, squares=False)
+    return loss, predicted
+
+
+def categorical_logits_parts(
+    logits: Float, labels: Int, *, squares: bool = True
+) -> tuple[Float, Int, tuple[Float, Float | None]]:
+    """:func:`categorical_logits_loss`, and per row the sums over ``j != argmax`` of
+    ``e_j = exp(z_j - m)`` and (``squares``) of ``e_j^2``: the softmax is ``e / (1 + sum)``,
+    so calibration figures need no second pass of exponentials."""
     rows = np.arange(logits.shape[0])
     predicted, top = argmax_rows(logits)
     rest = logits - top[:, None]  # <= 0, so exp never overflows
     np.exp(rest, out=rest)
     rest[rows, predicted] = 0.0
-    loss = (top - logits[rows, labels]) + np.log1p(row_sums(rest))
-    return loss, predicted
+    rest_sum = row_sums(rest)
+    loss = (top - logits[rows, labels]) + np.log1p(rest_sum)
+    if not squares:
+        return loss, predicted, (rest_sum, None)
+    np.multiply(rest, rest, out=rest)
+    return loss, predicted, (rest_sum, row_sums(rest))
 
 
 def row_sums(values: Float) -> Float:

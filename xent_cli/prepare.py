@@ -23,7 +23,13 @@ from .matrices import all_usable, column, finite_rows, float_matrix, list_matrix
 from .numerics import logsumexp_rows, row_sums
 from .options import NORMALIZATION_TOLERANCE, Kind, Mode
 from .plan import LOG_PROB_SLACK, Plan
-from .scoring import Scored, score_binary, score_categorical, score_soft_targets
+from .scoring import (
+    Scored,
+    score_binary,
+    score_categorical,
+    score_categorical_logits_parts,
+    score_soft_targets,
+)
 
 if TYPE_CHECKING:
     from .confidence import Confidences
@@ -162,7 +168,16 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
         weight = weight[valid] if weight is not None else None
     scores, in_unit = _check_values(plan, scores, local, start, source, warnings)
 
-    scored = _score(plan, scores, labels, targets)
+    parts = None  # --calibration of categorical logits: the loss kernel's exp sums
+    if (
+        plan.settings.calibration is not None
+        and plan.mode is Mode.categorical
+        and plan.kind is Kind.logits
+        and targets is None
+    ):
+        scored, parts = score_categorical_logits_parts(scores, labels)
+    else:
+        scored = _score(plan, scores, labels, targets)
     if plan.mode is Mode.multilabel:
         width = scores.shape[1]
         cells = np.repeat(local, width)
@@ -173,12 +188,17 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
         warnings[dx.ZERO_PROBABILITY] = np.unique(cells[scored.zero])
     prepared = Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit, by)
     if plan.settings.calibration is not None:
-        _calibration_inputs(plan, prepared, scores, labels, targets)
+        _calibration_inputs(plan, prepared, scores, labels, targets, parts)
     return prepared
 
 
 def _calibration_inputs(
-    plan: Plan, prepared: Prepared, scores: Float, labels: Int, targets: Float | None
+    plan: Plan,
+    prepared: Prepared,
+    scores: Float,
+    labels: Int,
+    targets: Float | None,
+    parts: tuple[Float, Float | None] | None,
 ) -> None:
     """--calibration: the batch's confidences; --decompose: its temperature-grid losses."""
     from .confidence import confidences
@@ -188,7 +208,7 @@ def _calibration_inputs(
     assert convention is not None
     assert prepared.scored is not None
     prepared.confidences = confidences(
-        plan.mode, plan.kind, convention.target, scores, labels, targets, prepared.scored
+        plan.mode, plan.kind, convention.target, scores, labels, targets, prepared.scored, parts
     )
     if convention.decompose:
         logits = as_logits(scores, plan.kind, plan.mode, plan.settings.eps)

@@ -73,6 +73,16 @@ def score_categorical(scores: Float, labels: Int, kind: Kind, eps: float) -> Sco
     return Scored(labels, predicted, loss, np.exp(log_q), zero)
 
 
+def score_categorical_logits_parts(
+    logits: Float, labels: Int
+) -> tuple[Scored, tuple[Float, Float | None]]:
+    """:func:`score_categorical` of logits, with the per-row sums of ``exp(z_j - m)`` and
+    their squares over ``j != argmax`` (see :func:`numerics.categorical_logits_parts`)."""
+    loss, predicted, parts = nx.categorical_logits_parts(logits, labels)
+    zero = np.zeros(len(labels), bool)
+    return Scored(labels, predicted, loss, np.exp(-loss), zero), parts
+
+
 def score_binary(scores: Float, labels: Int, kind: Kind, eps: float) -> Scored:
     """Sigmoid cross-entropy of 0/1 labels; scores (n,) for the positive class."""
     y = labels.astype(np.float64)
