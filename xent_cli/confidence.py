@@ -161,8 +161,19 @@ def confidences(
             return Confidences(confidence, observed, brier, p, y, soft is not None)
         return Confidences(confidence, observed, brier)
     # binary, and multilabel cells (row-major, as Prepared's entries)
-    p = probabilities(scores, kind, categorical=False)
     y = (labels if labels.ndim == 2 else labels[:, None]).astype(np.float64)
+    if kind is Kind.logits and target is not EceTarget.classwise:
+        # from the loss: q = p(observed) = exp(-loss), 1 - q = -expm1(-loss) (exact also
+        # for a confident row); p = q for a positive, 1 - q for a negative
+        miss = np.expm1(-scored.loss)
+        np.negative(miss, out=miss)
+        cell_y = y.ravel()
+        if target is EceTarget.top:
+            top = np.maximum(scored.p_true, miss)
+            return Confidences(top, scored.correct.astype(np.float64), miss * miss)
+        cell_p = np.where(cell_y == 1.0, scored.p_true, miss)
+        return Confidences(cell_p, cell_y, miss * miss)
+    p = probabilities(scores, kind, categorical=False)
     cell_p, cell_y = p.ravel(), y.ravel()
     diff = cell_p - cell_y
     brier = diff * diff
