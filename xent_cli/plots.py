@@ -218,7 +218,7 @@ def reliability_diagram(axes: Axes, strip: Axes, calibration: dict[str, Any]) ->
             str(target), "predicted probability of the class (all classes pooled)"
         )
     )
-    strip.set_ylabel("rows")
+    strip.set_ylabel("count")
     if 0 < len(bins) <= 20:
         top = max(float(b["count"]) for b in bins)
         for b in bins:

@@ -194,31 +194,43 @@ def temperature_line(calibration: dict[str, Any], unit: str = "") -> str | None:
     if not isinstance(temperature, dict) or temperature.get("best") is None:
         return None
     line = f"temperature scaling: best T = {_num(temperature['best']):.4g}"
-    if temperature.get("loss_at_best") is not None:
-        loss = f"loss at best T {fmt_loss(_num(temperature['loss_at_best']))} {unit}"
-        line += FIELD_GAP + loss.rstrip()
+    if temperature.get("at_grid_end"):
+        line += " (an end of the grid)"
+    for key, name in (("loss_at_best", "loss at best T"), ("calibration_loss", "calibration loss")):
+        if temperature.get(key) is not None:
+            line += FIELD_GAP + f"{name} {fmt_loss(_num(temperature[key]))} {unit}".rstrip()
     return line
 
 
-def bin_label(lo: float, hi: float) -> str:
-    """``(lo, hi]``, the first bin (at 0) closed: ``[0.0000, 0.0667]``; with as many
-    decimals as it takes to tell lo from hi (equal-mass edges can be close)."""
+def bin_label(lo: float, hi: float, rule: str = "right") -> str:
+    """A bin as its interval, by the JSON ``edge_rule``: ``right`` ``(lo, hi]``, the first
+    bin closed at 0; ``left`` ``[lo, hi)``, the last closed at 1; ``left-own-one`` ``[lo,
+    hi)`` and ``[1, 1]``; ``fine`` (equal mass: edges of a fine histogram) ``[lo, hi]``.
+    With as many decimals as it takes to tell lo from hi (equal-mass edges can be close)."""
     digits = 4
-    while f"{lo:.{digits}f}" == f"{hi:.{digits}f}" and digits < 12:
+    while f"{lo:.{digits}f}" == f"{hi:.{digits}f}" and lo != hi and digits < 12:
         digits += 1
-    return f"{'[' if lo <= 0 else '('}{lo:.{digits}f}, {hi:.{digits}f}]"
+    if rule == "right":
+        opening, closing = ("[" if lo <= 0 else "("), "]"
+    elif rule in ("left", "left-own-one"):
+        closed = hi >= 1 and (rule == "left" or lo >= 1)
+        opening, closing = "[", ("]" if closed else ")")
+    else:
+        opening, closing = "[", "]"
+    return f"{opening}{lo:.{digits}f}, {hi:.{digits}f}{closing}"
 
 
 def reliability_rows(calibration: dict[str, Any]) -> tuple[tuple[str, ...], list[list[str]]]:
     """The reliability table: one row per non-empty bin (bin, count, mean p, observed,
     gap = observed - mean p: negative where the model is over-confident)."""
     rows = []
+    rule = str(calibration.get("edge_rule") or "right")
     for b in calibration.get("bins") or []:
         mean_p, observed = _num(b.get("mean_p")), _num(b.get("observed"))
         gap = "-" if mean_p is None or observed is None else f"{observed - mean_p:+.4f}"
         rows.append(
             [
-                bin_label(float(b["lo"]), float(b["hi"])),
+                bin_label(float(b["lo"]), float(b["hi"]), rule),
                 str(b.get("count", "")),
                 fmt_prob(mean_p),
                 fmt_prob(observed),
