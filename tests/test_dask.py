@@ -121,3 +121,11 @@ def test_without_dask_installed_says_what_to_install(tmp_path, monkeypatch):
     result = invoke("eval", path, "--dask", "local")
     assert result.exit_code == 2
     assert "pip install 'xent-cli[dask]'" in result.stderr
+
+
+def test_in_memory_data_cannot_go_to_workers():
+    frame = pd.DataFrame({"label": [0, 1], "logit_0": [0.1, 0.2], "logit_1": [0.3, 0.0]})
+    sources = make_sources(frame, InputFormat.auto)
+    with pytest.raises(xent_cli.XentError, match="not data in this process's memory") as error:
+        cluster.parts_of(sources, InputFormat.auto)
+    assert "Parquet files" in (error.value.hint or "")

@@ -43,8 +43,10 @@ def parts_of(sources: Sequence[BatchSource], input_format: InputFormat) -> list[
     for source in sources:
         path = getattr(source, "path", None)
         if path is None or path == STDIN:
+            what = "standard input" if path == STDIN else "data in this process's memory"
             raise XentError(
-                f"{source.name}: --dask reads files (the workers open them), not standard input"
+                f"{source.name}: --dask reads files (the workers open them), not {what}",
+                hint="write the data to Parquet files the workers can read, or leave out dask=",
             )
         size = source.size or 0
         if isinstance(source, ParquetSource):
