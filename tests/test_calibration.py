@@ -523,3 +523,38 @@ def test_top_probability_and_brier_keep_their_precision_on_confident_rows():
         for got in (fused, plain):
             assert got.brier[i] == pytest.approx(float(brier), rel=1e-13)
             assert got.confidence[i] == pytest.approx(float(max(e) / total), rel=1e-15)
+
+
+# ---------------------------------------------------------------- per slice
+
+
+def test_each_slice_has_its_ece_and_brier_like_a_groupby(tmp_path):
+    rng = np.random.default_rng(21)
+    n = 3000
+    p = rng.random(n)
+    y = (rng.random(n) < p**1.3).astype(int)
+    frame = pd.DataFrame({"label": y, "prob": p, "src": rng.choice(["a", "b", "c"], n)})
+    frame.loc[:5, "src"] = "tiny"
+    report = evaluate(frame, mode="binary", calibration=True, by="src", ece_bins=5).to_dict()
+    groups = {g["key"]["src"]: g for g in report["slices"]["groups"]}
+    for name, sub in frame.groupby("src"):
+        bins = ref_bins(sub.prob.tolist(), sub.label.tolist(), [1.0] * len(sub), 5, "right")
+        ece, mce = ref_ece(bins, len(sub))
+        assert groups[name]["ece"] == pytest.approx(ece, abs=1e-14)
+        assert groups[name]["mce"] == pytest.approx(mce, abs=1e-14)
+        brier = ((sub.prob - sub.label) ** 2).mean()
+        assert groups[name]["brier"] == pytest.approx(brier, abs=1e-14)
+    # the same figures from a CSV copy, two saved states merged, and in the table
+    frame.iloc[:1000].to_csv(tmp_path / "a.csv", index=False)
+    frame.iloc[1000:].to_parquet(tmp_path / "b.parquet", row_group_size=128)
+    args = ["--mode", "binary", "--by", "src", "--ece-bins", "5", "--format", "json"]
+    for name in ("a.csv", "b.parquet"):
+        saved = invoke("eval", tmp_path / name, *args, "--save-state", tmp_path / f"{name}.st")
+        assert saved.exit_code == 0, saved.output
+    merged = invoke("merge", tmp_path / "a.csv.st", tmp_path / "b.parquet.st", "--format", "json")
+    assert merged.exit_code == 0, merged.output
+    assert json.loads(merged.stdout)["slices"]["groups"] == report["slices"]["groups"]
+    frame.to_csv(tmp_path / "all.csv", index=False)
+    table = invoke("eval", tmp_path / "all.csv", "--mode", "binary", "--by", "src",
+                   "--calibration")  # fmt: skip
+    assert "ECE" in table.stdout.split("slices")[-1]

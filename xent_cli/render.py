@@ -98,11 +98,18 @@ SLICE_HEADINGS = ("slice", "count", "loss", "share", "accuracy", "mean p(true)",
 MAX_SLICES = 40  # rows of a table or markdown slice table
 
 
+def slice_headings(report: Report) -> tuple[str, ...]:
+    """The slice table's columns; with --calibration, each slice's ECE too."""
+    calibrated = report.slices is not None and any(g.calibration for g in report.slices.groups)
+    return (*SLICE_HEADINGS, "ECE") if calibrated else SLICE_HEADINGS
+
+
 def slice_rows(report: Report) -> tuple[list[list[str]], int]:
     """The slice table's rows, worst first (a small slice marked ``*``), and how many were
     left out."""
     assert report.slices is not None
     groups = report.slices.worst_first()
+    calibrated = len(slice_headings(report)) > len(SLICE_HEADINGS)
     rows = [
         [
             printable(g.name) + (" *" if g.small else ""),
@@ -112,6 +119,7 @@ def slice_rows(report: Report) -> tuple[list[list[str]], int]:
             fmt_percent(g.accuracy),
             fmt_prob(g.mean_p_true),
             str(g.zero_probability),
+            *([fmt_prob((g.calibration or {}).get("ece"))] if calibrated else []),
         ]
         for g in groups[:MAX_SLICES]
     ]
@@ -136,7 +144,8 @@ def more_slices_line(hidden: int) -> str:
 
 def slice_table_text(report: Report) -> str:
     rows, hidden = slice_rows(report)
-    widths = [max(len(SLICE_HEADINGS[j]), *(len(r[j]) for r in rows)) for j in range(7)]
+    headings = slice_headings(report)
+    widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(headings)]
 
     def line(cells: Sequence[str]) -> str:
         return "   ".join(
@@ -144,7 +153,7 @@ def slice_table_text(report: Report) -> str:
             for j, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
-    out = ["", slice_title(report), "", line(SLICE_HEADINGS)]
+    out = ["", slice_title(report), "", line(headings)]
     out.append("   ".join("-" * w for w in widths))
     out += [line(r) for r in rows]
     if hidden:
@@ -632,11 +641,12 @@ def render_markdown(report: Report, *, max_classes: int = DEFAULT_MAX_CLASSES) -
     if report.slices is not None:
         rows, hidden_slices = slice_rows(report)
         lines += ["", f"*{md_text(slice_title(report))}*", ""]
-        lines.append("| " + " | ".join(SLICE_HEADINGS) + " |")
-        lines.append("|" + "|".join([":---"] + ["---:"] * (len(SLICE_HEADINGS) - 1)) + "|")
+        headings = slice_headings(report)
+        lines.append("| " + " | ".join(headings) + " |")
+        lines.append("|" + "|".join([":---"] + ["---:"] * (len(headings) - 1)) + "|")
         lines += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
         if hidden_slices:
-            blank = " |" * (len(SLICE_HEADINGS) - 1)
+            blank = " |" * (len(headings) - 1)
             lines.append(f"| *{more_slices_line(hidden_slices)}* |{blank}")
     if report.warnings:
         lines.append("")

@@ -280,10 +280,12 @@ def build_report(
     slices = None
     slicer = state.slicer if state.slicer is not None else plan.slicer  # loaded: the plan's
     if state.slices is not None and slicer is not None:
-        from .slices import DEFAULT_MIN_SLICE_SIZE, build_slices
+        from .slices import DEFAULT_MIN_SLICE_SIZE, build_slices, slice_convention
 
         size = DEFAULT_MIN_SLICE_SIZE if min_slice_size is None else min_slice_size
-        slices = build_slices(slicer, state.slices, loss_nats * per_nat, per_nat, size)
+        slices = build_slices(
+            slicer, state.slices, loss_nats * per_nat, per_nat, size, slice_convention(plan)
+        )
     calibration = None
     if state.calibration is not None:
         from .calibration import finish

@@ -16,6 +16,7 @@ equal-mass bins whose edges are quantiles of the column over those first rows, d
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -266,6 +267,7 @@ class _Pending:
     codes: list[NDArray[np.intp]] = field(default_factory=list)
     arrays: list[tuple[NDArray[Any], ...]] = field(default_factory=list)
     weights: list[NDArray[np.float64]] = field(default_factory=list)
+    confidences: list[tuple[NDArray[Any], ...]] = field(default_factory=list)  # --calibration
     rows: dict[int, int] = field(default_factory=dict)  # code -> rows among the entries
     entries: int = 0
     in_unit: bool = True
@@ -283,13 +285,14 @@ class SliceStates:
     n_classes: int
     weighted: bool
     _states: dict[Key, EvalState] = field(default_factory=dict)
+    convention: Any = field(default=None, compare=False, repr=False)  # per-slice calibration
     _keys: list[Key] = field(default_factory=list, compare=False, repr=False)
     _index: dict[Key, int] = field(default_factory=dict, compare=False, repr=False)
     _pending: _Pending = field(default_factory=_Pending, compare=False, repr=False)
 
     @classmethod
     def empty(cls, plan: Plan) -> SliceStates:
-        return cls(plan.n_classes, plan.roles.weight_column is not None)
+        return cls(plan.n_classes, plan.roles.weight_column is not None, {}, slice_convention(plan))
 
     @property
     def states(self) -> dict[Key, EvalState]:
@@ -302,7 +305,13 @@ class SliceStates:
         from .accumulate import ClassTotals
         from .state import EvalState
 
-        return EvalState(0, 0, ClassTotals.zeros(self.n_classes, self.weighted), dx.Diagnostics(0))
+        state = EvalState(0, 0, ClassTotals.zeros(self.n_classes, self.weighted), dx.Diagnostics(0))
+        if self.convention is not None:
+            from .calibration import CalibrationState
+
+            state.convention = self.convention
+            state.calibration = CalibrationState.empty(self.convention, 1, self.weighted)
+        return state
 
     def add(self, slicer: Slicer, batch: Prepared) -> None:
         if batch.scored is None or not len(batch.local):
@@ -329,6 +338,9 @@ class SliceStates:
         s = batch.scored
         pending.codes.append(codes)
         pending.arrays.append((s.classes, s.correct, s.loss, s.p_true, s.zero))
+        if self.convention is not None and batch.confidences is not None:
+            c = batch.confidences
+            pending.confidences.append((c.confidence, c.observed, c.brier))
         if batch.weight is not None:
             pending.weights.append(batch.weight)
         pending.entries += len(codes)
@@ -351,6 +363,10 @@ class SliceStates:
             np.concatenate([a[j] for a in pending.arrays])[order] for j in range(5)
         )
         weight = np.concatenate(pending.weights)[order] if pending.weights else None
+        calibrated = None
+        if pending.confidences:
+            calibrated = [np.concatenate([c[j] for c in pending.confidences])[order]
+                          for j in range(3)]  # fmt: skip
         present, starts = np.unique(codes[order], return_index=True)
         ends = [*starts[1:].tolist(), len(order)]
         for code, lo, hi in zip(present.tolist(), starts.tolist(), ends, strict=True):
@@ -366,13 +382,20 @@ class SliceStates:
             rows = pending.rows[code]
             w = weight[part] if weight is not None else None
             local = np.arange(hi - lo)
-            state.add(Prepared(0, rows, rows, local, scored, w, None, {}, pending.in_unit))
+            prepared = Prepared(0, rows, rows, local, scored, w, None, {}, pending.in_unit)
+            if calibrated is not None:
+                from .confidence import Confidences
+
+                conf, observed, brier = (c[part] for c in calibrated)
+                prepared.confidences = Confidences(conf, observed, brier)
+            state.add(prepared)
 
     def merge(self, other: SliceStates) -> SliceStates:
         states = dict(self.states)
         for key, state in other.states.items():
             states[key] = states[key].merge(state) if key in states else state
-        return SliceStates(self.n_classes, self.weighted, states)
+        convention = self.convention if self.convention is not None else other.convention
+        return SliceStates(self.n_classes, self.weighted, states, convention)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -403,10 +426,12 @@ class SliceResult:
     mean_p_true: float | None
     zero_probability: int
     small: bool
+    calibration: dict[str, Any] | None = None  # --calibration: the slice's ece, mce, brier
 
     def to_dict(self) -> dict[str, Any]:
         from .report import json_number
 
+        extra = self.calibration or {}
         return {
             "key": self.key,
             "count": self.count,
@@ -417,6 +442,7 @@ class SliceResult:
             "small": self.small,
             "zero_probability": self.zero_probability,
             "share": json_number(self.share),
+            **{k: json_number(v) for k, v in extra.items()},
         }
 
     @property
@@ -455,6 +481,30 @@ class SliceReport:
         }
 
 
+def slice_convention(plan: Plan) -> Any:
+    """The calibration convention of each slice: the run's, for top or positive targets
+    (classwise and the temperature scan are the whole run's only)."""
+    convention = plan.calibration
+    if convention is None:
+        return None
+    from .options import EceTarget
+
+    if convention.target is EceTarget.classwise:
+        return None
+    return dataclasses.replace(convention, decompose=False)
+
+
+def _slice_calibration(
+    state: EvalState, convention: Any, loss_sum: float, weight: float
+) -> dict[str, Any] | None:
+    if state.calibration is None or convention is None:
+        return None
+    from .calibration import finish
+
+    figures = finish(state.calibration, convention, [], loss_sum, weight, 1.0)
+    return {"ece": figures.ece, "mce": figures.mce, "brier": figures.brier}
+
+
 def _order(slicer: Slicer, key: Key) -> tuple[Any, ...]:
     parts: list[Any] = []
     for column, value in zip(slicer.columns, key, strict=True):
@@ -476,6 +526,7 @@ def build_slices(
     overall_loss: float,
     per_nat: float,
     min_size: int = DEFAULT_MIN_SLICE_SIZE,
+    convention: Any = None,
 ) -> SliceReport:
     """Each slice's figures (in the report's base), sorted by key; the differences and the
     worst slice over the eligible (not small) slices."""
@@ -496,6 +547,7 @@ def build_slices(
                 mean_p_true=sums.total_p_true / w if w > 0 else None,
                 zero_probability=int(sums.zero_probability.sum()),
                 small=state.n_evaluated < min_size,
+                calibration=_slice_calibration(state, convention, sums.total_loss, w),
             )
         )
     eligible = [g for g in groups if not g.small and g.loss is not None]
