@@ -9,6 +9,7 @@ optional: missing, a picture is exit 2 naming the extra; ``xent --help`` never i
 from __future__ import annotations
 
 import json
+import math
 import struct
 import subprocess
 import sys
@@ -357,6 +358,28 @@ def test_html_page_with_calibration_slices_warnings_and_a_failed_gate(iris):
     assert "Brier 0.2000" in page
     assert page.count("<svg") == 1
     assert "http" not in page
+
+
+def test_html_slice_table_worst_first_with_each_slice_ece(tmp_path):
+    path = tmp_path / "s.csv"
+    rows = ["label,prob,src"] + [f"{i % 2},{0.9 if i % 2 else 0.2},a" for i in range(10)]
+    rows += [f"{i % 2},{0.4 if i % 2 else 0.7},b" for i in range(10)]
+    path.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "r.html"
+    result = invoke("eval", path, "--by", "src", "--min-slice-size", "1", "--plot", out)
+    assert result.exit_code == 0, result.output
+    parser = Page()
+    parser.feed(out.read_text(encoding="utf-8"))
+    i = parser.cells.index("slice")
+    assert parser.cells[i : i + 6] == ["slice", "count", "loss", "accuracy", "mean p(true)", "ECE"]
+    # b: p(true) 0.4 and 0.3 -> loss (-log 0.4 - log 0.3) / 2; a: (-log 0.9 - log 0.8) / 2
+    assert parser.cells[i + 6] == "b"
+    assert parser.cells[i + 8] == f"{(-math.log(0.4) - math.log(0.3)) / 2:.4f}"
+    assert parser.cells[i + 12] == "a"
+    # positive-class ECE, one bin per distinct p, half the rows each:
+    # b (|0.4 - 1| + |0.7 - 0|) / 2 = 0.65; a (|0.9 - 1| + |0.2 - 0|) / 2 = 0.15
+    assert parser.cells[i + 11] == "0.6500"
+    assert parser.cells[i + 17] == "0.1500"
 
 
 def test_plot_dict_is_the_json_report(tmp_path):

@@ -168,6 +168,7 @@ def slices(report: dict[str, Any]) -> list[str]:
                         else -math.inf),
     )  # fmt: skip
     by = ", ".join(map(str, data.get("by", [])))
+    with_ece = any("ece" in g for g in groups)  # --calibration: each slice's ECE
     rows = [
         _tr(
             [
@@ -176,15 +177,17 @@ def slices(report: dict[str, Any]) -> list[str]:
                 ("n", fmt(number(g.get("loss")))),
                 ("n", fmt_percent(number(g.get("accuracy")))),
                 ("n", _prob(g.get("mean_p_true"))),
+                *([("n", _prob(g.get("ece")))] if with_ece else []),
             ]
         )
         for g in groups
     ]
+    headings = ("slice", "count", "loss", "accuracy", "mean p(true)", *(("ECE",) * with_ece))
     note = f"worst first; * fewer than {escape(str(data.get('min_size')))} rows: not gated"
     return [
         f"<h2>Slices by {escape(by)}</h2>",
         f'<p class="meta">{note}</p>',
-        *_table(("slice", "count", "loss", "accuracy", "mean p(true)"), rows),
+        *_table(headings, rows),
     ]
 
 
