@@ -357,6 +357,9 @@ def test_html_page_with_calibration_slices_warnings_and_a_failed_gate(iris):
     assert "MCE 0.1000" in page
     assert "Brier 0.2000" in page
     assert page.count("<svg") == 1
+    shares = [c["share"] for c in report["classes"]]  # share bars: 8em for the largest share
+    for share in shares:
+        assert f'style="width:{8 * share / max(shares):.3f}em"' in page
     assert "http" not in page
 
 

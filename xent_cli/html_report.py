@@ -102,7 +102,10 @@ CLASS_HEADINGS = ("class", "count", "loss", "share", "", "accuracy", "mean p(tru
 
 
 def class_table(report: dict[str, Any]) -> list[str]:
-    rows = [_class_row(c) for c in report.get("classes", [])]
+    classes = report.get("classes", [])
+    shares = [x for c in classes if (x := number(c.get("share"))) is not None and math.isfinite(x)]
+    largest = max(shares, default=0.0)
+    rows = [_class_row(c, largest) for c in classes]
     total = {
         "class": "overall",
         "count": sum(int(c.get("count", 0)) for c in report.get("classes", [])),
@@ -112,14 +115,18 @@ def class_table(report: dict[str, Any]) -> list[str]:
         "mean_p_true": report.get("mean_p_true"),
         "zero_probability": report.get("zero_probability"),
     }
-    rows.append(_class_row(total, css="overall", bar=False))
+    rows.append(_class_row(total, None, css="overall"))
     return _table(CLASS_HEADINGS, rows)
 
 
-def _class_row(c: dict[str, Any], css: str = "", bar: bool = True) -> str:
+def _class_row(c: dict[str, Any], largest: float | None, css: str = "") -> str:
+    """A class's row; its share bar as in the table: 8em for the ``largest`` share (None:
+    no bar)."""
     share = number(c.get("share"))
-    width = 0.0 if share is None or not math.isfinite(share) else max(0.0, min(share, 1.0))
-    bar_cell = f'<span class="bar" style="width:{8 * width:.3f}em"></span>' if bar else ""
+    bar_cell = ""
+    if largest is not None and largest > 0 and share is not None and math.isfinite(share):
+        width = max(0.0, min(share / largest, 1.0))
+        bar_cell = f'<span class="bar" style="width:{8 * width:.3f}em"></span>'
     cells = [
         ("", escape(str(c.get("class", "")))),
         ("n", str(c.get("count", ""))),
