@@ -88,3 +88,25 @@ def test_parquet_memory_is_flat(tmp_path: Path):
         sizes[repeat] = peak_mb(["eval", str(path), "--format", "json"])
     assert sizes[LARGE] - sizes[SMALL] < GROWTH_MB, sizes
     assert sizes[LARGE] < CEILING_MB, sizes
+
+
+WIDE_ROWS, WIDE_COLUMNS = 20_000, 2_000  # float64: 320 MB of scores in one row group
+# Read in column blocks: 190-195 MB. Streamed row by row (iter_batches), pyarrow held the row
+# group decoded, several times over: 1.34 GB.
+WIDE_CEILING_MB = 260
+
+
+@pytest.mark.slow
+def test_wide_single_row_group_parquet_is_read_in_column_blocks(tmp_path: Path):
+    """A row group far larger than the memory bound is read a block of columns at a time."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "wide.parquet"
+    columns = {"label": rng.integers(0, WIDE_COLUMNS, WIDE_ROWS)}
+    for j in range(WIDE_COLUMNS):
+        columns[f"logit_{j}"] = rng.normal(0, 2, WIDE_ROWS)
+    table = pa.table(columns)
+    del columns
+    pq.write_table(table, path, row_group_size=WIDE_ROWS, compression="none")
+    assert pq.ParquetFile(path).metadata.num_row_groups == 1
+    del table
+    assert peak_mb(["eval", str(path), "--format", "json"]) < WIDE_CEILING_MB

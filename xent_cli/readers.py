@@ -922,15 +922,34 @@ class ParquetSource:
     def batches(
         self, columns: Sequence[str], types: dict[str, pa.DataType]
     ) -> Iterator[pa.RecordBatch]:
+        """Batches of the columns, row group after row group. A large row group of many
+        float columns (scores) is read a block of columns at a time (see
+        :mod:`xent_cli.wideparquet`), the others streamed by ``iter_batches``."""
+        from . import wideparquet
+
+        groups = self.row_groups
+        if groups is None:
+            groups = list(range(self._file.metadata.num_row_groups))
+        packed = wideparquet.packed_columns(self.schema, columns, types)
+        rows = self._batch_rows(columns)
         try:
-            for batch in self._file.iter_batches(
-                batch_size=self._batch_rows(columns),
-                row_groups=self.row_groups,
-                columns=list(columns),
-                use_threads=True,
+            for large, run in itertools.groupby(
+                groups, key=lambda g: wideparquet.is_large(self._file, g, packed)
             ):
-                self._rows_read += batch.num_rows
-                yield batch
+                if large:
+                    parts = (
+                        wideparquet.group_batches(self._file, g, columns, packed, self.name)
+                        for g in run
+                    )
+                    stream: Iterator[pa.RecordBatch] = itertools.chain.from_iterable(parts)
+                else:
+                    stream = self._file.iter_batches(
+                        batch_size=rows, row_groups=list(run), columns=list(columns),
+                        use_threads=True,
+                    )  # fmt: skip
+                for batch in stream:
+                    self._rows_read += batch.num_rows
+                    yield batch
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
 
