@@ -15,7 +15,7 @@ from xent_cli import wideparquet
 from xent_cli.matrices import float_matrix
 from xent_cli.readers import ParquetSource
 
-from .conftest import eval_json
+from .conftest import eval_json, invoke
 
 ROWS, CLASSES = 3_000, 100
 
@@ -99,3 +99,19 @@ def test_few_float_columns_are_not_packed():
     schema = pa.schema([("label", pa.int64()), *((f"p{j}", pa.float32()) for j in range(10))])
     types = {f"p{j}": pa.float64() for j in range(10)}
     assert wideparquet.packed_columns(schema, schema.names, types) == []
+
+
+def test_no_room_for_the_temporary_copy_is_one_error_line(tmp_path, monkeypatch):
+    path = tmp_path / "wide.parquet"
+    pq.write_table(_table(np.float32), path)
+    monkeypatch.setattr(wideparquet, "GROUP_BYTES", 0)
+
+    def full(*args: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(wideparquet.os, "pwritev", full, raising=False)
+    result = invoke("eval", path)
+    assert result.exit_code == 2
+    assert "cannot write a temporary copy" in result.stderr
+    assert "No space left on device" in result.stderr
+    assert "TMPDIR" in result.stderr
