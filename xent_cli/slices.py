@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from .arrays import integers
 from .columns import split_by_spec
 from .errors import XentError
 from .labels import display
@@ -76,9 +77,9 @@ class SliceColumn:
             array = array.dictionary_decode()
         encoded = pc.dictionary_encode(array)
         names = [_text(v) for v in encoded.dictionary.to_pylist()]
-        indices = encoded.indices.fill_null(len(names))
+        codes = integers(encoded.indices, len(names)).astype(np.intp)  # nulls: <missing>
         names.append(MISSING_SLICE)
-        return np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.intp), names
+        return codes, names
 
 
 def _edge(value: float) -> str:
@@ -159,11 +160,19 @@ class Slicer:
     ) -> tuple[NDArray[np.intp], list[Key]]:
         """Each entry's slice (at rows ``local``) as an index into the keys returned (a key
         may repeat: values spelled alike, e.g. ``1`` and ``1.0``)."""
-        indices = pa.array(np.asarray(local, dtype=np.int64))
-        per_column = [c.codes(a.take(indices)) for c, a in zip(self.columns, arrays, strict=True)]
+        n = len(arrays[0]) if arrays else 0
+        if len(local) == n and (n == 0 or (local[0] == 0 and local[-1] == n - 1)):
+            taken = list(arrays)  # every row evaluated, in order: no take
+        else:
+            positions = np.ascontiguousarray(local, dtype=np.int64)  # from buffers: no pandas
+            indices = pa.Array.from_buffers(
+                pa.int64(), len(positions), [None, pa.py_buffer(positions)]
+            )
+            taken = [a.take(indices) for a in arrays]
+        per_column = [c.codes(a) for c, a in zip(self.columns, taken, strict=True)]
         if len(per_column) == 1:
             codes, names = per_column[0]
-            uniques = np.unique(codes)
+            uniques = np.flatnonzero(np.bincount(codes, minlength=len(names)))
             remap = np.full(len(names), -1, np.intp)
             remap[uniques] = np.arange(len(uniques))
             return remap[codes], [(names[u],) for u in uniques.tolist()]
@@ -332,7 +341,9 @@ class SliceStates:
             codes_of_rows = pairs // (int(local.max()) + 1)
         else:
             codes_of_rows = codes
-        present, rows = np.unique(codes_of_rows, return_counts=True)
+        counts = np.bincount(codes_of_rows)
+        present = np.flatnonzero(counts)
+        rows = counts[present]
         for code, count in zip(present.tolist(), rows.tolist(), strict=True):
             pending.rows[code] = pending.rows.get(code, 0) + count
         s = batch.scored
@@ -358,7 +369,9 @@ class SliceStates:
             return
         self._pending = _Pending()
         codes = np.concatenate(pending.codes)
-        order = np.argsort(codes, kind="stable")
+        # stable: entries keep their order within a slice; 16-bit codes sort by radix, O(n)
+        small = codes.astype(np.uint16) if len(self._keys) <= 1 << 16 else codes
+        order = np.argsort(small, kind="stable")
         classes, correct, loss, p_true, zero = (
             np.concatenate([a[j] for a in pending.arrays])[order] for j in range(5)
         )
@@ -367,8 +380,11 @@ class SliceStates:
         if pending.confidences:
             calibrated = [np.concatenate([c[j] for c in pending.confidences])[order]
                           for j in range(3)]  # fmt: skip
-        present, starts = np.unique(codes[order], return_index=True)
-        ends = [*starts[1:].tolist(), len(order)]
+        sizes = np.bincount(codes)
+        present = np.flatnonzero(sizes)
+        ends_all = np.cumsum(sizes)
+        starts = (ends_all - sizes)[present]
+        ends = ends_all[present].tolist()
         for code, lo, hi in zip(present.tolist(), starts.tolist(), ends, strict=True):
             key = self._keys[code]
             state = self._states.get(key)
