@@ -11,7 +11,7 @@ multilabel: per cell) and, with ``decompose``, the temperature scan.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -223,7 +223,6 @@ class Calibration:
     bins: tuple[Bin, ...]
     per_class: tuple[ClassCalibration, ...] = ()
     temperature: Decomposition | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from .report import json_number
@@ -270,9 +269,8 @@ def finish(
         return width_bins(sums, convention.n_bins, convention.edges)
 
     if state.n_groups == 1:
-        bins = binned(groups[0])
-        group_weight = total_weight  # top / positive: every entry is in one bin
-        ece, mce = ece_mce(bins, group_weight)
+        bins = binned(groups[0])  # top / positive: every entry is in one bin
+        ece, mce = ece_mce(bins, total_weight)
         return Calibration(convention, ece, mce, brier, tuple(bins), (), temperature)
     per_class = []
     for name, sums in zip(class_names, groups, strict=True):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .numerics import row_sums
+from .numerics import categorical_logits_parts, row_sums
 from .options import EceTarget, Kind, Mode
 from .scoring import Scored
 
@@ -37,18 +37,6 @@ class Confidences:
     class_p: Float | None = None  # classwise: (rows, classes) probabilities
     class_y: Float | None = None  # classwise: (rows, classes) outcomes (0/1 or soft)
     soft: bool = False  # outcomes are soft-target probabilities, not 0/1
-
-    def take(self, entries: Int, rows: Int | None) -> Confidences:
-        """Some entries (a slice's); ``rows``: their rows in the matrices (classwise)."""
-        pick = (lambda m: m[rows]) if rows is not None else (lambda m: m)
-        return Confidences(
-            self.confidence[entries],
-            self.observed[entries],
-            self.brier[entries],
-            pick(self.class_p) if self.class_p is not None else None,
-            pick(self.class_y) if self.class_y is not None else None,
-            self.soft,
-        )
 
 
 def sigmoid(z: Float) -> Float:
@@ -90,36 +78,15 @@ def _from_parts(scored: Scored, rest: Float, rest_sq: Float | None) -> tuple[Flo
 
 
 def _top_and_brier(scores: Float, kind: Kind, labels: Int, predicted: Int) -> tuple[Float, Float]:
-    r"""Top-label probability and Brier score per row, without the normalised matrix.
-
-    With ``e_c`` the unnormalised probabilities (``exp(z - max z)`` for logits, else the
-    probabilities) and ``S = sum_c e_c``: ``p_top = e_top / S`` and
-
-    .. math::  \sum_c (p_c - y_c)^2 = \frac{\sum_{c \ne y} e_c^2 + (\sum_{c \ne y} e_c)^2}{S^2}
-
-    for logits (``1 - p_y`` from the other classes' sum: exact for a confident row); given
-    probabilities use ``(1 - p_y)^2`` itself, as the definition does.
-    """
-    n = len(labels)
-    rows = np.arange(n)
-    if kind is Kind.logits:
-        e = scores - scores.max(axis=1, keepdims=True)
-        np.exp(e, out=e)
-    elif kind is Kind.log_probs:
-        e = np.exp(scores)
-    else:
-        e = scores
-    squares = e * e
+    """Top-label probability and Brier score per row of probabilities (log-probabilities:
+    their exp): ``p_top`` and ``sum_{c != y} p_c^2 + (1 - p_y)^2``, as the definition
+    reads."""
+    rows = np.arange(len(labels))
+    p = np.exp(scores) if kind is Kind.log_probs else scores
+    squares = p * p
     squares[rows, labels] = 0.0
-    others_sq = row_sums(squares)
-    top = e[rows, predicted]
-    if kind is not Kind.logits:
-        miss = 1.0 - e[rows, labels]
-        return top.copy(), others_sq + miss * miss
-    e[rows, labels] = 0.0  # e is our own copy here
-    others = row_sums(e)
-    total = others + np.exp(scores[rows, labels] - scores[rows, predicted])
-    return top / total, (others_sq + others * others) / (total * total)
+    miss = 1.0 - p[rows, labels]
+    return p[rows, predicted].copy(), row_sums(squares) + miss * miss
 
 
 def confidences(
@@ -138,7 +105,9 @@ def confidences(
     (n, L) 0/1); soft: soft targets or None; scored: the batch's scored entries.
     """
     if mode is Mode.categorical and soft is None and target is not EceTarget.classwise:
-        if parts is not None and parts[1] is not None:
+        if kind is Kind.logits:
+            if parts is None:  # the loss kernel's sums, unless the caller kept them
+                parts = categorical_logits_parts(scores, labels)[2]
             confidence, brier = _from_parts(scored, *parts)
         else:
             confidence, brier = _top_and_brier(scores, kind, labels, scored.predicted)

@@ -56,30 +56,6 @@ class Prepared:
     confidences: Confidences | None = None  # --calibration: per-entry p, outcome, Brier
     grid: list[Float] | None = None  # --decompose: per-entry losses at each temperature
 
-    def subset(self, entries: Int) -> Prepared:
-        """Some entries of the batch (a slice's), without the batch's warnings; its rows
-        are the evaluated rows among them."""
-        assert self.scored is not None
-        local = self.local[entries]
-        rows = len(local) if len(local) < 2 or (np.diff(local) > 0).all() else len(np.unique(local))
-        s = self.scored
-        scored = Scored(
-            s.classes[entries], s.predicted[entries], s.loss[entries], s.p_true[entries],
-            s.zero[entries],
-        )  # fmt: skip
-        weight = self.weight[entries] if self.weight is not None else None
-        confidences = None
-        if self.confidences is not None:
-            matrix_rows = None  # classwise matrices: one row per evaluated row of the batch
-            if self.confidences.class_p is not None:
-                matrix_rows = np.searchsorted(np.unique(self.local), np.unique(local))
-            confidences = self.confidences.take(entries, matrix_rows)
-        grid = [g[entries] for g in self.grid] if self.grid is not None else None
-        return Prepared(
-            self.start, rows, rows, local, scored, weight, None, {}, self.in_unit,
-            confidences=confidences, grid=grid,
-        )  # fmt: skip
-
     @property
     def rows(self) -> NDArray[np.int64]:
         """Global 0-based row number of each entry."""
