@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import XentError
+from .render import fmt_loss as fmt
+from .render import fmt_percent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -274,22 +276,6 @@ def number(value: Any) -> float | None:
     if value is None:
         return None
     return float(value)
-
-
-def fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if not math.isfinite(value):
-        return str(value)
-    if value != 0 and abs(value) < 1e-3:
-        return f"{value:.3e}"
-    return f"{value:.4f}"
-
-
-def fmt_percent(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{100 * value:.1f}%"
 
 
 def _one_line(text: str, width: int) -> str:
