@@ -476,6 +476,28 @@ def test_version():
     assert result.stdout.startswith("xent 0.")
 
 
+def test_version_answers_before_typer_loads():
+    import xent_cli
+
+    code = (
+        "import sys\n"
+        "sys.argv = ['xent', '--version']\n"
+        "from xent_cli.launch import main\n"
+        "main()\n"
+        "print(sorted(m for m in ('typer', 'rich', 'numpy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [f"xent {xent_cli.__version__}", "[]"]
+    # the same text as the full command line's --version
+    from typer.testing import CliRunner
+
+    from xent_cli.cli import app
+
+    assert (
+        CliRunner().invoke(app, ["--version"]).stdout.splitlines()[0] == out.stdout.splitlines()[0]
+    )
+
+
 def test_closed_pipe_exits_quietly(tmp_path: Path):
     big = tmp_path / "big.csv"
     big.write_text("label,logit_0,logit_1\n" + "0,1.5,0.5\n1,0.2,0.3\n" * 50_000)

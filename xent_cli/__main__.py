@@ -1,5 +1,5 @@
 """``python -m xent_cli`` is the same as ``xent``."""
 
-from .cli import main
+from .launch import main
 
 main()
