@@ -567,3 +567,64 @@ def test_input_checks() -> None:
     sums.add(np.array([2], np.int32), np.array([0.25], np.float32))  # converted exactly
     assert sums.finish()[2] == 0.25
     assert exact_sum([0.1, 0.2, 0.3]) == math.fsum([0.1, 0.2, 0.3])  # type: ignore[arg-type]
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 11), st.floats(allow_nan=True, allow_infinity=True)),
+        max_size=60,
+    ),
+    st.integers(12, 30),
+)
+def test_resized_and_split_keep_every_bucket(pairs: list[tuple[int, float]], more: int) -> None:
+    """Side-by-side sums (12 buckets = 4 groups of 3), grown, then split into groups: each
+    group's buckets finish as the exact sums of their own values."""
+    sums = ExactSums(12)
+    half = len(pairs) // 2
+    for part in (pairs[:half], pairs[half:]):  # some values still in pending bins
+        if part:
+            sums.add(np.array([b for b, _ in part]), np.array([v for _, v in part]))
+    grown = sums.resized(more)
+    assert grown.n_buckets == more
+    want = [reference([v for b, v in pairs if b == bucket]) for bucket in range(more)]
+    np.testing.assert_array_equal(grown.finish(), np.array(want))
+    groups = sums.split(3)
+    assert [g.n_buckets for g in groups] == [3, 3, 3, 3]
+    got = np.concatenate([g.finish() for g in groups])
+    np.testing.assert_array_equal(got, np.array(want[:12]))
+    for g in groups:  # a part is a state like any other: it merges and adds on
+        g.add(np.array([0]), np.array([1.0]))
+    assert groups[1].finish()[0] == reference([1.0, *(v for b, v in pairs if b == 3)])
+
+
+def test_split_and_resize_refuse_bad_sizes() -> None:
+    with pytest.raises(ValueError):
+        ExactSums(10).split(3)
+    with pytest.raises(ValueError):
+        ExactSums(10).resized(9)
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 4), st.floats(allow_nan=True, allow_infinity=True)),
+            max_size=12,
+        ),
+        max_size=8,
+    )
+)
+def test_totals_of_many_states_equal_each_total(states: list[list[tuple[int, float]]]) -> None:
+    """exact.totals([...]) == [s.total() ...] == the exact rational sum of each state's values,
+    whatever the states' windows (tiny, huge, empty, non-finite values side by side)."""
+    many = []
+    for pairs in states:
+        sums = ExactSums(5)
+        if pairs:
+            sums.add(np.array([b for b, _ in pairs]), np.array([v for _, v in pairs]))
+        many.append(sums)
+    want = [reference([v for _, v in pairs]) for pairs in states]
+    got = exact.totals(many)
+    assert all(same_bits(g, w) for g, w in zip(got, want, strict=True))
+    assert all(same_bits(g, s.total()) for g, s in zip(got, many, strict=True))

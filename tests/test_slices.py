@@ -320,3 +320,58 @@ def test_multilabel_slices_count_rows_and_judge_cells(tmp_path):
         assert group["count"] == len(part)
         assert group["loss"] == pytest.approx(float(-(xlogy(y, p) + xlogy(1 - y, 1 - p)).mean()))
         assert group["accuracy"] == pytest.approx(float(((p > 0.5) == y).mean()))
+
+
+def test_dictionary_codes_use_only_the_values_a_batch_holds():
+    """A file's dictionary may hold far more values than a batch uses (Parquet's dictionary
+    of a row group): the codes name only the used ones, nulls are <missing>."""
+    import pyarrow as pa
+
+    from xent_cli.slices import SliceColumn
+
+    dictionary = pa.array([f"v{i:04d}" for i in range(1000)] + ["007", "7.0"])
+    indices = pa.array([5, 1000, None, 5, 1001, 999], pa.int32())
+    array = pa.DictionaryArray.from_arrays(indices, dictionary)
+    codes, names = SliceColumn("c").codes(array)
+    assert [names[c] for c in codes] == ["v0005", "007", "<missing>", "v0005", "7", "v0999"]
+    small = pa.DictionaryArray.from_arrays(pa.array([1, 0, None], pa.int32()), ["a", "b"])
+    codes, names = SliceColumn("c").codes(small)
+    assert [names[c] for c in codes] == ["b", "a", "<missing>"]
+
+
+def test_text_slices_need_no_hashing_of_their_own(tmp_path):
+    """CSV and Parquet deliver --by text dictionary-encoded (the parser's or the file's own
+    dictionaries), spelled as written ("007" stays apart from "7"): the slices are pandas'
+    groups, and slicing loads no pyarrow.compute (~0.06 s of start-up)."""
+    import subprocess
+    import sys
+
+    from scipy.special import log_softmax
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    logits = rng.normal(0, 2, (n, 3))
+    y = rng.integers(0, 3, n)
+    code = rng.choice(["007", "7", "07", "x"], n)
+    frame = pd.DataFrame({"label": y, **{f"logit_{j}": logits[:, j] for j in range(3)}})
+    frame["code"] = code
+    csv, parquet = tmp_path / "c.csv", tmp_path / "c.parquet"
+    frame.to_csv(csv, index=False)
+    frame.to_parquet(parquet, row_group_size=1000)
+    loss = -log_softmax(logits, axis=1)[np.arange(n), y]
+    want = {k: (len(g), float(g.mean())) for k, g in pd.Series(loss).groupby(code)}
+    for path in (csv, parquet):
+        script = (
+            "import sys, json\n"
+            "from xent_cli import evaluate\n"
+            f"r = evaluate({str(path)!r}, by='code').to_dict()\n"
+            "print(json.dumps([r['slices'], 'pyarrow.compute' in sys.modules]))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        slices, computed = json.loads(out.stdout)
+        assert computed is False
+        got = {g["key"]["code"]: (g["count"], g["loss"]) for g in slices["groups"]}
+        assert got.keys() == want.keys()
+        for key, (count, mean) in want.items():
+            assert got[key][0] == count
+            assert got[key][1] == pytest.approx(mean, rel=1e-12)

@@ -8,11 +8,13 @@ their order and however they were cut into batches, and merging is plain additio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from . import exact
 from .exact import ExactSums
 
 Float = NDArray[np.float64]
@@ -114,6 +116,49 @@ class ClassTotals:
             both(self.correct, other.correct),
         )
 
+    def resized(self, n_classes: int) -> ClassTotals:
+        """These totals with ``n_classes`` (at least as many) classes, the new ones empty."""
+
+        def ints(counts: NDArray[np.int64]) -> NDArray[np.int64]:
+            return np.pad(counts, (0, n_classes - len(counts)))
+
+        def sums(exact: ExactSums | None) -> ExactSums | None:
+            return exact.resized(n_classes) if exact is not None else None
+
+        loss, p_true = self.loss.resized(n_classes), self.p_true.resized(n_classes)
+        return ClassTotals(
+            ints(self.count),
+            ints(self.hits),
+            ints(self.zero_probability),
+            loss,
+            p_true,
+            sums(self.weight),
+            sums(self.correct),
+        )
+
+    def split(self, size: int) -> list[ClassTotals]:
+        """Consecutive groups of ``size`` classes as totals of their own (e.g. totals kept
+        side by side for many slices, class ``c * size + j`` being slice c's class j)."""
+        n = self.n_classes // size
+
+        def ints(counts: NDArray[np.int64]) -> list[NDArray[np.int64]]:
+            return list(counts.reshape(n, size).copy())
+
+        def sums(exact: ExactSums | None) -> list[ExactSums | None]:
+            return list(exact.split(size)) if exact is not None else [None] * n
+
+        parts = zip(
+            ints(self.count),
+            ints(self.hits),
+            ints(self.zero_probability),
+            self.loss.split(size),
+            self.p_true.split(size),
+            sums(self.weight),
+            sums(self.correct),
+            strict=True,
+        )
+        return [ClassTotals(*part) for part in parts]
+
     def finish(self) -> ClassSums:
         """Round every sum once: per class, and the overall totals from the exact sums."""
 
@@ -182,6 +227,35 @@ class ClassTotals:
             and (self.loss, self.p_true, self.weight, self.correct)
             == (other.loss, other.p_true, other.weight, other.correct)
         )
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The overall figures of one :class:`ClassTotals` (those of its ``finish()``)."""
+
+    weight: float
+    loss: float
+    correct: float
+    p_true: float
+    zero_probability: int
+
+
+def overall_totals(many: Sequence[ClassTotals]) -> list[Totals]:
+    """Each one's overall totals, the same as ``finish()`` gives, computed together (one
+    exact pass for thousands of slices instead of a ``finish()`` each)."""
+
+    def column(sums: list[ExactSums | None], counts: list[NDArray[np.int64]]) -> list[float]:
+        kept = [s for s in sums if s is not None]
+        if len(kept) == len(sums):
+            return exact.totals(kept)
+        return [float(int(c.sum())) for c in counts]
+
+    weight = column([t.weight for t in many], [t.count for t in many])
+    loss = exact.totals([t.loss for t in many])
+    correct = column([t.correct for t in many], [t.hits for t in many])
+    p_true = exact.totals([t.p_true for t in many])
+    zeros = [int(t.zero_probability.sum()) for t in many]
+    return [Totals(*figures) for figures in zip(weight, loss, correct, p_true, zeros, strict=True)]
 
 
 def weighted(values: Float, weight: Float) -> Float:

@@ -44,6 +44,7 @@ class Roles:
     label_list: bool = False
     target_list: bool = False
     by_columns: tuple[str, ...] = ()  # --by: the slice columns (see slices.py)
+    by_values: tuple[str, ...] = ()  # of those, the ones sliced by value (not into :N bins)
 
     @property
     def needed_columns(self) -> list[str]:
@@ -281,6 +282,7 @@ def resolve_roles(
         label_list=label_list,
         target_list=target_list,
         by_columns=tuple(by_columns),
+        by_values=tuple(by_column_names(settings.by, names, source, binned=False)),
     )
 
 
@@ -302,11 +304,18 @@ def split_by_spec(spec: str) -> list[tuple[str, int | None]]:
     return parts
 
 
-def by_column_names(spec: str | None, names: Sequence[str], source: str) -> list[str]:
-    """The columns ``--by`` names, as the schema spells them."""
+def by_column_names(
+    spec: str | None, names: Sequence[str], source: str, *, binned: bool | None = None
+) -> list[str]:
+    """The columns ``--by`` names, as the schema spells them (``binned=False``: only those
+    sliced by value, ``True``: only those cut into ``:N`` bins)."""
     if spec is None:
         return []
-    found = [_find(name, names, "--by", source) for name, _ in split_by_spec(spec)]
+    found = [
+        _find(name, names, "--by", source)
+        for name, bins in split_by_spec(spec)
+        if binned is None or binned == (bins is not None)
+    ]
     return list(dict.fromkeys(found))
 
 

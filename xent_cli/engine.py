@@ -25,7 +25,16 @@ from .matrices import finite_rows, float_matrix, list_matrix
 from .options import Base, CalibrationSpec, InputFormat, Kind, Mode, Settings, calibration_spec
 from .plan import Plan, make_plan, sample_rows
 from .prepare import Prepared, prepare
-from .readers import BatchSource, StreamSource, TableSource, open_sources, prefetch
+from .readers import (
+    LABEL_TEXT,
+    SLICE_TEXT,
+    BatchSource,
+    ParquetSource,
+    StreamSource,
+    TableSource,
+    open_sources,
+    prefetch,
+)
 from .report import Report, build_report
 from .state import EvalState
 
@@ -148,11 +157,14 @@ def _text_types(roles: Roles, source: BatchSource) -> dict[str, pa.DataType]:
             seen = source.schema.field(column).type
             if pa.types.is_string(seen) or pa.types.is_large_string(seen):
                 types[column] = seen
+    if isinstance(source, ParquetSource):
+        for column in roles.by_values:  # read as the file's dictionaries where it is text
+            types.setdefault(column, SLICE_TEXT)
     if fmt in (InputFormat.csv, InputFormat.tsv):
         for column in roles.by_columns:  # --by: as text (binned: converted afterwards)
-            types.setdefault(column, pa.string())
+            types.setdefault(column, SLICE_TEXT if column in roles.by_values else pa.string())
         for column in roles.label_columns:
-            types[column] = pa.dictionary(pa.int32(), pa.string())
+            types[column] = LABEL_TEXT
         if roles.id_column:
             types[roles.id_column] = pa.string()
     return types

@@ -49,12 +49,13 @@ from __future__ import annotations
 
 import operator
 import threading
+from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BINS_BUDGET", "BLOCK", "CHUNK", "ExactSums", "exact_sum"]
+__all__ = ["BINS_BUDGET", "BLOCK", "CHUNK", "ExactSums", "exact_sum", "totals"]
 
 #: At most this many values reach a float64 bin before it is folded into the int64 digits.
 #: Must stay <= 2**26: then every bin sum is an integer below 2**53 and exact.
@@ -524,6 +525,35 @@ class ExactSums:
                     out._nonfinite += part
         return out
 
+    def resized(self, n_buckets: int) -> ExactSums:
+        """A new state with ``n_buckets`` (no fewer) buckets: these sums, then empty ones."""
+        if n_buckets < self._n:
+            raise ValueError(f"cannot shrink {self._n} buckets to {n_buckets}")
+        self._fold()
+        out = ExactSums(n_buckets)
+        grow = ((0, n_buckets - self._n), (0, 0))
+        out._digits, out._d0, out._load = np.pad(self._digits, grow), self._d0, self._load
+        if self._nonfinite is not None:
+            out._nonfinite = np.pad(self._nonfinite, grow)
+        return out
+
+    def split(self, size: int) -> list[ExactSums]:
+        """The buckets in consecutive groups of ``size``, each group a state of its own
+        (its buckets 0..size-1); the sums are unchanged, so finishing either gives the same."""
+        if size <= 0 or self._n % size:
+            raise ValueError(f"cannot split {self._n} buckets into groups of {size}")
+        self._fold()
+        digits = self._digits.copy()
+        nonfinite = self._nonfinite
+        parts = []
+        for start in range(0, self._n, size):
+            part = ExactSums(size)
+            part._digits, part._d0, part._load = digits[start : start + size], self._d0, self._load
+            if nonfinite is not None and nonfinite[start : start + size].any():
+                part._nonfinite = nonfinite[start : start + size].copy()
+            parts.append(part)
+        return parts
+
     def _nonfinite_counts(self) -> NDArray[np.int64]:
         if self._nonfinite is None:
             return np.zeros((self._n, 3), np.int64)
@@ -681,6 +711,36 @@ class ExactSums:
                 out._nonfinite = np.zeros((n, 3), np.int64)
             out._nonfinite[entry[0]] += entry[1:]
         return out
+
+
+def totals(many: Sequence[ExactSums]) -> list[float]:
+    """``[s.total() for s in many]``, the same floats, computed together: each state's digit
+    column sums side by side as one bucket of one state, finished in one pass (for thousands
+    of small states, e.g. one per slice, where a ``total()`` each costs Python work each)."""
+    columns: list[NDArray[np.int64]] = []
+    for sums in many:
+        sums._fold()
+        if sums._load >= _LOAD_LIMIT // max(sums._n, 1):  # keep the column sums exact
+            sums._normalise()
+        columns.append(sums._digits.sum(axis=0))
+    together = ExactSums(len(many))
+    present = [i for i, column in enumerate(columns) if column.size]
+    if present:
+        lo = min(many[i]._d0 for i in present)
+        hi = max(many[i]._end for i in present)
+        digits = np.zeros((len(many), hi - lo), np.int64)
+        for i in present:
+            at = many[i]._d0 - lo
+            digits[i, at : at + columns[i].size] = columns[i]
+        together._digits, together._d0 = digits, lo
+        together._load = max(int(np.abs(digits).max()), 1)
+    result = together.finish()
+    for i, sums in enumerate(many):
+        if sums._nonfinite is not None:
+            forced = _special(*sums._nonfinite.sum(axis=0).tolist())
+            if forced is not None:
+                result[i] = forced
+    return [float(x) for x in result.tolist()]
 
 
 def exact_sum(values: NDArray[np.float64]) -> float:

@@ -52,6 +52,11 @@ COUNT_BLOCK_BYTES = 1 << 18
 PARQUET_BATCH_ROWS = 65_536
 PARQUET_BATCH_VALUES = 1 << 22  # rows x score values per batch: 32 MiB of float64
 PARQUET_BUFFER_BYTES = 1 << 16
+#: How labels are asked for from text: dictionary-encoded, integers decoded as digits.
+LABEL_TEXT = pa.dictionary(pa.int32(), pa.string())
+#: How ``--by`` values are asked for: dictionary-encoded text, kept as written (``007``), so
+#: slicing needs no hashing of its own (the parser's threads, or Parquet's own dictionary).
+SLICE_TEXT = pa.dictionary(pa.int32(), pa.large_string())
 
 
 class BatchSource(Protocol):
@@ -631,10 +636,9 @@ def _json_type(wanted: pa.DataType) -> pa.DataType:
 
 
 def _quick_type(wanted: pa.DataType, seen: pa.DataType | None) -> pa.DataType:
-    """Raw bytes (to decode as digits) for a dictionary-encoded (label) column whose first rows
-    were integers."""
+    """Raw bytes (to decode as digits) for a label column whose first rows were integers."""
     integral = seen is not None and pa.types.is_integer(seen)
-    return pa.binary() if integral and pa.types.is_dictionary(wanted) else wanted
+    return pa.binary() if integral and wanted == LABEL_TEXT else wanted
 
 
 def _decode_digits(table: pa.Table, columns: Sequence[str]) -> pa.Table | None:
@@ -889,6 +893,7 @@ class ParquetSource:
                 "buffer_size": PARQUET_BUFFER_BYTES, "pre_buffer": False
             }  # fmt: skip
             self._file = pq.ParquetFile(target, **buffering)
+            self._reopen = functools.partial(pq.ParquetFile, target, **buffering)
         except (pa.ArrowException, OSError, ValueError) as error:
             if remote is not None and not isinstance(error, pa.ArrowInvalid):
                 raise remote.error(self.name, error) from None
@@ -932,18 +937,21 @@ class ParquetSource:
             groups = list(range(self._file.metadata.num_row_groups))
         packed = wideparquet.packed_columns(self.schema, columns, types)
         rows = self._batch_rows(columns)
+        file = self._file
         try:
+            text = [c for c in columns if types.get(c) == SLICE_TEXT and _is_text(self.schema, c)]
+            if text:  # --by values as the file's own dictionaries: no hashing of our own
+                file = self._reopen(read_dictionary=text)
             for large, run in itertools.groupby(
-                groups, key=lambda g: wideparquet.is_large(self._file, g, packed)
+                groups, key=lambda g: wideparquet.is_large(file, g, packed)
             ):
                 if large:
                     parts = (
-                        wideparquet.group_batches(self._file, g, columns, packed, self.name)
-                        for g in run
+                        wideparquet.group_batches(file, g, columns, packed, self.name) for g in run
                     )
                     stream: Iterator[pa.RecordBatch] = itertools.chain.from_iterable(parts)
                 else:
-                    stream = self._file.iter_batches(
+                    stream = file.iter_batches(
                         batch_size=rows, row_groups=list(run), columns=list(columns),
                         use_threads=True,
                     )  # fmt: skip
@@ -952,6 +960,11 @@ class ParquetSource:
                     yield batch
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
+
+
+def _is_text(schema: pa.Schema, column: str) -> bool:
+    kind = schema.field(column).type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 class TableSource:

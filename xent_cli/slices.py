@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from .arrays import integers
@@ -35,6 +34,7 @@ from .errors import XentError
 from .labels import display
 
 if TYPE_CHECKING:
+    from .accumulate import ClassTotals
     from .plan import Plan
     from .prepare import Prepared
     from .state import EvalState
@@ -73,11 +73,21 @@ class SliceColumn:
             codes = np.searchsorted(np.asarray(self.edges), values, side="right")
             codes[np.isnan(values)] = len(names) - 1
             return codes.astype(np.intp), names
-        if pa.types.is_dictionary(array.type):
-            array = array.dictionary_decode()
-        encoded = pc.dictionary_encode(array)
-        names = [_text(v) for v in encoded.dictionary.to_pylist()]
-        codes = integers(encoded.indices, len(names)).astype(np.intp)  # nulls: <missing>
+        if not pa.types.is_dictionary(array.type):  # else the reader's or the file's own
+            import pyarrow.compute as pc
+
+            array = pc.dictionary_encode(array)
+        dictionary = array.dictionary
+        codes = integers(array.indices, len(dictionary)).astype(np.intp)  # nulls: missing
+        if len(dictionary) <= 2 * len(array) + 64:
+            names = [_text(v) for v in dictionary.to_pylist()]  # may repeat: 1 and 1.0
+        else:  # a file's dictionary of many more values than this batch uses: only those
+            used = np.flatnonzero(np.bincount(codes, minlength=len(dictionary) + 1))
+            used = used[used < len(dictionary)]
+            renumber = np.full(len(dictionary) + 1, len(used), np.intp)
+            renumber[used] = np.arange(len(used))
+            codes = renumber[codes]
+            names = [_text(dictionary[int(i)].as_py()) for i in used]
         names.append(MISSING_SLICE)
         return codes, names
 
@@ -112,6 +122,8 @@ def _text(value: Any) -> str:
 
 
 def _as_floats(array: pa.Array, name: str) -> NDArray[np.float64]:
+    import pyarrow.compute as pc
+
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     try:
@@ -266,38 +278,69 @@ def differing_slices(expected: Any, seen: Any) -> str | None:
     return "made with other --by slices"
 
 
-FLUSH_ENTRIES = 1 << 20  # entries buffered before they are filed into their slices' states
+FLUSH_ENTRIES = 1 << 20  # calibration entries buffered before they are filed into their slices
+FIRST_CAPACITY = 16  # slices the side-by-side totals have room for before they first grow
 
 
 @dataclass
 class _Pending:
-    """Entries of some batches, not yet filed into their slices (see SliceStates.add)."""
+    """Calibration entries of some batches, not yet filed into their slices."""
 
     codes: list[NDArray[np.intp]] = field(default_factory=list)
-    arrays: list[tuple[NDArray[Any], ...]] = field(default_factory=list)
+    confidences: list[tuple[NDArray[Any], ...]] = field(default_factory=list)
     weights: list[NDArray[np.float64]] = field(default_factory=list)
-    confidences: list[tuple[NDArray[Any], ...]] = field(default_factory=list)  # --calibration
-    rows: dict[int, int] = field(default_factory=dict)  # code -> rows among the entries
     entries: int = 0
-    in_unit: bool = True
 
 
 @dataclass
+class _SideBySide:
+    """Every slice's per-class totals in one :class:`ClassTotals`: slice code ``c``'s class
+    ``j`` is class ``c * n_classes + j``. A batch is one ``add`` whatever its slices: no
+    sort, no copy per slice. Room for ``capacity`` slices, doubled when more appear."""
+
+    totals: ClassTotals
+    rows: NDArray[np.int64]  # rows per slice code
+    n_classes: int
+    in_unit: bool = True
+
+    @property
+    def capacity(self) -> int:
+        return len(self.rows)
+
+    @classmethod
+    def empty(cls, capacity: int, n_classes: int, weighted: bool) -> _SideBySide:
+        from .accumulate import ClassTotals
+
+        totals = ClassTotals.zeros(capacity * n_classes, weighted)
+        return cls(totals, np.zeros(capacity, np.int64), n_classes)
+
+    def grown(self, n_slices: int) -> _SideBySide:
+        """Room for at least ``n_slices`` slices (doubling: a batch of new slices is rare)."""
+        if n_slices <= self.capacity:
+            return self
+        capacity = max(2 * self.capacity, n_slices)
+        totals = self.totals.resized(capacity * self.n_classes)
+        rows = np.pad(self.rows, (0, capacity - self.capacity))
+        return _SideBySide(totals, rows, self.n_classes, self.in_unit)
+
+
+@dataclass(eq=False)
 class SliceStates:
     """One :class:`EvalState` per slice key (mergeable: a merge is per key).
 
-    Batches are buffered (at most :data:`FLUSH_ENTRIES` entries) and filed into the states
-    together, one ``add`` per slice per flush, so that many small slices cost a few sorts
-    per million rows, not one state update per slice per batch. The sums are exact, so the
-    grouping changes no figure."""
+    The per-class sums of all slices are accumulated side by side (:class:`_SideBySide`) and
+    handed to the slices' states when these are asked for; calibration entries are buffered
+    (at most :data:`FLUSH_ENTRIES`) and filed one ``add`` per slice per flush. The sums are
+    exact, so neither changes a figure."""
 
     n_classes: int
     weighted: bool
     _states: dict[Key, EvalState] = field(default_factory=dict)
-    convention: Any = field(default=None, compare=False, repr=False)  # per-slice calibration
-    _keys: list[Key] = field(default_factory=list, compare=False, repr=False)
-    _index: dict[Key, int] = field(default_factory=dict, compare=False, repr=False)
-    _pending: _Pending = field(default_factory=_Pending, compare=False, repr=False)
+    convention: Any = field(default=None, repr=False)  # per-slice calibration
+    _keys: list[Key] = field(default_factory=list, repr=False)
+    _index: dict[Key, int] = field(default_factory=dict, repr=False)
+    _side: _SideBySide | None = field(default=None, repr=False)
+    _pending: _Pending = field(default_factory=_Pending, repr=False)
 
     @classmethod
     def empty(cls, plan: Plan) -> SliceStates:
@@ -305,27 +348,40 @@ class SliceStates:
 
     @property
     def states(self) -> dict[Key, EvalState]:
-        """Each slice's state, every buffered entry filed."""
+        """Each slice's state, everything added so far filed."""
         self.flush()
         return self._states
 
-    def _new(self) -> EvalState:
-        from . import diagnostics as dx
-        from .accumulate import ClassTotals
-        from .state import EvalState
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SliceStates):
+            return NotImplemented
+        return (self.n_classes, self.weighted, self.states) == (
+            other.n_classes,
+            other.weighted,
+            other.states,
+        )
 
-        state = EvalState(0, 0, ClassTotals.zeros(self.n_classes, self.weighted), dx.Diagnostics(0))
-        if self.convention is not None:
-            from .calibration import CalibrationState
+    __hash__ = None  # type: ignore[assignment]
 
-            state.convention = self.convention
-            state.calibration = CalibrationState.empty(self.convention, 1, self.weighted)
+    def _state(self, key: Key) -> EvalState:
+        state = self._states.get(key)
+        if state is None:
+            from . import diagnostics as dx
+            from .accumulate import ClassTotals
+            from .state import EvalState
+
+            totals = ClassTotals.zeros(self.n_classes, self.weighted)
+            state = self._states[key] = EvalState(0, 0, totals, dx.Diagnostics(0))
+            if self.convention is not None:
+                from .calibration import CalibrationState
+
+                state.convention = self.convention
+                state.calibration = CalibrationState.empty(self.convention, 1, self.weighted)
         return state
 
     def add(self, slicer: Slicer, batch: Prepared) -> None:
         if batch.scored is None or not len(batch.local):
             return
-        pending = self._pending
         inverse, keys = slicer.local_codes(batch.slice_columns, batch.local)
         remap = np.empty(len(keys), np.intp)
         for i, key in enumerate(keys):
@@ -341,28 +397,46 @@ class SliceStates:
             codes_of_rows = pairs // (int(local.max()) + 1)
         else:
             codes_of_rows = codes
-        counts = np.bincount(codes_of_rows)
-        present = np.flatnonzero(counts)
-        rows = counts[present]
-        for code, count in zip(present.tolist(), rows.tolist(), strict=True):
-            pending.rows[code] = pending.rows.get(code, 0) + count
+        if self._side is None:
+            capacity = max(FIRST_CAPACITY, len(self._keys))
+            self._side = _SideBySide.empty(capacity, self.n_classes, self.weighted)
+        side = self._side = self._side.grown(len(self._keys))
+        rows = np.bincount(codes_of_rows)
+        side.rows[: len(rows)] += rows
+        side.in_unit &= batch.in_unit
         s = batch.scored
-        pending.codes.append(codes)
-        pending.arrays.append((s.classes, s.correct, s.loss, s.p_true, s.zero))
+        classes = codes * self.n_classes + s.classes
+        side.totals.add(classes, s.loss, batch.weight, s.correct, s.p_true, s.zero)
         if self.convention is not None and batch.confidences is not None:
-            c = batch.confidences
+            c, pending = batch.confidences, self._pending
+            pending.codes.append(codes)
             pending.confidences.append((c.confidence, c.observed, c.brier))
-        if batch.weight is not None:
-            pending.weights.append(batch.weight)
-        pending.entries += len(codes)
-        pending.in_unit &= batch.in_unit
-        if pending.entries >= FLUSH_ENTRIES:
-            self.flush()
+            if batch.weight is not None:
+                pending.weights.append(batch.weight)
+            pending.entries += len(codes)
+            if pending.entries >= FLUSH_ENTRIES:
+                self._file_calibration()
 
     def flush(self) -> None:
-        """File the buffered entries: one ``add`` per slice."""
-        from .prepare import Prepared
-        from .scoring import Scored
+        """Hand the side-by-side totals and the buffered calibration entries to the slices."""
+        side, self._side = self._side, None
+        if side is not None:
+            parts = side.totals.split(self.n_classes)
+            for code, key in enumerate(self._keys):
+                rows = int(side.rows[code])
+                if not rows:
+                    continue
+                state = self._state(key)
+                first = not state.n_rows
+                state.n_rows += rows
+                state.n_evaluated += rows
+                state.totals = parts[code] if first else state.totals.merge(parts[code])
+                state.looks_like_probs &= side.in_unit
+        self._file_calibration()
+
+    def _file_calibration(self) -> None:
+        """File the buffered calibration entries: one ``add`` per slice."""
+        from .confidence import Confidences
 
         pending = self._pending
         if not pending.entries:
@@ -372,39 +446,22 @@ class SliceStates:
         # stable: entries keep their order within a slice; 16-bit codes sort by radix, O(n)
         small = codes.astype(np.uint16) if len(self._keys) <= 1 << 16 else codes
         order = np.argsort(small, kind="stable")
-        classes, correct, loss, p_true, zero = (
-            np.concatenate([a[j] for a in pending.arrays])[order] for j in range(5)
+        confidence, observed, brier = (
+            np.concatenate([c[j] for c in pending.confidences])[order] for j in range(3)
         )
         weight = np.concatenate(pending.weights)[order] if pending.weights else None
-        calibrated = None
-        if pending.confidences:
-            calibrated = [np.concatenate([c[j] for c in pending.confidences])[order]
-                          for j in range(3)]  # fmt: skip
         sizes = np.bincount(codes)
         present = np.flatnonzero(sizes)
         ends_all = np.cumsum(sizes)
         starts = (ends_all - sizes)[present]
         ends = ends_all[present].tolist()
         for code, lo, hi in zip(present.tolist(), starts.tolist(), ends, strict=True):
-            key = self._keys[code]
-            state = self._states.get(key)
-            if state is None:
-                state = self._states[key] = self._new()
+            state = self._state(self._keys[code])
+            assert state.calibration is not None
             part = slice(lo, hi)
-            cls = classes[part]
-            scored = Scored(
-                cls, np.where(correct[part], cls, -1), loss[part], p_true[part], zero[part]
-            )  # predicted: such that ``correct`` is kept (multilabel cells included)
-            rows = pending.rows[code]
+            rows = Confidences(confidence[part], observed[part], brier[part])
             w = weight[part] if weight is not None else None
-            local = np.arange(hi - lo)
-            prepared = Prepared(0, rows, rows, local, scored, w, None, {}, pending.in_unit)
-            if calibrated is not None:
-                from .confidence import Confidences
-
-                conf, observed, brier = (c[part] for c in calibrated)
-                prepared.confidences = Confidences(conf, observed, brier)
-            state.add(prepared)
+            state.calibration.add(self.convention, rows, w, None)
 
     def merge(self, other: SliceStates) -> SliceStates:
         states = dict(self.states)
@@ -546,24 +603,27 @@ def build_slices(
 ) -> SliceReport:
     """Each slice's figures (in the report's base), sorted by key; the differences and the
     worst slice over the eligible (not small) slices."""
-    totals = {key: state.totals.finish() for key, state in slices.states.items()}
-    grand = math.fsum(t.total_loss for t in totals.values())  # fsum: in any order, one sum
+    from .accumulate import overall_totals
+
+    states = slices.states
+    totals = dict(zip(states, overall_totals([s.totals for s in states.values()]), strict=True))
+    grand = math.fsum(t.loss for t in totals.values())  # fsum: in any order, one sum
     groups = []
-    for key in sorted(slices.states, key=lambda k: _order(slicer, k)):
-        state, sums = slices.states[key], totals[key]
-        w = sums.total_weight
+    for key in sorted(states, key=lambda k: _order(slicer, k)):
+        state, sums = states[key], totals[key]
+        w = sums.weight
         groups.append(
             SliceResult(
                 key=dict(zip(slicer.names, key, strict=True)),
                 count=state.n_evaluated,
                 weight=w,
-                loss=sums.total_loss / w * per_nat if w > 0 else None,
-                share=sums.total_loss / grand if grand > 0 and math.isfinite(grand) else 0.0,
-                accuracy=sums.total_correct / w if w > 0 else None,
-                mean_p_true=sums.total_p_true / w if w > 0 else None,
-                zero_probability=int(sums.zero_probability.sum()),
+                loss=sums.loss / w * per_nat if w > 0 else None,
+                share=sums.loss / grand if grand > 0 and math.isfinite(grand) else 0.0,
+                accuracy=sums.correct / w if w > 0 else None,
+                mean_p_true=sums.p_true / w if w > 0 else None,
+                zero_probability=sums.zero_probability,
                 small=state.n_evaluated < min_size,
-                calibration=_slice_calibration(state, convention, sums.total_loss, w),
+                calibration=_slice_calibration(state, convention, sums.loss, w),
             )
         )
     eligible = [g for g in groups if not g.small and g.loss is not None]
