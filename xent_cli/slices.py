@@ -17,6 +17,7 @@ equal-mass bins whose edges are quantiles of the column over those first rows, d
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 import re
@@ -80,14 +81,14 @@ class SliceColumn:
         dictionary = array.dictionary
         codes = integers(array.indices, len(dictionary)).astype(np.intp)  # nulls: missing
         if len(dictionary) <= 2 * len(array) + 64:
-            names = [_text(v) for v in dictionary.to_pylist()]  # may repeat: 1 and 1.0
+            names = [_spelled(v) for v in dictionary.to_pylist()]  # may repeat: 1 and 1.0
         else:  # a file's dictionary of many more values than this batch uses: only those
             used = np.flatnonzero(np.bincount(codes, minlength=len(dictionary) + 1))
             used = used[used < len(dictionary)]
             renumber = np.full(len(dictionary) + 1, len(used), np.intp)
             renumber[used] = np.arange(len(used))
             codes = renumber[codes]
-            names = [_text(dictionary[int(i)].as_py()) for i in used]
+            names = [_spelled(dictionary[int(i)].as_py()) for i in used]
         names.append(MISSING_SLICE)
         return codes, names
 
@@ -97,6 +98,19 @@ def _edge(value: float) -> str:
 
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+@functools.lru_cache(maxsize=1 << 16, typed=True)  # typed: True, 1 and 1.0 stay apart
+def _spelled_once(value: Any) -> str:
+    return _text(value)
+
+
+def _spelled(value: Any) -> str:
+    """:func:`_text`, remembered: each batch of a file repeats its dictionary's values."""
+    try:
+        return _spelled_once(value)
+    except TypeError:  # unhashable (a list value)
+        return _text(value)
 
 
 def _text(value: Any) -> str:
@@ -609,12 +623,13 @@ def build_slices(
     totals = dict(zip(states, overall_totals([s.totals for s in states.values()]), strict=True))
     grand = math.fsum(t.loss for t in totals.values())  # fsum: in any order, one sum
     groups = []
+    columns = slicer.names
     for key in sorted(states, key=lambda k: _order(slicer, k)):
         state, sums = states[key], totals[key]
         w = sums.weight
         groups.append(
             SliceResult(
-                key=dict(zip(slicer.names, key, strict=True)),
+                key=dict(zip(columns, key, strict=True)),
                 count=state.n_evaluated,
                 weight=w,
                 loss=sums.loss / w * per_nat if w > 0 else None,
