@@ -599,9 +599,9 @@ def test_resized_and_split_keep_every_bucket(pairs: list[tuple[int, float]], mor
 
 
 def test_split_and_resize_refuse_bad_sizes() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot split"):
         ExactSums(10).split(3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot shrink"):
         ExactSums(10).resized(9)
 
 
