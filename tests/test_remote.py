@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
@@ -43,6 +44,9 @@ def local_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     table = pacsv.read_csv(files["digits.csv"])
     files["digits.parquet"] = root / "digits.parquet"
     pq.write_table(table, files["digits.parquet"], row_group_size=100)
+    sources = pa.array([("a", "007", "7")[i % 3] for i in range(table.num_rows)])
+    files["sliced.parquet"] = root / "sliced.parquet"  # a text column for --by
+    pq.write_table(table.append_column("src", sources), files["sliced.parquet"], row_group_size=100)
     for i in range(3):  # Spark-style output: shards, a _SUCCESS marker and a .crc file
         files[f"run=2026-12-01/part-{i}.parquet"] = root / f"part-{i}.parquet"
         pq.write_table(table.slice(i * 180, 180), files[f"run=2026-12-01/part-{i}.parquet"])
@@ -107,6 +111,14 @@ def _report(*args: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("key", ["digits.csv", "digits.csv.gz", "digits.parquet"])
 def test_an_object_gives_the_local_report(aws, local_files, key):
     assert _report(f"s3://preds/{key}") == _report(local_files[key])
+
+
+def test_slices_of_an_object_are_those_of_the_local_file(aws, local_files):
+    """--by over S3: the text column is read as the file's own dictionaries (the object is
+    opened a second time for that), giving the local file's slices."""
+    remote = _report("s3://preds/sliced.parquet", "--by", "src")
+    assert remote == _report(local_files["sliced.parquet"], "--by", "src")
+    assert sorted(g["key"]["src"] for g in remote["slices"]["groups"]) == ["007", "7", "a"]
 
 
 def test_a_prefix_of_shards_reads_every_shard_in_order(aws, local_files):
