@@ -174,3 +174,25 @@ def test_dask_gives_the_slices_of_one_process(tmp_path, thread_client, monkeypat
     remote = xent_cli.evaluate(paths, dask=thread_client, **options)
     assert local.slices is not None
     assert json.dumps(remote.to_dict()) == json.dumps(local.to_dict())
+
+
+def test_slice_states_do_not_depend_on_the_split(tmp_path):
+    """One file whose rows look like probabilities (slice x) and one that does not (slice
+    y): evaluated together or apart and merged, the states are equal, slices included."""
+    a = pd.DataFrame(
+        {"label": [0, 1, 2, 0], "logit_0": [0.2, 0.3, 0.1, 0.6], "logit_1": [0.3, 0.3, 0.1, 0.2],
+         "logit_2": [0.5, 0.4, 0.8, 0.2], "src": ["x"] * 4}
+    )  # fmt: skip
+    b = pd.DataFrame(
+        {"label": [0, 1], "logit_0": [3.0, -1.0], "logit_1": [1.0, 2.0], "logit_2": [0.0, 5.0],
+         "src": ["y"] * 2}
+    )  # fmt: skip
+    a.to_parquet(tmp_path / "a.parquet")
+    b.to_parquet(tmp_path / "b.parquet")
+    options = {"by": "src", "kind": "logits"}
+    whole = xent_cli.partial([tmp_path / "a.parquet", tmp_path / "b.parquet"], **options)
+    apart = xent_cli.partial(tmp_path / "a.parquet", **options).merge(
+        xent_cli.partial(tmp_path / "b.parquet", **options)
+    )
+    assert whole.state == apart.state
+    assert whole.to_json() == apart.to_json()

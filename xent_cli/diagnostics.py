@@ -48,6 +48,14 @@ class Diagnostics:
         self.limit = limit
         self._records: dict[str, WarningRecord] = {}
 
+    def __eq__(self, other: object) -> bool:
+        """The same records (so that states of any split, merged, compare equal)."""
+        if not isinstance(other, Diagnostics):
+            return NotImplemented
+        return self.limit == other.limit and self._records == other._records
+
+    __hash__ = None  # type: ignore[assignment]
+
     def add(self, code: str, rows: Sequence[int], ids: Iterable[str] | None = None) -> None:
         """Count ``len(rows)`` more rows with ``code``: global 0-based row numbers, ascending
         and after every row added before (``ids``: the --id values of the first rows)."""

@@ -315,7 +315,6 @@ class _SideBySide:
     totals: ClassTotals
     rows: NDArray[np.int64]  # rows per slice code
     n_classes: int
-    in_unit: bool = True
 
     @property
     def capacity(self) -> int:
@@ -335,7 +334,7 @@ class _SideBySide:
         capacity = max(2 * self.capacity, n_slices)
         totals = self.totals.resized(capacity * self.n_classes)
         rows = np.pad(self.rows, (0, capacity - self.capacity))
-        return _SideBySide(totals, rows, self.n_classes, self.in_unit)
+        return _SideBySide(totals, rows, self.n_classes)
 
 
 @dataclass(eq=False)
@@ -345,7 +344,9 @@ class SliceStates:
     The per-class sums of all slices are accumulated side by side (:class:`_SideBySide`) and
     handed to the slices' states when these are asked for; calibration entries are buffered
     (at most :data:`FLUSH_ENTRIES`) and filed one ``add`` per slice per flush. The sums are
-    exact, so neither changes a figure."""
+    exact, so neither changes a figure. A slice's state keeps no warnings and no evidence of
+    probabilities passed as logits (those are the run's, judged by batch: per slice they would
+    depend on how the rows were split)."""
 
     n_classes: int
     weighted: bool
@@ -417,7 +418,6 @@ class SliceStates:
         side = self._side = self._side.grown(len(self._keys))
         rows = np.bincount(codes_of_rows)
         side.rows[: len(rows)] += rows
-        side.in_unit &= batch.in_unit
         s = batch.scored
         classes = codes * self.n_classes + s.classes
         side.totals.add(classes, s.loss, batch.weight, s.correct, s.p_true, s.zero)
@@ -445,7 +445,6 @@ class SliceStates:
                 state.n_rows += rows
                 state.n_evaluated += rows
                 state.totals = parts[code] if first else state.totals.merge(parts[code])
-                state.looks_like_probs &= side.in_unit
         self._file_calibration()
 
     def _file_calibration(self) -> None:
