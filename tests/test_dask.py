@@ -102,7 +102,8 @@ def test_cli_worker_error_exit_2(tmp_path):
 def test_standard_input_cannot_go_to_workers():
     result = invoke("eval", "-", "--dask", "local:1", input="label,logit_0,logit_1\n0,1,2\n")
     assert result.exit_code == 2
-    assert "standard input" in result.stderr
+    assert "not standard input" in result.stderr
+    assert "leave out --dask" in result.stderr  # the command line's option, not the API's
 
 
 @pytest.mark.parametrize("address", ["local:0", "local:x"])

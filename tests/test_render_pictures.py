@@ -76,14 +76,8 @@ RELIABILITY = [
 ]
 
 
-def _has_calibration() -> bool:
-    return "--calibration" in invoke("eval", "--help").stdout
-
-
 @pytest.fixture
 def binary(tmp_path):
-    if not _has_calibration():
-        pytest.skip("--calibration is not available")
     path = tmp_path / "b.csv"
     path.write_text(BINARY)
     return path

@@ -32,6 +32,11 @@ NATIVE_NUMBERS: dict[pa.DataType, type[np.generic]] = {
 }
 
 
+def is_text(kind: pa.DataType) -> bool:
+    """A string or large-string type (not dictionary-encoded, not a view)."""
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
 def numpy_view(array: pa.Array, dtype: type[np.generic]) -> NDArray[Any]:
     """The value buffer of a primitive array as a read-only numpy view (null slots: any value)."""
     width = np.dtype(dtype).itemsize

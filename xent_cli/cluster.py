@@ -42,10 +42,15 @@ def parts_of(sources: Sequence[BatchSource], input_format: InputFormat) -> list[
     parts = []
     for source in sources:
         path = getattr(source, "path", None)
-        if path is None or path == STDIN:
-            what = "standard input" if path == STDIN else "data in this process's memory"
+        if path == STDIN:
             raise XentError(
-                f"{source.name}: --dask reads files (the workers open them), not {what}",
+                f"{source.name}: --dask reads files (the workers open them), not standard input",
+                hint="pass the files themselves, or leave out --dask",
+            )
+        if path is None:
+            raise XentError(
+                f"{source.name}: --dask reads files (the workers open them), not data in this "
+                "process's memory",
                 hint="write the data to Parquet files the workers can read, or leave out dask=",
             )
         size = source.size or 0

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from .arrays import is_text
 from .columns import Roles, resolve_roles
 from .errors import XentError
 from .matrices import finite_rows, float_matrix, list_matrix
@@ -155,7 +156,7 @@ def _text_types(roles: Roles, source: BatchSource) -> dict[str, pa.DataType]:
         # JSON that quotes its numbers ("0.5") is read as text and converted afterwards
         for column in list(types):
             seen = source.schema.field(column).type
-            if pa.types.is_string(seen) or pa.types.is_large_string(seen):
+            if is_text(seen):
                 types[column] = seen
     if isinstance(source, ParquetSource):
         for column in roles.by_values:  # read as the file's dictionaries where it is text

@@ -616,18 +616,9 @@ class ExactSums:
     def total(self) -> float:
         """The exact sum over all buckets, correctly rounded once (NOT the float sum of finish()).
 
-        Column sums of the normalised digits (exact in int64), then one rounding.
+        Column sums of the digits (exact in int64), then one rounding: see :func:`totals`.
         """
-        if self._nonfinite is not None:
-            forced = _special(*self._nonfinite.sum(axis=0).tolist())
-            if forced is not None:
-                return forced
-        self._settle()
-        value = 0
-        # normalised digits are below 2**26: the column sums are exact for < 2**37 buckets
-        for column in self._digits.sum(axis=0)[::-1].tolist():
-            value = (value << _BITS) + column
-        return _to_float(value, _BITS * self._d0) if value else 0.0
+        return totals([self])[0]
 
     def exact_total(self) -> Fraction | None:
         """The exact sum over all buckets as a Fraction (None if a value was not finite):
@@ -714,9 +705,10 @@ class ExactSums:
 
 
 def totals(many: Sequence[ExactSums]) -> list[float]:
-    """``[s.total() for s in many]``, the same floats, computed together: each state's digit
-    column sums side by side as one bucket of one state, finished in one pass (for thousands
-    of small states, e.g. one per slice, where a ``total()`` each costs Python work each)."""
+    """Each state's :meth:`~ExactSums.total`, computed together: each state's digit column
+    sums (exact in int64: the digits are normalised first if their bound could overflow)
+    side by side as one bucket of one state, finished in one pass (for thousands of small
+    states, e.g. one per slice, one pass instead of Python work per state)."""
     columns: list[NDArray[np.int64]] = []
     for sums in many:
         sums._fold()

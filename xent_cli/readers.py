@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import widetext
-from .arrays import digit_strings
+from .arrays import digit_strings, is_text
 from .errors import XentError
 from .options import InputFormat
 
@@ -939,7 +939,11 @@ class ParquetSource:
         rows = self._batch_rows(columns)
         file = self._file
         try:
-            text = [c for c in columns if types.get(c) == SLICE_TEXT and _is_text(self.schema, c)]
+            text = [
+                c
+                for c in columns
+                if types.get(c) == SLICE_TEXT and is_text(self.schema.field(c).type)
+            ]
             if text:  # --by values as the file's own dictionaries: no hashing of our own
                 file = self._reopen(read_dictionary=text)
             for large, run in itertools.groupby(
@@ -960,11 +964,6 @@ class ParquetSource:
                     yield batch
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
-
-
-def _is_text(schema: pa.Schema, column: str) -> bool:
-    kind = schema.field(column).type
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 class TableSource:

@@ -98,10 +98,14 @@ SLICE_HEADINGS = ("slice", "count", "loss", "share", "accuracy", "mean p(true)",
 MAX_SLICES = 40  # rows of a table or markdown slice table
 
 
+def _slices_calibrated(report: Report) -> bool:
+    """--calibration: each slice has its ECE (a column of the slice table)."""
+    return report.slices is not None and any(g.calibration for g in report.slices.groups)
+
+
 def slice_headings(report: Report) -> tuple[str, ...]:
     """The slice table's columns; with --calibration, each slice's ECE too."""
-    calibrated = report.slices is not None and any(g.calibration for g in report.slices.groups)
-    return (*SLICE_HEADINGS, "ECE") if calibrated else SLICE_HEADINGS
+    return (*SLICE_HEADINGS, "ECE") if _slices_calibrated(report) else SLICE_HEADINGS
 
 
 def slice_rows(report: Report) -> tuple[list[list[str]], int]:
@@ -109,7 +113,7 @@ def slice_rows(report: Report) -> tuple[list[list[str]], int]:
     left out."""
     assert report.slices is not None
     groups = report.slices.worst_first()
-    calibrated = len(slice_headings(report)) > len(SLICE_HEADINGS)
+    calibrated = _slices_calibrated(report)
     rows = [
         [
             printable(g.name) + (" *" if g.small else ""),

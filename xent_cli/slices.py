@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from .arrays import integers
+from .arrays import integers, is_text
 from .columns import split_by_spec
 from .errors import XentError
 from .labels import display
@@ -141,7 +141,7 @@ def _as_floats(array: pa.Array, name: str) -> NDArray[np.float64]:
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     try:
-        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        if is_text(array.type):
             array = pc.if_else(pc.equal(pc.utf8_trim_whitespace(array), ""), None, array)
         floats = pc.cast(array, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
