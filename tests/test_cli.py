@@ -553,7 +553,7 @@ def test_a_warning_stays_one_line_when_an_id_holds_a_line_break(write):
     result = invoke("eval", path, "--id", "id", "-f", "json")
     assert result.exit_code == 0
     assert result.stderr.splitlines() == [
-        "xent: warning: not-normalized: 1 row of probabilities do not sum to 1 (off by more "
+        "xent: warning: not-normalized: 1 row of probabilities does not sum to 1 (off by more "
         "than 1e-3): scored as given; --renormalize rescales them (ids a\\nb)"
     ]
     assert json.loads(result.stdout)["warnings"][0]["ids"] == ["a\nb"]  # the data, exactly

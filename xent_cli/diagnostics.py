@@ -152,7 +152,8 @@ def describe(record: WarningRecord, settings: Settings) -> str:
             if settings.renormalize
             else "scored as given; --renormalize rescales them"
         )
-        return f"{n} {rows} of probabilities do not sum to 1 (off by more than 1e-3): {action}"
+        verb = "does" if n == 1 else "do"
+        return f"{n} {rows} of probabilities {verb} not sum to 1 (off by more than 1e-3): {action}"
     if record.code == PROBABILITIES_AS_LOGITS:
         return (
             "the scores are read as logits, but every value lies in [0, 1] (and in categorical "
