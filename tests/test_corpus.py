@@ -1689,13 +1689,26 @@ CASES += [
         args=("--classes", "1,2,3", "--kind", "probs"),
         loss=mean([nll(0.7), nll(0.8)]),
     ),
-    Case(
-        "1-based labels against p1,p2,p3: the hint names --classes",
+    Case(  # the column names end in the label values: that is the evidence (issue 21)
+        "1-based labels against p1,p2,p3: the names' numbers are the classes",
         "preds.csv",
         "label,p1,p2,p3\n1,0.7,0.2,0.1\n3,0.1,0.1,0.8\n",
+        loss=mean([nll(0.7), nll(0.8)]),
+    ),
+    Case(  # labels 1, 2 only: never matched by position (1 -> p2 would be silently wrong)
+        "labels 1,2 against p1,p2,p3 match by the names' numbers",
+        "preds.csv",
+        "label,p1,p2,p3\n1,0.7,0.2,0.1\n2,0.1,0.6,0.3\n",
+        args=("--kind", "probs"),
+        loss=mean([nll(0.7), nll(0.6)]),
+    ),
+    Case(
+        "0-based labels against p1,p2,p3: refused, the hint names --classes 0,1,2",
+        "preds.csv",
+        "label,p1,p2,p3\n0,0.7,0.2,0.1\n2,0.1,0.1,0.8\n",
         exit=2,
-        error=("label 3 not among the classes",),
-        hint="--classes 1,2,3",
+        error=("label 0 not among the classes",),
+        hint="--classes 0,1,2",
     ),
     Case(
         "--classes with a wrong count of score columns",

@@ -137,6 +137,32 @@ def test_a_quoted_glob(aws, local_files):
     assert json.loads(result.stdout)["n_rows"] == 360
 
 
+def test_the_server_enforces_iam_as_s3_does(s3):
+    """The reader may head, get and list 'preds' and nothing of 'secret'. When a moto release
+    breaks this (5.2.6 denied HeadObject and ListObjectsV2), this test names the server, not
+    xent: exclude the release in pyproject.toml and refresh the lock (README, Development)."""
+    from botocore.exceptions import ClientError
+
+    reader = boto3.client(
+        "s3",
+        endpoint_url=s3["url"],
+        aws_access_key_id=s3["key"],
+        aws_secret_access_key=s3["secret"],
+        region_name="us-east-1",
+    )
+    assert reader.head_object(Bucket="preds", Key="digits.csv")["ContentLength"] > 0
+    assert reader.get_object(Bucket="preds", Key="digits.csv")["Body"].read()
+    assert "Contents" in reader.list_objects_v2(Bucket="preds", Prefix="run=")
+    for call in (
+        lambda: reader.get_object(Bucket="secret", Key="digits.csv"),
+        lambda: reader.head_object(Bucket="secret", Key="digits.csv"),
+        lambda: reader.list_objects_v2(Bucket="secret"),
+    ):
+        with pytest.raises(ClientError) as denied:
+            call()
+        assert denied.value.response["Error"]["Code"] in ("AccessDenied", "403")
+
+
 def test_a_missing_key_is_one_line(aws):
     result = invoke("eval", "s3://preds/nope.csv")
     assert result.exit_code == 2

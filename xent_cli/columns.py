@@ -20,6 +20,26 @@ from .options import Kind, Mode, Settings
 LABEL_CANDIDATES = ("label", "labels", "target", "y", "y_true", "true", "class", "gold")
 SCORE_PREFIXES = ("logit_", "logits_", "logprob_", "log_prob_", "prob_", "probs_", "p_", "score_")
 _SEPARATORS = "_-.:/ "
+# Names that say a column holds a model's scores: whole names, and the prefixes and suffixes
+# of one score column per class (``prob_benign``, ``benign_proba``)
+SCORE_NAMES = {
+    "logit", "logits", "score", "scores", "prob", "probs", "proba", "probability",
+    "probabilities", "prediction", "predictions", "pred", "y_score", "y_prob", "y_proba",
+    "y_pred", "logprob", "log_prob", "logprobs",
+}  # fmt: skip
+NAME_PREFIXES = (*SCORE_PREFIXES, "proba_", "probability_", "pred_", "y_pred_", "y_prob_")
+NAME_SUFFIXES = ("_prob", "_proba", "_probability", "_score", "_logit", "_p", "_pred")
+
+
+def names_a_score(name: str) -> bool:
+    """The column's name says it holds scores (``logit``, ``y_prob``, ``prob_cat``,
+    ``cat_proba``): it is never taken for a row key or a constant, whatever its values."""
+    lowered = name.strip().lower()
+    return (
+        lowered in SCORE_NAMES
+        or lowered.startswith(NAME_PREFIXES)
+        or lowered.endswith(NAME_SUFFIXES)
+    )
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,8 @@ class Roles:
     class_names: tuple[str, ...] = ()  # empty for a list column until its width is known
     kind: Kind = Kind.auto
     kind_source: str = "values"
+    # The class names are the numbers that end the score columns' names (p1 -> class 1)
+    classes_numbered: bool = False
     # The scores are "every other numeric column" (no option, prefix or list column chose
     # them): the plan checks them against its sample before it trusts the choice.
     scores_guessed: bool = False
@@ -141,12 +163,44 @@ def class_names_for(columns: Sequence[str], prefix: str | None = None) -> tuple[
     stripped = [c.strip() for c in columns]
     if len(stripped) == 1 and prefix is None:
         return (stripped[0],)
+    if classes_by_number(stripped, prefix):
+        return numbered_names(stripped) or ()
     if prefix is None:
         prefix = _common_prefix(stripped)
     names = tuple(c[len(prefix) :].strip() if c.startswith(prefix) else c for c in stripped)
     if any(not n for n in names) or len(set(names)) != len(names):
         return tuple(stripped)
     return names
+
+
+def classes_by_number(columns: Sequence[str], prefix: str | None = None) -> bool:
+    """The class names are the numbers ending the columns' names (``p1, p2, p3``): no
+    prefix with a separator (``prob_``, ``class-``) names them otherwise."""
+    stripped = [c.strip() for c in columns]
+    return (
+        prefix is None
+        and len(stripped) > 1
+        and not _common_prefix(stripped)
+        and numbered_names(stripped) is not None
+    )
+
+
+def numbered_names(columns: Sequence[str]) -> tuple[str, ...] | None:
+    """The numbers that end columns named by a common word and a number each (``p1, p2,
+    p3`` -> ``1, 2, 3``; ``class0 ... class9``), or None. Such names say which class each
+    column scores, so labels ``1, 2, 3`` match them by value, never by position."""
+    if len(columns) < 2:
+        return None
+    first, last = min(columns), max(columns)
+    pairs = enumerate(zip(first, last, strict=False))
+    size = next((i for i, (a, b) in pairs if a != b), min(len(first), len(last)))
+    stem = first[:size].rstrip("0123456789")
+    if not stem or not stem[-1].isalpha():
+        return None
+    numbers = tuple(c[len(stem) :] for c in columns)
+    if not all(n.isascii() and n.isdigit() for n in numbers):
+        return None
+    return numbers if len({int(n) for n in numbers}) == len(numbers) else None
 
 
 def _common_prefix(columns: Sequence[str]) -> str:
@@ -255,6 +309,7 @@ def resolve_roles(
         settings.mode, scores, list_column, labels, targets, source, label_list=label_list
     )
     class_names = class_names_for(scores, prefix) if scores else ()
+    numbered = settings.classes is None and scores and classes_by_number(scores, prefix)
     if targets and scores and len(targets) != len(scores) and not target_list:
         raise XentError(
             f"--targets names {len(targets)} columns but there are {len(scores)} score columns",
@@ -278,6 +333,7 @@ def resolve_roles(
         class_names=class_names,
         kind=kind,
         kind_source=kind_source,
+        classes_numbered=bool(numbered) and mode is Mode.categorical,
         scores_guessed=guessed,
         label_list=label_list,
         target_list=target_list,

@@ -115,6 +115,12 @@ class ClassLookup:
             hint = (
                 f"labels run up to {k} but the classes are {first}..{last}: are the labels 1-based?"
             )
+        elif self._names_are_ints and all(i is not None and 0 <= i < k for i in ints):
+            names = ",".join(str(i) for i in range(min(k, 3))) + (",..." if k > 3 else "")
+            hint = (
+                f"{hint}; are the labels 0-based positions of the score columns? "
+                f"Then pass --classes {names}"
+            )
         elif one_based:
             names = ",".join(str(i) for i in range(1, min(k, 3) + 1)) + (",..." if k > 3 else "")
             hint = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,6 +100,29 @@ class JoinCounts:
     n_joined: int = 0
     n_only_baseline: int = 0
     n_only_candidate: int = 0
+    # --id without --on-mismatch intersect: the ids found on one side only, counted over
+    # every partition (and the first few of each side by row) before the refusal
+    ids_only: dict[str, int] = field(default_factory=lambda: {"baseline": 0, "candidate": 0})
+    first_only: dict[str, list[tuple[int, str]]] = field(
+        default_factory=lambda: {"baseline": [], "candidate": []}
+    )
+
+    def one_sided_error(self) -> XentError | None:
+        """One line naming how many ids each side holds alone, and the first few of each."""
+        if not any(self.ids_only.values()):
+            return None
+        parts = []
+        for side in ("baseline", "candidate"):
+            n = self.ids_only[side]
+            if n:
+                first = [repr(i) for _, i in self.first_only[side]]
+                more = ", ..." if n > len(first) else ""
+                ids = "id" if n == 1 else "ids"
+                parts.append(f"{n} {ids} only in the {side} ({', '.join(first)}{more})")
+        return XentError(
+            f"{' and '.join(parts)}: --id {self.by!r} must name the same rows in both files",
+            hint="pass --on-mismatch intersect to compare the rows both files hold",
+        )
 
 
 def _stream(scan: Scan, state: EvalState, codes: SliceCodes | None = None) -> Iterator[Entries]:
@@ -228,7 +251,12 @@ def pair_by_id(
             cand = _read(paths[1][p])
             if base is None and cand is None:
                 continue
-            yield from _join(base, cand, counts, names, intersect)
+            for pairs in _join(base, cand, counts, names, intersect):
+                if counts.one_sided_error() is None:  # else the refusal below follows
+                    yield pairs
+    refusal = counts.one_sided_error()
+    if refusal is not None:
+        raise refusal
 
 
 def _table(entries: Entries) -> pa.Table:
@@ -343,11 +371,11 @@ def _no_duplicates(table: pa.Table, side: str, column: str) -> None:
 
 def _one_sided(table: pa.Table, side: str, counts: JoinCounts, intersect: bool) -> None:
     if not intersect:
-        first = table.sort_by("row").column("id").to_pylist()[:3]
-        raise XentError(
-            f"id {', '.join(map(repr, first))} is only in the {side}",
-            hint="pass --on-mismatch intersect to compare the rows both files hold",
-        )
+        counts.ids_only[side] += pa.compute.count_distinct(table.column("id")).as_py()
+        first = table.sort_by("row").slice(0, 3)
+        found = zip(first.column("row").to_pylist(), first.column("id").to_pylist(), strict=True)
+        counts.first_only[side] = sorted({*counts.first_only[side], *found})[:3]
+        return
     if side == "baseline":
         counts.n_only_baseline += table.num_rows
     else:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from . import __version__
-from .columns import SCORE_PREFIXES, Roles, resolve_roles
+from .columns import NAME_PREFIXES, NAME_SUFFIXES, Roles, names_a_score, resolve_roles
 from .errors import XentError
 from .labels import UNKNOWN, BinaryLookup, ClassLookup, MultilabelLookup, canonical, display
 from .numerics import logsumexp_rows
@@ -165,8 +165,9 @@ def _settle_guessed_scores(
 ) -> tuple[Roles, NDArray[np.float64]]:
     """Roles whose "every other numeric column" scores hold no column that looks like
     something else (a row counter, a constant, an integer key), and the sample's matching
-    columns. Labels that name score columns decide: the suspect columns they do not name
-    are dropped. Without such evidence: exit 2, asking for --scores."""
+    columns. Only columns that nothing names are judged: a name that says scores
+    (:func:`names_a_score`) is believed. Labels that name score columns decide: the suspect
+    columns they do not name are dropped. Without such evidence: exit 2, asking for --scores."""
     columns = roles.score_columns
     if len(sample) < 2 or sample.shape[1] != len(columns):
         return roles, sample
@@ -176,7 +177,7 @@ def _settle_guessed_scores(
         for j, why in enumerate(
             _not_like_scores(sample[:, j], every_constant) for j in range(len(columns))
         )
-        if why is not None
+        if why is not None and not names_a_score(columns[j])
     }
     if not suspects:
         return roles, sample
@@ -223,9 +224,6 @@ def _not_like_scores(values: NDArray[np.float64], every_constant: bool) -> str |
 
 # -- the positive class of a binary file ---------------------------------------------------
 
-_NAME_PREFIXES = (*SCORE_PREFIXES, "proba_", "probability_", "pred_", "y_pred_", "y_prob_")
-_NAME_SUFFIXES = ("_prob", "_proba", "_probability", "_score", "_logit", "_p", "_pred")
-
 
 def _positive_from_column(settings: Settings, roles: Roles, labels: Sequence[Any]) -> Settings:
     """Binary labels that are not 0/1 (or true/false), one of which names the score column
@@ -238,8 +236,8 @@ def _positive_from_column(settings: Settings, roles: Roles, labels: Sequence[Any
         return settings
     column = roles.score_columns[0].strip()
     names = [*roles.class_names, column]
-    names += [column[len(p) :] for p in _NAME_PREFIXES if column.lower().startswith(p)]
-    names += [column[: -len(s)] for s in _NAME_SUFFIXES if column.lower().endswith(s)]
+    names += [column[len(p) :] for p in NAME_PREFIXES if column.lower().startswith(p)]
+    names += [column[: -len(s)] for s in NAME_SUFFIXES if column.lower().endswith(s)]
     wanted = [n.strip() for n in names if n.strip()]
     for match in (lambda a, b: a == b, lambda a, b: a.casefold() == b.casefold()):
         for name in wanted:

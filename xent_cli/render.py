@@ -413,6 +413,8 @@ def header_fields(report: Report, width: int | None = None) -> list[list[str]]:
         roles.append(f"scores: {printable(scores)} (a list column)")
     else:
         roles.append(_role_field("scores", scores, longest))
+    if columns.get("classes"):
+        roles.append(f"classes: {columns['classes']}")
     for key in ("targets", "weight", "id"):
         if columns.get(key):
             roles.append(_role_field(key, columns[key], longest))

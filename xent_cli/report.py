@@ -226,6 +226,8 @@ def report_columns(plan: Plan) -> dict[str, Any]:
         else (roles.label_columns[0] if roles.label_columns else None),
         "scores": roles.list_column or list(roles.score_columns),
     }
+    if roles.classes_numbered:
+        columns["classes"] = "numbers in the column names"
     for key, value in (
         ("targets", list(roles.target_columns)),
         ("weight", roles.weight_column),
