@@ -1,4 +1,4 @@
-"""The exact Poisson bootstrap (xent_cli.bootstrap).
+"""The exact Poisson bootstrap (xent_cli.kernels.bootstrap).
 
 Expectations are computed independently: the counts P_ir by a plain-Python implementation
 of the documented hash with thresholds from mpmath, the sums with fractions.Fraction
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import xent_cli.bootstrap as bootstrap
-from xent_cli.bootstrap import POISSON_THRESHOLDS, PoissonBootstrap
+import xent_cli.kernels.bootstrap as bootstrap
+from xent_cli.kernels.bootstrap import POISSON_THRESHOLDS, PoissonBootstrap
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=60)
 U64 = (1 << 64) - 1

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from scipy.special import expit, logsumexp, softmax
 
 from xent_cli import evaluate
-from xent_cli.engine import Scan, make_settings
-from xent_cli.readers import TableSource
-from xent_cli.reliability import N_FINE, fine_bin, fine_edges
-from xent_cli.report import build_report
-from xent_cli.temperature import GRID
+from xent_cli.core.engine import Scan, make_settings
+from xent_cli.core.report import build_report
+from xent_cli.io.sources import TableSource
+from xent_cli.metrics.reliability import N_FINE, fine_bin, fine_edges
+from xent_cli.metrics.temperature import GRID
 
 from .conftest import invoke
 
@@ -504,9 +504,9 @@ def test_top_probability_and_brier_keep_their_precision_on_confident_rows():
     a confident right row's Brier of 8e-44 keeps its relative precision."""
     import mpmath
 
-    from xent_cli.confidence import confidences
+    from xent_cli.kernels.scoring import score_categorical, score_categorical_logits_parts
+    from xent_cli.metrics.confidence import confidences
     from xent_cli.options import EceTarget, Kind, Mode
-    from xent_cli.scoring import score_categorical, score_categorical_logits_parts
 
     mpmath.mp.dps = 60
     logits = np.array([[50.0, 0.0, -3.0], [0.0, 50.0, -3.0], [1.0, 2.0, 3.0], [-1, 30, 29.5]])

@@ -458,7 +458,7 @@ def run_xent(*args: str, **kwargs) -> subprocess.CompletedProcess:
 def test_help_and_version_do_not_import_heavy_modules():
     code = (
         "import sys\n"
-        "from xent_cli.cli import app\n"
+        "from xent_cli.cli.commands import app\n"
         "for args in (['--help'], ['--version'], ['eval', '--help']):\n"
         "    try:\n"
         "        app(args, prog_name='xent')\n"
@@ -491,7 +491,7 @@ def test_version_answers_before_typer_loads():
     # the same text as the full command line's --version
     from typer.testing import CliRunner
 
-    from xent_cli.cli import app
+    from xent_cli.cli.commands import app
 
     assert (
         CliRunner().invoke(app, ["--version"]).stdout.splitlines()[0] == out.stdout.splitlines()[0]

@@ -16,7 +16,7 @@ import pytest
 import scipy.stats
 
 import xent_cli
-from xent_cli.comparing import compare
+from xent_cli.comparison.run import compare
 
 from .conftest import invoke
 

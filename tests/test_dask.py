@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import xent_cli
-from xent_cli import cluster
-from xent_cli.engine import make_sources
+from xent_cli.core import cluster
+from xent_cli.core.engine import make_sources
 from xent_cli.options import InputFormat
 
 from .conftest import invoke

@@ -1,4 +1,4 @@
-"""Exact per-bucket sums (xent_cli.exact): every expectation is computed independently,
+"""Exact per-bucket sums (xent_cli.kernels.exact): every expectation is computed independently,
 with fractions.Fraction (exact; Fraction -> float is correctly rounded) and math.fsum."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import xent_cli.exact as exact
-from xent_cli.exact import ExactSums, exact_sum
+import xent_cli.kernels.exact as exact
+from xent_cli.kernels.exact import ExactSums, exact_sum
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=150)
 MAX = 1.7976931348623157e308

@@ -22,9 +22,9 @@ from mpmath import mp
 from sklearn.metrics import log_loss
 
 import xent_cli
-from xent_cli import numerics as nx
+from xent_cli.kernels import numerics as nx
+from xent_cli.kernels.scoring import score_binary, score_categorical, score_soft_targets
 from xent_cli.options import Kind
-from xent_cli.scoring import score_binary, score_categorical, score_soft_targets
 
 # 150 digits: the worst cancellation below is logsumexp(z) - z_y for a loss of 1e-80,
 # which loses 80 digits and still leaves ~70 correct ones.

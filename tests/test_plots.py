@@ -28,7 +28,7 @@ from .conftest import ROOT, SAMPLES, eval_json, invoke
 
 pytest.importorskip("matplotlib")
 
-from xent_cli.plots import (
+from xent_cli.render.plots import (
     INSTALL_HINT,
     MAX_BARS,
     NO_CALIBRATION,
@@ -258,7 +258,7 @@ def test_without_matplotlib_the_html_page_has_the_tables(tmp_path, monkeypatch):
 def test_help_does_not_import_matplotlib(args):
     code = (
         "import sys\n"
-        "from xent_cli.cli import app\n"
+        "from xent_cli.cli.commands import app\n"
         "try:\n"
         f"    app({args!r}, prog_name='xent')\n"
         "except SystemExit:\n"
@@ -335,7 +335,7 @@ def test_html_page_is_self_contained_and_escapes_names(tmp_path):
 
 
 def test_html_page_with_calibration_slices_warnings_and_a_failed_gate(iris):
-    from xent_cli.html_report import html_page
+    from xent_cli.render.html import html_page
 
     report = calibrated(iris)
     report["calibration"]["per_class"] = [{"class": "set<osa", "ece": 0.05, "mce": 0.2}]

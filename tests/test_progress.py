@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import xent_cli
-from xent_cli import readers
+from xent_cli.io import sources as readers
 
 from .conftest import SAMPLES
 

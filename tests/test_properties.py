@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import xent_cli
-from xent_cli import readers
 from xent_cli.errors import XentError
+from xent_cli.io import sources as readers
+from xent_cli.io.sources import TableSource
+from xent_cli.kernels.scoring import score_binary, score_categorical, score_soft_targets
 from xent_cli.options import Kind
-from xent_cli.readers import TableSource
-from xent_cli.scoring import score_binary, score_categorical, score_soft_targets
 
 
 def _settings(max_examples: int) -> settings:
@@ -457,7 +457,7 @@ def test_zero_weight_row_with_infinite_loss_counts_as_absent():
 )
 def test_argmax_rows_is_numpy_argmax_with_ties(rows, k, data):
     """The column scan picks the same class as ndarray.argmax (first of ties) in any layout."""
-    from xent_cli.numerics import argmax_rows
+    from xent_cli.kernels.numerics import argmax_rows
 
     # few distinct values, so that ties are common; -inf as log-probabilities may hold
     cells = st.sampled_from([-np.inf, -2.0, -1.0, 0.0, 0.5, 1.0])
@@ -484,7 +484,7 @@ def test_argmax_rows_is_numpy_argmax_with_ties(rows, k, data):
 def test_integer_labels_encode_as_their_dictionary_does(labels, n_classes, wide):
     """The table path for integer labels gives the codes and unknown values (in order of
     appearance) of the dictionary path; a span too wide for a table falls back to it."""
-    from xent_cli.labels import ClassLookup, encode
+    from xent_cli.core.labels import ClassLookup, encode
 
     if wide:
         labels = [*labels, 10**9]
@@ -505,7 +505,7 @@ def test_integer_labels_encode_as_their_dictionary_does(labels, n_classes, wide)
 def test_binary_integer_labels_encode_as_their_dictionary_does(positive, negative, picks):
     """Two integer label values, however far apart, give the codes of the dictionary path:
     the values between them are not shown to the lookup (it would take one as the negative)."""
-    from xent_cli.labels import BinaryLookup, encode
+    from xent_cli.core.labels import BinaryLookup, encode
 
     assume(positive != negative)
     labels = [None if p is None else positive if p else negative for p in picks]
@@ -537,7 +537,7 @@ def test_class_sums_are_exact(cells):
     and the overall total is rounded from the exact total, not from the rounded classes."""
     from fractions import Fraction
 
-    from xent_cli.accumulate import ClassTotals
+    from xent_cli.kernels.accumulate import ClassTotals
 
     classes = np.array([c[0] for c in cells], np.intp)
     loss = np.array([c[1] for c in cells])

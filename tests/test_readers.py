@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xent_cli import arrays, readers
+from xent_cli.io import arrays
+from xent_cli.io import sources as readers
 
 from .conftest import eval_json, invoke
 

@@ -411,7 +411,7 @@ def test_max_classes_shows_the_largest_shares_then_a_line(tmp_path):
 @pytest.mark.parametrize("width", [20, 30, 40, 50, 60, 70, 100])
 def test_narrow_tables_fit_and_never_split_numbers(tmp_path, monkeypatch, width):
     from xent_cli import evaluate
-    from xent_cli.render import render_table
+    from xent_cli.render.report import render_table
 
     path, _ = many_classes(tmp_path, k=12, n=300)
     monkeypatch.chdir(tmp_path)

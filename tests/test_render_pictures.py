@@ -9,7 +9,7 @@ import json
 import pytest
 
 from xent_cli import evaluate
-from xent_cli.render import (
+from xent_cli.render.report import (
     BAR_WIDTH,
     bin_label,
     calibration_text,

@@ -1,7 +1,7 @@
 """The same rows give the same report, bit for bit: whatever their order, their split into
 files, batches or row groups, the thread count or the BLAS kernel.
 
-Every float sum is exact and rounded once (``xent_cli.exact``), so these tests assert ``==``
+Every float sum is exact and rounded once (``xent_cli.kernels.exact``), so these tests assert ``==``
 on the full-precision JSON numbers, never a tolerance.
 """
 
@@ -23,10 +23,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xent_cli.engine import Scan, make_settings
-from xent_cli.readers import TableSource
-from xent_cli.report import build_report
-from xent_cli.state import EvalState
+from xent_cli.core.engine import Scan, make_settings
+from xent_cli.core.report import build_report
+from xent_cli.core.state import EvalState
+from xent_cli.io.sources import TableSource
 
 from .conftest import SAMPLES, eval_json, invoke
 

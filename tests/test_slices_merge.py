@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import xent_cli
-from xent_cli import cluster
+from xent_cli.core import cluster
 from xent_cli.errors import XentError
 
 from .conftest import invoke

@@ -1,4 +1,4 @@
-"""Student's t distribution (xent_cli.tdist) against scipy.stats and exact closed forms.
+"""Student's t distribution (xent_cli.kernels.tdist) against scipy.stats and exact closed forms.
 
 Two known scipy (Boost 1.x) weaknesses are avoided, not copied: ``scipy.stats.t.sf`` with
 df == 1 exactly is off near t = 0 (t = 1e-8: 0.49999999526 instead of 0.49999999682), so
@@ -19,7 +19,7 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xent_cli.tdist import normal_ppf, t_pdf, t_ppf, t_sf, t_two_sided_p
+from xent_cli.kernels.tdist import normal_ppf, t_pdf, t_ppf, t_sf, t_two_sided_p
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=400)
 SF_RTOL = 1e-12

@@ -3,7 +3,7 @@
 Wide rows: a CSV / TSV / JSON Lines line of 262,144 float64 scores (twice a Llama-3
 vocabulary, megabytes a line) is read in every text format, with the loss computed here by
 scipy's ``log_softmax``; bad wide lines are xent's own one-line errors. The reader for files of
-thousands of columns (:mod:`xent_cli.widetext`) is also checked against Arrow's own reader on
+thousands of columns (:mod:`xent_cli.io.widetext`) is also checked against Arrow's own reader on
 the same small files: both must give the same report.
 """
 
@@ -17,7 +17,8 @@ import pytest
 from scipy.special import log_softmax
 
 import xent_cli
-from xent_cli import readers, widetext
+from xent_cli.io import sources as readers
+from xent_cli.io import widetext
 
 from .conftest import invoke
 
@@ -136,7 +137,7 @@ def test_wide_reader_packs_score_columns(tmp_path: Path) -> None:
     types = dict.fromkeys(names[1:], readers.pa.float64())
     (batch,) = source.batches(names, types)
     assert batch.num_columns == 2  # the label, and the 5000 scores packed
-    from xent_cli.matrices import float_matrix
+    from xent_cli.io.matrices import float_matrix
 
     assert np.array_equal(float_matrix(batch, names[1:], "w.csv"), z)
     assert np.array_equal(float_matrix(batch, names[3:1:-1], "w.csv"), z[:, [2, 1]])
@@ -376,14 +377,18 @@ def test_classes_for_one_based_labels(tmp_path: Path) -> None:
         f"{t}," + ",".join(map(repr, row.tolist())) for t, row in zip(y, p, strict=True)
     ]
     path.write_text("\n".join(lines) + "\n")
-    without = invoke("eval", path)
+    # the columns' names end in the label values: the classes are 1, 2, 3 without --classes
+    for args in ((), ("--classes", "1,2,3")):
+        result = invoke("eval", path, *args, "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["loss"] == pytest.approx(log_loss(y, p, labels=[1, 2, 3]), rel=1e-12)
+        assert [c["class"] for c in report["classes"]] == ["1", "2", "3"]
+    renamed = tmp_path / "q.csv"  # columns without numbers: 1-based labels are refused
+    renamed.write_text(path.read_text().replace("p1,p2,p3", "a,b,c", 1))
+    without = invoke("eval", renamed)
     assert without.exit_code == 2
     assert "--classes 1,2,3" in without.stderr
-    result = invoke("eval", path, "--classes", "1,2,3", "--format", "json")
-    assert result.exit_code == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["loss"] == pytest.approx(log_loss(y, p, labels=[1, 2, 3]), rel=1e-12)
-    assert [c["class"] for c in report["classes"]] == ["1", "2", "3"]
 
 
 def test_enum_dictionary_with_unused_categories() -> None:

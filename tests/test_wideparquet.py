@@ -1,4 +1,4 @@
-"""Large, wide Parquet row groups read in column blocks (xent_cli.wideparquet) give the report
+"""Large, wide Parquet row groups read in column blocks (xent_cli.io.wideparquet) give the report
 that streaming them row by row gives, to the last bit; and their batches hold the file's values."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from xent_cli import wideparquet
-from xent_cli.matrices import float_matrix
-from xent_cli.readers import ParquetSource
+from xent_cli.io import wideparquet
+from xent_cli.io.matrices import float_matrix
+from xent_cli.io.sources import ParquetSource
 
 from .conftest import eval_json, invoke
 

@@ -13,32 +13,32 @@ __version__ = "0.1.0"
 __all__ = ["Partial", "Report", "XentError", "__version__", "compare", "evaluate", "partial"]
 
 if TYPE_CHECKING:
-    from .comparing import compare
-    from .engine import evaluate
-    from .errors import XentError
-    from .partials import Partial, partial
-    from .report import Report
+    from xent_cli.comparison.run import compare
+    from xent_cli.core.engine import evaluate
+    from xent_cli.core.partials import Partial, partial
+    from xent_cli.core.report import Report
+    from xent_cli.errors import XentError
 
 
 def __getattr__(name: str) -> Any:
     if name == "evaluate":
-        from .engine import evaluate
+        from xent_cli.core.engine import evaluate
 
         return evaluate
     if name == "Report":
-        from .report import Report
+        from xent_cli.core.report import Report
 
         return Report
     if name == "compare":
-        from .comparing import compare
+        from xent_cli.comparison.run import compare
 
         return compare
     if name in ("Partial", "partial"):
-        from . import partials as module
+        from xent_cli.core import partials as module
 
         return getattr(module, name)
     if name == "XentError":
-        from .errors import XentError
+        from xent_cli.errors import XentError
 
         return XentError
     raise AttributeError(f"module 'xent_cli' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """``python -m xent_cli`` is the same as ``xent``."""
 
-from .launch import main
+from xent_cli.launch import main
 
 main()

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
-from .errors import XentError
+from xent_cli.errors import XentError
 
 
 class Mode(str, Enum):

@@ -1,0 +1,386 @@
+"""Pair the evaluated rows of two scans, for ``xent compare``: by position or by ``--id``.
+
+Each side streams :class:`Entries` (one per evaluated row, or per row x label cell in
+multilabel mode). By position, the two streams are merge-joined on the row number as they
+arrive (both ascend), so memory stays at a batch or two. By id, each side's entries are
+hashed into partitions spilled to temporary Arrow IPC files, and the partitions are joined one
+at a time: memory is bounded by one partition, not by the input.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from xent_cli.core.engine import Scan
+from xent_cli.core.prepare import Prepared
+from xent_cli.core.state import EvalState
+from xent_cli.errors import XentError
+from xent_cli.kernels.scoring import Cells
+from xent_cli.options import Mode
+
+if TYPE_CHECKING:
+    from xent_cli.comparison.slices import SliceCodes
+
+PARTITION_BYTES = 128 << 20  # of input per id partition: each is joined in memory
+Float = NDArray[np.float64]
+Int = NDArray[np.int64]
+
+
+@dataclass
+class Entries:
+    """Evaluated rows (or cells) of one side: arrays of equal length."""
+
+    row: Int  # global 0-based row number
+    sub: Int  # multilabel: the label column; else 0
+    cls: Int  # per-class bucket
+    truth: Int  # the true class (multilabel: the 0/1 outcome), compared across sides
+    loss: Float  # nats
+    weight: Float | None
+    ids: pa.Array | None  # --id values, as strings
+    slice: Int | None = None  # compare --by: each entry's slice (a code of SliceCodes)
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def take(self, index: NDArray[np.intp]) -> Entries:
+        return Entries(
+            self.row[index],
+            self.sub[index],
+            self.cls[index],
+            self.truth[index],
+            self.loss[index],
+            None if self.weight is None else self.weight[index],
+            None if self.ids is None else self.ids.take(pa.array(index)),
+            None if self.slice is None else self.slice[index],
+        )
+
+
+def entries_of(batch: Prepared) -> Entries | None:
+    scored = batch.scored
+    if scored is None:
+        return None
+    n = len(scored.loss)
+    if isinstance(scored, Cells):
+        sub, truth = scored.classes.astype(np.int64), scored.outcome.astype(np.int64)
+    else:
+        sub, truth = np.zeros(n, np.int64), scored.classes.astype(np.int64)
+    ids = None
+    if batch.id_column is not None:
+        ids = batch.id_column.take(pa.array(batch.local)).cast(pa.string())
+    return Entries(
+        batch.rows.astype(np.int64),
+        sub,
+        scored.classes.astype(np.int64),
+        truth,
+        scored.loss,
+        batch.weight,
+        ids,
+    )
+
+
+@dataclass
+class Pairs:
+    """Paired entries: the baseline's and the candidate's, aligned."""
+
+    baseline: Entries
+    candidate: Entries
+
+
+@dataclass
+class JoinCounts:
+    by: str  # "position" or the id column
+    n_joined: int = 0
+    n_only_baseline: int = 0
+    n_only_candidate: int = 0
+    # --id without --on-mismatch intersect: the ids found on one side only, counted over
+    # every partition (and the first few of each side by row) before the refusal
+    ids_only: dict[str, int] = field(default_factory=lambda: {"baseline": 0, "candidate": 0})
+    first_only: dict[str, list[tuple[int, str]]] = field(
+        default_factory=lambda: {"baseline": [], "candidate": []}
+    )
+
+    def one_sided_error(self) -> XentError | None:
+        """One line naming how many ids each side holds alone, and the first few of each."""
+        if not any(self.ids_only.values()):
+            return None
+        parts = []
+        for side in ("baseline", "candidate"):
+            n = self.ids_only[side]
+            if n:
+                first = [repr(i) for _, i in self.first_only[side]]
+                more = ", ..." if n > len(first) else ""
+                ids = "id" if n == 1 else "ids"
+                parts.append(f"{n} {ids} only in the {side} ({', '.join(first)}{more})")
+        return XentError(
+            f"{' and '.join(parts)}: --id {self.by!r} must name the same rows in both files",
+            hint="pass --on-mismatch intersect to compare the rows both files hold",
+        )
+
+
+def _stream(scan: Scan, state: EvalState, codes: SliceCodes | None = None) -> Iterator[Entries]:
+    for batch in scan.batches():
+        state.add(batch)
+        entries = entries_of(batch)
+        if entries is not None and len(entries):
+            if codes is not None:
+                entries.slice = codes.codes(batch)
+            yield entries
+
+
+def pair_by_position(
+    baseline: Scan,
+    candidate: Scan,
+    states: tuple[EvalState, EvalState],
+    counts: JoinCounts,
+    names: list[str],
+    width: int,
+    codes: SliceCodes | None = None,
+) -> Iterator[Pairs]:
+    """Merge-join both streams on (row, label column) as they arrive; labels must agree.
+    ``codes``: the baseline's entries carry their slice (compare --by).
+
+    Both streams ascend, so every key up to the smaller of the two buffers' last keys is
+    in the buffers already: those are paired (or counted one-sided), the rest wait."""
+    streams = (_stream(baseline, states[0], codes), _stream(candidate, states[1]))
+    buffers: list[Entries | None] = [None, None]
+    done = [False, False]
+    while True:
+        for side in (0, 1):
+            if buffers[side] is None and not done[side]:
+                buffers[side] = next(streams[side], None)
+                done[side] = buffers[side] is None
+        a, b = buffers
+        if a is None or b is None:  # one side has ended: the other's rest is one-sided
+            if a is not None:
+                counts.n_only_baseline += len(a)
+            if b is not None:
+                counts.n_only_candidate += len(b)
+            buffers = [None, None]
+            if all(done):
+                break
+            continue
+        ka, kb = a.row * width + a.sub, b.row * width + b.sub
+        horizon = min(ka[-1], kb[-1])
+        ca = int(np.searchsorted(ka, horizon, "right"))
+        cb = int(np.searchsorted(kb, horizon, "right"))
+        buffers = [
+            a.take(np.arange(ca, len(a))) if ca < len(a) else None,
+            b.take(np.arange(cb, len(b))) if cb < len(b) else None,
+        ]
+        _, ia, ib = np.intersect1d(ka[:ca], kb[:cb], assume_unique=True, return_indices=True)
+        counts.n_only_baseline += ca - len(ia)
+        counts.n_only_candidate += cb - len(ib)
+        if len(ia):
+            pairs = Pairs(a.take(ia), b.take(ib))
+            _check_labels(pairs, names, by_id=False)
+            counts.n_joined += len(ia)
+            yield pairs
+    if states[0].n_rows != states[1].n_rows:
+        raise XentError(
+            f"the baseline has {states[0].n_rows} rows but the candidate {states[1].n_rows}: "
+            "rows cannot be paired by position",
+            hint="pass --id COLUMN to pair rows by an id column",
+        )
+
+
+def _check_labels(pairs: Pairs, names: list[str], *, by_id: bool) -> None:
+    """The same row (or id) must have the same label on both sides."""
+    base, cand = pairs.baseline, pairs.candidate
+    wrong = np.flatnonzero(base.truth != cand.truth)
+    if not len(wrong):
+        return
+    k = int(wrong[0])
+
+    def label(entries: Entries) -> str:
+        t = int(entries.truth[k])
+        return names[t] if 0 <= t < len(names) else str(t)
+
+    if by_id:
+        assert base.ids is not None
+        raise XentError(
+            f"id {base.ids[k].as_py()!r}: the label is {label(base)!r} in the baseline but "
+            f"{label(cand)!r} in the candidate"
+        )
+    raise XentError(
+        f"row {int(base.row[k])}: the label is {label(base)!r} in the baseline but "
+        f"{label(cand)!r} in the candidate: the files do not hold the same rows in the same order",
+        hint="pass --id COLUMN to pair rows by an id column",
+    )
+
+
+def pair_by_id(
+    baseline: Scan,
+    candidate: Scan,
+    states: tuple[EvalState, EvalState],
+    counts: JoinCounts,
+    names: list[str],
+    intersect: bool,
+    codes: SliceCodes | None = None,
+) -> Iterator[Pairs]:
+    """A partitioned hash join on (id, label column), spilled to temporary files."""
+    import pyarrow.ipc as ipc
+
+    sizes = [s.size or 0 for scan in (baseline, candidate) for s in scan.sources]
+    n_parts = int(max(1, min(256, sum(sizes) // PARTITION_BYTES)))
+    with tempfile.TemporaryDirectory(prefix="xent-join-") as folder:
+        paths = [[Path(folder) / f"{side}-{p}.arrow" for p in range(n_parts)] for side in (0, 1)]
+        for side, scan in enumerate((baseline, candidate)):
+            writers: dict[int, ipc.RecordBatchFileWriter] = {}
+            try:
+                for entries in _stream(scan, states[side], codes if side == 0 else None):
+                    table = _table(entries)
+                    part = _partition(table.column("id"), n_parts)
+                    for p in np.unique(part).tolist():
+                        chunk = table.filter(pa.array(part == p))
+                        if p not in writers:
+                            writers[p] = ipc.new_file(str(paths[side][p]), chunk.schema)
+                        writers[p].write_table(chunk)
+            finally:
+                for writer in writers.values():
+                    writer.close()
+        for p in range(n_parts):
+            base = _read(paths[0][p])
+            cand = _read(paths[1][p])
+            if base is None and cand is None:
+                continue
+            for pairs in _join(base, cand, counts, names, intersect):
+                if counts.one_sided_error() is None:  # else the refusal below follows
+                    yield pairs
+    refusal = counts.one_sided_error()
+    if refusal is not None:
+        raise refusal
+
+
+def _table(entries: Entries) -> pa.Table:
+    assert entries.ids is not None
+    columns = {
+        "id": entries.ids,
+        "sub": entries.sub,
+        "row": entries.row,
+        "cls": entries.cls,
+        "truth": entries.truth,
+        "loss": entries.loss,
+    }
+    if entries.weight is not None:
+        columns["weight"] = entries.weight
+    if entries.slice is not None:
+        columns["slice"] = entries.slice
+    return pa.table(columns)
+
+
+def hash_ids(ids: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
+    """A 64-bit hash of each id (pandas' hash_array: the same id, the same hash, anywhere)."""
+    import pandas as pd
+
+    return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
+
+
+def _partition(ids: pa.ChunkedArray, n_parts: int) -> NDArray[np.int64]:
+    if n_parts == 1:
+        return np.zeros(len(ids), np.int64)
+    return (hash_ids(ids) % np.uint64(n_parts)).astype(np.int64)
+
+
+def _read(path: Path) -> pa.Table | None:
+    if not path.exists():
+        return None
+    import pyarrow.ipc as ipc
+
+    with pa.memory_map(str(path)) as source:
+        return ipc.open_file(source).read_all()
+
+
+def _entries(table: pa.Table) -> Entries:
+    def col(name: str) -> NDArray:  # type: ignore[type-arg]
+        return table.column(name).to_numpy()
+
+    return Entries(
+        col("row"),
+        col("sub"),
+        col("cls"),
+        col("truth"),
+        col("loss"),
+        col("weight") if "weight" in table.column_names else None,
+        table.column("id").combine_chunks(),
+        col("slice") if "slice" in table.column_names else None,
+    )
+
+
+def _join(
+    base: pa.Table | None,
+    cand: pa.Table | None,
+    counts: JoinCounts,
+    names: list[str],
+    intersect: bool,
+) -> Iterator[Pairs]:
+    """One partition of both sides: duplicates and one-sided ids checked, then paired."""
+    for side, table in (("baseline", base), ("candidate", cand)):
+        if table is not None:
+            _no_duplicates(table, side, counts.by)
+    if base is None or cand is None:
+        only = base if cand is None else cand
+        assert only is not None
+        _one_sided(only, "baseline" if cand is None else "candidate", counts, intersect)
+        return
+    joined = base.join(cand, keys=["id", "sub"], join_type="full outer", right_suffix="_c")
+    in_base = pa.compute.is_valid(joined.column("row"))
+    in_cand = pa.compute.is_valid(joined.column("row_c"))
+    only_b = joined.filter(pa.compute.and_(in_base, pa.compute.invert(in_cand)))
+    only_c = joined.filter(pa.compute.and_(in_cand, pa.compute.invert(in_base)))
+    if only_b.num_rows:
+        _one_sided(_side(only_b, ""), "baseline", counts, intersect)
+    if only_c.num_rows:
+        _one_sided(_side(only_c, "_c"), "candidate", counts, intersect)
+    both = joined.filter(pa.compute.and_(in_base, in_cand)).sort_by("row")
+    if not both.num_rows:
+        return
+    pairs = Pairs(_entries(_side(both, "")), _entries(_side(both, "_c")))
+    _check_labels(pairs, names, by_id=True)
+    counts.n_joined += len(pairs.baseline)
+    yield pairs
+
+
+def _side(joined: pa.Table, suffix: str) -> pa.Table:
+    """One side's columns of a joined table, under their own names."""
+    names = ["row", "cls", "truth", "loss"] + [
+        name for name in ("weight", "slice") if name + suffix in joined.column_names
+    ]
+    columns = {"id": joined.column("id"), "sub": joined.column("sub")}
+    columns |= {name: joined.column(name + suffix) for name in names}
+    return pa.table(columns)
+
+
+def _no_duplicates(table: pa.Table, side: str, column: str) -> None:
+    groups = table.group_by(["id", "sub"]).aggregate([("row", "count"), ("row", "min")])
+    repeated = groups.filter(pa.compute.greater(groups.column("row_count"), 1))
+    if repeated.num_rows:
+        first = repeated.sort_by("row_min").column("id").to_pylist()[:3]
+        raise XentError(
+            f"the {side} holds id {', '.join(map(repr, first))} more than once "
+            f"(--id {column!r} must name each row once)"
+        )
+
+
+def _one_sided(table: pa.Table, side: str, counts: JoinCounts, intersect: bool) -> None:
+    if not intersect:
+        counts.ids_only[side] += pa.compute.count_distinct(table.column("id")).as_py()
+        first = table.sort_by("row").slice(0, 3)
+        found = zip(first.column("row").to_pylist(), first.column("id").to_pylist(), strict=True)
+        counts.first_only[side] = sorted({*counts.first_only[side], *found})[:3]
+        return
+    if side == "baseline":
+        counts.n_only_baseline += table.num_rows
+    else:
+        counts.n_only_candidate += table.num_rows
+
+
+def mode_width(scan: Scan) -> int:
+    return len(scan.plan.class_names) if scan.plan.mode is Mode.multilabel else 1

@@ -1,0 +1,354 @@
+"""One streaming pass: sources -> plan -> prepared batches -> mergeable state -> report.
+
+:class:`Scan` makes the plan once (from the first input's schema, the options and a fixed
+sample of its first rows), then yields every input batch validated and scored
+(:func:`xent_cli.core.prepare.prepare`). :func:`evaluate` folds them into an
+:class:`~xent_cli.core.state.EvalState` and finishes it into a report; ``xent rows`` streams the
+same batches. Every command shares this one loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from xent_cli.core.columns import Roles, resolve_roles
+from xent_cli.core.plan import Plan, make_plan, sample_rows
+from xent_cli.core.prepare import Prepared, prepare
+from xent_cli.core.report import Report, build_report
+from xent_cli.core.state import EvalState
+from xent_cli.errors import XentError
+from xent_cli.io.arrays import is_text
+from xent_cli.io.matrices import finite_rows, float_matrix, list_matrix
+from xent_cli.io.sources import (
+    LABEL_TEXT,
+    SLICE_TEXT,
+    BatchSource,
+    ParquetSource,
+    StreamSource,
+    TableSource,
+    open_sources,
+    prefetch,
+)
+from xent_cli.options import (
+    Base,
+    CalibrationSpec,
+    InputFormat,
+    Kind,
+    Mode,
+    Settings,
+    calibration_spec,
+)
+
+READ_AHEAD_BYTES = 4 << 20  # smaller inputs are read in the calling thread: cheaper than a thread
+
+ProgressCallback = Callable[[int, "int | None"], None]
+"""Called after each batch with (bytes read so far, total bytes or None if unknown)."""
+
+Batches = Iterator[pa.RecordBatch]
+
+
+class Scan:
+    """One pass over the inputs: the frozen plan, then the prepared batches, in input order."""
+
+    def __init__(
+        self,
+        sources: Sequence[BatchSource],
+        settings: Settings,
+        on_progress: ProgressCallback | None = None,
+        *,
+        first_row: int = 0,
+        plan: Plan | None = None,
+    ) -> None:
+        """``first_row``: the global number of the inputs' first row, when they are one part
+        of a larger input (warnings name rows by it). ``plan``: one made already (a worker
+        reading its part of the input under the client's plan)."""
+        if not sources:
+            raise XentError("no input given")
+        self.sources = list(sources)
+        self.on_progress = on_progress
+        self.first_row = first_row
+        first = self.sources[0]
+        if plan is not None:
+            self._first = self._read(first, plan.roles)
+            self.plan = plan
+            return
+        roles = resolve_roles(first.schema, settings, first.name)
+        self._first = self._read(first, roles)
+        sample, width, labels = None, None, None
+        if (
+            roles.kind is Kind.auto
+            or (roles.list_column and not roles.class_names)
+            or roles.scores_guessed
+            or (roles.mode is Mode.binary and settings.positive is None)
+        ):
+            sample, width, labels, self._first = _sample(roles, self._first, first.name)
+        plan = make_plan(
+            settings, roles, sample, width, labels=labels, schema=first.schema, source=first.name
+        )
+        if settings.by is not None:
+            from xent_cli.core.slices import make_slicer
+
+            slicer, self._first = make_slicer(settings.by, first.schema, self._first, first.name)
+            plan = dataclasses.replace(plan, slicer=slicer)
+        self.plan = plan
+
+    @property
+    def files(self) -> list[str]:
+        return [s.name for s in self.sources]
+
+    def input_names(self) -> str:
+        """The inputs, for messages: the first file, and how many more."""
+        names = self.files
+        return names[0] if len(names) == 1 else f"{names[0]} (and {len(names) - 1} more)"
+
+    def _read(self, source: BatchSource, roles: Roles) -> Batches:
+        needed = roles.needed_columns
+        present = set(source.schema.names)
+        missing = [c for c in needed if c not in present]
+        if missing:
+            raise XentError(
+                f"{source.name}: column {missing[0]!r} not found "
+                f"(it is in {self.sources[0].name}; several files must share their columns)"
+            )
+        batches = source.batches(needed, _text_types(roles, source))
+        if source.size is None or source.size > READ_AHEAD_BYTES:
+            batches = prefetch(batches)
+        return batches
+
+    def batches(self) -> Iterator[Prepared]:
+        """Every batch of every input, validated and scored (row numbers over all inputs)."""
+        start = self.first_row
+        for i, source in enumerate(self.sources):
+            stream = self._first if i == 0 else self._read(source, self.plan.roles)
+            for batch in stream:
+                if batch.num_rows:
+                    yield prepare(self.plan, batch, source.name, start)
+                    start += batch.num_rows
+                if self.on_progress is not None:
+                    self._report_progress()
+
+    def state(self) -> EvalState:
+        """The whole pass folded into one state."""
+        state = EvalState.empty(self.plan)
+        for batch in self.batches():
+            state.add(batch)
+        if self.plan.mode is Mode.binary:
+            state.labels = self.plan.lookup.learned()
+        return state
+
+    def _report_progress(self) -> None:
+        assert self.on_progress is not None
+        sizes = [s.size for s in self.sources]
+        total = None if None in sizes else sum(s or 0 for s in sizes)
+        self.on_progress(sum(s.bytes_done() for s in self.sources), total)
+
+
+def _text_types(roles: Roles, source: BatchSource) -> dict[str, pa.DataType]:
+    """Types to parse text inputs with: floats for numbers, dictionary-encoded labels."""
+    floats = [*roles.score_columns, *(() if roles.target_list else roles.target_columns)]
+    if roles.weight_column:
+        floats.append(roles.weight_column)
+    types: dict[str, pa.DataType] = dict.fromkeys(floats, pa.float64())
+    if roles.list_column:
+        types[roles.list_column] = pa.list_(pa.float64())
+    fmt = getattr(source, "format", None)
+    if fmt is InputFormat.jsonl:
+        # JSON that quotes its numbers ("0.5") is read as text and converted afterwards
+        for column in list(types):
+            seen = source.schema.field(column).type
+            if is_text(seen):
+                types[column] = seen
+    if isinstance(source, ParquetSource):
+        for column in roles.by_values:  # read as the file's dictionaries where it is text
+            types.setdefault(column, SLICE_TEXT)
+    if fmt in (InputFormat.csv, InputFormat.tsv):
+        for column in roles.by_columns:  # --by: as text (binned: converted afterwards)
+            types.setdefault(column, SLICE_TEXT if column in roles.by_values else pa.string())
+        for column in roles.label_columns:
+            types[column] = LABEL_TEXT
+        if roles.id_column:
+            types[roles.id_column] = pa.string()
+    return types
+
+
+def _sample(
+    roles: Roles, batches: Batches, source: str
+) -> tuple[NDArray[np.float64], int | None, list[Any], Batches]:
+    """The scores of the first rows whose scores are all finite (how many depends on the
+    width only), the width of a list column, the distinct values of those rows' label (with
+    one label column; else none), and the batches again from the first."""
+    seen: list[pa.RecordBatch] = []
+    rows: list[NDArray[np.float64]] = []
+    labels: dict[Any, None] = {}
+    label = roles.label_columns[0] if len(roles.label_columns) == 1 else None
+    if roles.label_list:
+        label = None  # a list of 0/1 per row: no label values to learn from
+    wanted, width = 0, None
+    for batch in batches:
+        seen.append(batch)
+        if roles.list_column:
+            scores = list_matrix(batch.column(roles.list_column), source, roles.list_column)
+        else:
+            scores = float_matrix(batch, roles.score_columns, source)
+        mask = finite_rows(scores, allow_neg_inf=True)
+        finite = scores[mask]
+        if not len(finite):
+            continue
+        if width is None:
+            width = scores.shape[1]
+            wanted = sample_rows(width)
+        if finite.shape[1] != width:
+            break  # a ragged list column: the batch's own check reports it
+        taken = finite[: wanted - sum(len(r) for r in rows)]
+        rows.append(taken)
+        if label is not None:
+            chosen = np.flatnonzero(mask)[: len(taken)].astype(np.int64)
+            indices = pa.Array.from_buffers(pa.int64(), len(chosen), [None, pa.py_buffer(chosen)])
+            labels.update(dict.fromkeys(_distinct(batch.column(label).take(indices))))
+        if sum(len(r) for r in rows) >= wanted:
+            break
+    sample = np.concatenate(rows) if rows else np.empty((0, width or 1))
+    return sample, width, list(labels), itertools.chain(seen, batches)
+
+
+def _distinct(array: pa.Array) -> list[Any]:
+    """A label column's distinct values as Python values (nulls and unhashables left out)."""
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    values = array.unique().drop_null().to_pylist()
+    return [v for v in values if isinstance(v, (str, int, float, bool, bytes))]
+
+
+# -- public API ----------------------------------------------------------------------------
+
+
+def make_sources(source: Any, input_format: InputFormat) -> list[BatchSource]:
+    """Sources from a path; a pandas or polars DataFrame; a pyarrow Table, RecordBatch or
+    RecordBatchReader; any object with ``__arrow_c_stream__`` (streamed, never read whole);
+    or a list of any of these (read as one table, in order)."""
+    if isinstance(source, (str, Path)):
+        return open_sources([str(source)], input_format)
+    if isinstance(source, pa.Table):
+        return [TableSource(source, "<table>")]
+    if isinstance(source, pa.RecordBatch):
+        return [TableSource(pa.Table.from_batches([source]), "<record batch>")]
+    if isinstance(source, pa.RecordBatchReader):
+        return [StreamSource(source, "<record batch reader>")]
+    if hasattr(source, "iloc") and hasattr(source, "columns"):  # pandas
+        return [TableSource.from_pandas(source)]
+    name = f"<{type(source).__module__.split('.')[0]} {type(source).__name__}>"
+    if hasattr(source, "__arrow_c_stream__"):
+        try:
+            reader = pa.RecordBatchReader.from_stream(source)
+        except (pa.ArrowException, TypeError) as error:
+            detail = " ".join(str(error).split())[:120]
+            raise XentError(
+                f"{name}: not a table ({detail})",
+                hint="pass a data frame or table (a Series or array is one column)",
+            ) from None
+        return [StreamSource(reader, name)]
+    if hasattr(source, "__iter__") and not isinstance(source, (bytes, dict)):
+        parts = list(source)
+        if all(isinstance(s, (str, Path)) for s in parts):
+            return open_sources([str(s) for s in parts], input_format)
+        return [one for part in parts for one in make_sources(part, input_format)]
+    hint = "collect() it first" if hasattr(source, "collect") else None
+    raise XentError(
+        f"cannot read a {name[1:-1]}: give a path, a list of paths, a pandas or polars "
+        "DataFrame, a pyarrow Table or RecordBatchReader, or an object with __arrow_c_stream__",
+        hint=hint,
+    )
+
+
+def make_settings(**options: Any) -> Settings:
+    """Settings from keyword options (strings accepted for the choices), validated."""
+    options = _calibration_option(options)
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise TypeError(f"unknown option {unknown[0]!r}; known: {', '.join(sorted(fields))}")
+    settings = Settings(**options)
+    coerced = dataclasses.replace(
+        settings,
+        mode=Mode(settings.mode),
+        kind=Kind(settings.kind),
+        base=Base(str(getattr(settings.base, "value", settings.base))),
+        input_format=InputFormat(settings.input_format),
+    )
+    if not (0.0 <= coerced.eps < 1.0):
+        raise XentError(f"--eps must be in [0, 1), got {coerced.eps}")
+    return coerced
+
+
+CALIBRATION_OPTIONS = ("ece_bins", "ece_binning", "ece_target", "ece_preset", "decompose")
+
+
+def _calibration_option(options: dict[str, Any]) -> dict[str, Any]:
+    """``calibration=True`` and the ``ece_*`` / ``decompose`` keywords -> one CalibrationSpec
+    (any of them turns calibration on)."""
+    given = {k: options[k] for k in CALIBRATION_OPTIONS if options.get(k) not in (None, False)}
+    spec = options.get("calibration")
+    rest = {k: v for k, v in options.items() if k not in CALIBRATION_OPTIONS}
+    if isinstance(spec, dict):  # a saved state's settings
+        spec = CalibrationSpec.from_dict(spec)
+        rest["calibration"] = spec
+    if isinstance(spec, CalibrationSpec):
+        if given:
+            raise TypeError("pass either a CalibrationSpec or the ece_* keywords, not both")
+        return rest
+    if spec or given:
+        rest["calibration"] = calibration_spec(
+            bins=given.get("ece_bins"),
+            binning=given.get("ece_binning"),
+            target=given.get("ece_target"),
+            preset=given.get("ece_preset"),
+            decompose=bool(given.get("decompose")),
+        )
+    else:
+        rest["calibration"] = None
+    return rest
+
+
+def evaluate(
+    source: Any,
+    *,
+    on_progress: ProgressCallback | None = None,
+    dask: Any = None,
+    min_slice_size: int | None = None,
+    **options: Any,
+) -> Report:
+    """Evaluate predictions in ``source`` (path(s), a pandas/polars DataFrame, an Arrow
+    table or stream: see :func:`make_sources`) and return the report.
+
+    ``options`` are the CLI's options by their Python names: ``label``, ``scores``,
+    ``targets``, ``weight``, ``id``, ``positive``, ``mode``, ``kind``, ``eps``, ``base``,
+    ``renormalize``, ``input_format``, ``top_warnings``. ``on_progress(done, total)`` is
+    called after each batch with bytes read so far. ``dask``: a ``distributed.Client``, a
+    scheduler address or ``"local[:N]"`` to evaluate the files' parts on a Dask cluster
+    (the same report). ``by="col,col:N"``: per-slice figures in ``report.slices`` (smaller
+    slices than ``min_slice_size``, 20, are marked small).
+    """
+    settings = make_settings(**options)
+    sources = make_sources(source, settings.input_format)
+    if dask is None:
+        scan = Scan(sources, settings, on_progress)
+        state = scan.state()
+    else:
+        from xent_cli.core.cluster import connect, evaluate_on
+
+        if isinstance(dask, str):
+            with connect(dask) as client:
+                scan, state = evaluate_on(client, sources, settings, on_progress)
+        else:
+            scan, state = evaluate_on(dask, sources, settings, on_progress)
+    return build_report(
+        scan.plan, state, scan.files, scan.input_names(), min_slice_size=min_slice_size
+    )
