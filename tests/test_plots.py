@@ -28,6 +28,7 @@ from .conftest import ROOT, SAMPLES, eval_json, invoke
 
 pytest.importorskip("matplotlib")
 
+from xent_cli.render.files import write_plot
 from xent_cli.render.plots import (
     INSTALL_HINT,
     MAX_BARS,
@@ -35,7 +36,6 @@ from xent_cli.render.plots import (
     build_figure,
     figure_bytes,
     worst_classes,
-    write_plot,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"

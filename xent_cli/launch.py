@@ -12,7 +12,7 @@ import sys
 def main() -> None:
     """``xent``: the version at once, or the full command line."""
     if sys.argv[1:] == ["--version"]:
-        from xent_cli import __version__
+        from xent_cli.version import __version__
 
         try:
             print(f"xent {__version__}", flush=True)

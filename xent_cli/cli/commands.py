@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
-from xent_cli import __version__
 from xent_cli.errors import ExitCode, XentError
+from xent_cli.io.atomic import write_atomically
 from xent_cli.options import (
     DEFAULT_EPS,
     DEFAULT_MAX_CLASSES,
@@ -41,6 +41,7 @@ from xent_cli.options import (
     Settings,
     calibration_spec,
 )
+from xent_cli.version import __version__
 
 
 class XentGroup(typer.core.TyperGroup):
@@ -208,7 +209,7 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help="Exit 1 if there is an
 def _check_plot(value: Path | None) -> Path | None:
     """--plot's extension, folder and (for a picture) matplotlib, before the run."""
     if value is not None:
-        from xent_cli.render.plots import check_plot_path
+        from xent_cli.render.files import check_plot_path
 
         check_plot_path(value)
     return value
@@ -336,14 +337,7 @@ def _write_output(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    target = output.resolve()
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, target)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise XentError(f"{output}: cannot write the report ({error.strerror})") from None
+    write_atomically(output, text, "the report")
 
 
 @app.command("eval")
@@ -657,7 +651,7 @@ def _emit_report(
     text = render(report, output_format, width=width, color=color, max_classes=max_classes)
     _write_output(text, output)
     if plot is not None:
-        from xent_cli.render.plots import write_plot
+        from xent_cli.render.files import write_plot
 
         write_plot(plot, report.to_dict())
     for reason in report.gate.reasons:

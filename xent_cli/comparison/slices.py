@@ -23,8 +23,8 @@ from numpy.typing import NDArray
 from xent_cli.comparison.pairing import Pairs
 from xent_cli.comparison.stats import PairedTotals, one_sided_p, p_value, statistics, t_interval
 from xent_cli.core.prepare import Prepared
-from xent_cli.core.report import json_number
 from xent_cli.core.slices import Key, Slicer, _order
+from xent_cli.jsonvalues import json_number
 from xent_cli.options import FailOn
 
 

@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from xent_cli import __version__
 from xent_cli.comparison.pairing import Pairs
-from xent_cli.core.report import Report, json_number
+from xent_cli.core.report import Report
+from xent_cli.jsonvalues import json_number
 from xent_cli.kernels.accumulate import weighted
 from xent_cli.kernels.exact import ExactSums
 from xent_cli.kernels.tdist import t_ppf, t_sf, t_two_sided_p
 from xent_cli.options import FailOn
+from xent_cli.version import __version__
 
 if TYPE_CHECKING:
     from xent_cli.comparison.slices import SliceComparison

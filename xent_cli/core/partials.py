@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xent_cli import __version__
 from xent_cli.core.columns import Roles
 from xent_cli.core.plan import Plan, make_plan
 from xent_cli.core.report import Report, build_report
 from xent_cli.core.state import EvalState
 from xent_cli.errors import XentError
+from xent_cli.io.atomic import write_atomically
 from xent_cli.options import Base, InputFormat, Kind, Mode, Settings
+from xent_cli.version import __version__
 
 STATE_FORMAT = "xent-state"
 STATE_VERSION = 1
@@ -177,14 +177,7 @@ def from_dict(data: Any, name: str) -> Partial:
 
 def save(partial: Partial, path: Path) -> None:
     """Write the state file atomically (a temporary file, then a rename)."""
-    target = path.resolve()
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(partial.to_json(), encoding="utf-8")
-        os.replace(temporary, target)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise XentError(f"{path}: cannot write the state ({error.strerror})") from None
+    write_atomically(path, partial.to_json(), "the state")
 
 
 def load(path: str) -> Partial:

@@ -23,7 +23,6 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from xent_cli import __version__
 from xent_cli.core.columns import NAME_PREFIXES, NAME_SUFFIXES, Roles, names_a_score, resolve_roles
 from xent_cli.core.labels import (
     UNKNOWN,
@@ -36,6 +35,7 @@ from xent_cli.core.labels import (
 from xent_cli.errors import XentError
 from xent_cli.kernels.numerics import logsumexp_rows
 from xent_cli.options import NORMALIZATION_TOLERANCE, Kind, Mode, Settings
+from xent_cli.version import __version__
 
 SAMPLE_ROWS = 10_000  # rows with finite scores that decide --kind auto
 SAMPLE_VALUES = 1 << 22  # ... but at most this many score values (wide rows: fewer rows)

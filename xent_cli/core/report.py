@@ -7,10 +7,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from xent_cli import __version__
 from xent_cli.core import diagnostics as dx
 from xent_cli.errors import XentError
+from xent_cli.jsonvalues import json_number
 from xent_cli.options import Base, Mode
+from xent_cli.version import __version__
 
 if TYPE_CHECKING:
     from xent_cli.core.plan import Plan
@@ -166,19 +167,6 @@ def apply_gate(
         )
     gate = Gate(max_loss, strict, not reasons, tuple(reasons), max_slice_loss, max_slice_gap)
     return dataclasses.replace(report, gate=gate)
-
-
-def json_number(value: float | None) -> float | str | None:
-    """Strict JSON: non-finite numbers as the strings "inf", "-inf", "nan" (the one place
-    that spells them; tables and CSV use the same words)."""
-    if value is None:
-        return None
-    value = float(value)
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

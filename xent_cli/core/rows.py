@@ -12,8 +12,9 @@ import numpy as np
 from xent_cli.core.engine import Scan
 from xent_cli.core.plan import Plan
 from xent_cli.core.prepare import Prepared
-from xent_cli.core.report import check_evaluated, json_number
+from xent_cli.core.report import check_evaluated
 from xent_cli.core.state import EvalState
+from xent_cli.jsonvalues import json_number
 from xent_cli.kernels.scoring import Cells
 from xent_cli.options import RowsFormat
 from xent_cli.render.report import csv_text, printable

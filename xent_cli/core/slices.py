@@ -515,7 +515,7 @@ class SliceResult:
     calibration: dict[str, Any] | None = None  # --calibration: the slice's ece, mce, brier
 
     def to_dict(self) -> dict[str, Any]:
-        from xent_cli.core.report import json_number
+        from xent_cli.jsonvalues import json_number
 
         extra = self.calibration or {}
         return {
@@ -555,7 +555,7 @@ class SliceReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        from xent_cli.core.report import json_number
+        from xent_cli.jsonvalues import json_number
 
         return {
             "by": self.by,

@@ -225,7 +225,7 @@ class Calibration:
     temperature: Decomposition | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        from xent_cli.core.report import json_number
+        from xent_cli.jsonvalues import json_number
 
         out: dict[str, Any] = {
             **self.convention.to_dict(),

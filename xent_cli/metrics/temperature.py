@@ -114,7 +114,7 @@ class Decomposition:
     losses: tuple[tuple[float, float], ...]  # (T, L(T)) for the whole grid and T = 1
 
     def to_dict(self) -> dict[str, Any]:
-        from xent_cli.core.report import json_number
+        from xent_cli.jsonvalues import json_number
 
         return {
             "best": self.best,

@@ -14,15 +14,15 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from xent_cli.render.plots import (
-    INSTALL_HINT,
-    NO_CALIBRATION,
-    fmt,
+from xent_cli.jsonvalues import number
+from xent_cli.render.plots import INSTALL_HINT, NO_CALIBRATION, has_matplotlib
+from xent_cli.render.report import (
+    calibration_line_text,
     fmt_percent,
-    has_matplotlib,
-    number,
+    reliability_rows,
+    temperature_line,
 )
-from xent_cli.render.report import calibration_line_text, reliability_rows, temperature_line
+from xent_cli.render.report import fmt_loss as fmt
 
 STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;

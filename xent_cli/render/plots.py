@@ -12,13 +12,13 @@ from __future__ import annotations
 import importlib.util
 import io
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xent_cli.errors import XentError
+from xent_cli.jsonvalues import number
 from xent_cli.render.report import fmt_loss as fmt
 from xent_cli.render.report import fmt_percent
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-PLOT_SUFFIXES = (".png", ".svg", ".html")
 INSTALL_HINT = "pip install 'xent-cli[plot]'"
 MAX_BARS = 20  # per-class loss bars: the worst classes by share of the loss
 NAME_WIDTH = 20  # class names on the loss bars' axis, shortened around an ellipsis
@@ -51,25 +50,6 @@ MARK_COLOR = "#dd8452"
 GAP_COLOR = "#c44e52"
 
 
-def check_plot_path(path: str | Path) -> Path:
-    """``--plot``'s file, checked before the run: a known extension, a folder that exists,
-    and for a picture, matplotlib installed (found, not imported: it is slow to import)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in PLOT_SUFFIXES:
-        raise XentError(
-            f"--plot {path}: unknown extension {suffix or '(none)'!r}",
-            hint="give a .png, .svg or .html file",
-        )
-    if not path.parent.is_dir():
-        raise XentError(f"--plot {path}: folder {str(path.parent)!r} does not exist")
-    if path.is_dir():
-        raise XentError(f"--plot {path}: is a folder; give a file name")
-    if suffix != ".html" and not has_matplotlib():
-        _missing_matplotlib(path)
-    return path
-
-
 def has_matplotlib() -> bool:
     try:
         return importlib.util.find_spec("matplotlib") is not None
@@ -77,36 +57,8 @@ def has_matplotlib() -> bool:
         return False
 
 
-def _missing_matplotlib(path: str | Path) -> None:
+def missing_matplotlib(path: str | Path) -> None:
     raise XentError(f"--plot {path} needs matplotlib: {INSTALL_HINT}")
-
-
-def write_plot(path: str | Path, report: dict[str, Any]) -> None:
-    """Write the report's pictures to ``path`` (.png, .svg or .html), atomically."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in PLOT_SUFFIXES:
-        check_plot_path(path)  # raises, naming the extension
-    if suffix == ".html":
-        from xent_cli.render.html import html_page
-
-        data = html_page(report).encode("utf-8")
-    else:
-        data = figure_bytes(report, suffix[1:], where=path)
-    write_atomically(path, data)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """``data`` to a temporary file beside ``path``, then renamed over it: an interrupted
-    run never leaves half a picture."""
-    target = path.resolve()
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise XentError(f"--plot {path}: cannot write ({error.strerror})") from None
 
 
 def figure_bytes(report: dict[str, Any], fmt: str, *, where: str | Path = "") -> bytes:
@@ -115,7 +67,7 @@ def figure_bytes(report: dict[str, Any], fmt: str, *, where: str | Path = "") ->
         import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
     except ImportError:
-        _missing_matplotlib(where or f"FILE.{fmt}")
+        missing_matplotlib(where or f"FILE.{fmt}")
         raise  # unreachable: _missing_matplotlib raises
     buffer = io.BytesIO()
     with matplotlib.rc_context(), warnings.catch_warnings():
@@ -269,13 +221,6 @@ def worst_classes(
 
     order = sorted(range(len(classes)), key=key)
     return [classes[i] for i in order[:limit]], max(0, len(classes) - limit)
-
-
-def number(value: Any) -> float | None:
-    """A JSON number of the report (non-finite ones are the strings "inf", "-inf", "nan")."""
-    if value is None:
-        return None
-    return float(value)
 
 
 def _one_line(text: str, width: int) -> str:

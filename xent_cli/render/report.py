@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from xent_cli.core.diagnostics import WarningRecord
-from xent_cli.core.report import ClassResult, Report, json_number
+from xent_cli.core.report import ClassResult, Report
+from xent_cli.jsonvalues import json_number, number
 from xent_cli.options import OutputFormat
 
 CSV_COLUMNS = (
@@ -178,11 +179,6 @@ def calibration_of(report: Report) -> dict[str, Any] | None:
     return data
 
 
-def _num(value: Any) -> float | None:
-    """A JSON number (non-finite ones are the strings "inf", "-inf", "nan")."""
-    return None if value is None else float(value)
-
-
 def calibration_fields(calibration: dict[str, Any]) -> list[str]:
     """ECE, MCE, Brier and the convention that made them (target, bins, binning, edges)."""
     convention = calibration.get("convention") or (
@@ -190,9 +186,9 @@ def calibration_fields(calibration: dict[str, Any]) -> list[str]:
         f"{calibration.get('binning')} bins, {calibration.get('edges', '(lo, hi]')}"
     )
     return [
-        f"calibration: ECE {fmt_prob(_num(calibration.get('ece')))}",
-        f"MCE {fmt_prob(_num(calibration.get('mce')))}",
-        f"Brier {fmt_prob(_num(calibration.get('brier')))}",
+        f"calibration: ECE {fmt_prob(number(calibration.get('ece')))}",
+        f"MCE {fmt_prob(number(calibration.get('mce')))}",
+        f"Brier {fmt_prob(number(calibration.get('brier')))}",
         f"({printable(str(convention))})",
     ]
 
@@ -206,12 +202,12 @@ def temperature_line(calibration: dict[str, Any], unit: str = "") -> str | None:
     temperature = calibration.get("temperature")
     if not isinstance(temperature, dict) or temperature.get("best") is None:
         return None
-    line = f"temperature scaling: best T = {_num(temperature['best']):.4g}"
+    line = f"temperature scaling: best T = {number(temperature['best']):.4g}"
     if temperature.get("at_grid_end"):
         line += " (an end of the grid)"
     for key, name in (("loss_at_best", "loss at best T"), ("calibration_loss", "calibration loss")):
         if temperature.get(key) is not None:
-            line += FIELD_GAP + f"{name} {fmt_loss(_num(temperature[key]))} {unit}".rstrip()
+            line += FIELD_GAP + f"{name} {fmt_loss(number(temperature[key]))} {unit}".rstrip()
     return line
 
 
@@ -239,7 +235,7 @@ def reliability_rows(calibration: dict[str, Any]) -> tuple[tuple[str, ...], list
     rows = []
     rule = str(calibration.get("edge_rule") or "right")
     for b in calibration.get("bins") or []:
-        mean_p, observed = _num(b.get("mean_p")), _num(b.get("observed"))
+        mean_p, observed = number(b.get("mean_p")), number(b.get("observed"))
         gap = "-" if mean_p is None or observed is None else f"{observed - mean_p:+.4f}"
         rows.append(
             [
