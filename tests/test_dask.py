@@ -15,7 +15,7 @@ import pytest
 
 import xent_cli
 from xent_cli.core import cluster
-from xent_cli.core.engine import make_sources
+from xent_cli.io.sources import make_sources
 from xent_cli.options import InputFormat
 
 from .conftest import invoke

@@ -23,10 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xent_cli.core.engine import Scan, make_settings
+from xent_cli.core.engine import Scan
 from xent_cli.core.report import build_report
 from xent_cli.core.state import EvalState
 from xent_cli.io.sources import TableSource
+from xent_cli.options import make_settings
 
 from .conftest import SAMPLES, eval_json, invoke
 

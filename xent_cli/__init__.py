@@ -14,8 +14,8 @@ from .version import __version__
 __all__ = ["Partial", "Report", "XentError", "__version__", "compare", "evaluate", "partial"]
 
 if TYPE_CHECKING:
+    from xent_cli.api import evaluate
     from xent_cli.comparison.run import compare
-    from xent_cli.core.engine import evaluate
     from xent_cli.core.partials import Partial, partial
     from xent_cli.core.report import Report
     from xent_cli.errors import XentError
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name == "evaluate":
-        from xent_cli.core.engine import evaluate
+        from xent_cli.api import evaluate
 
         return evaluate
     if name == "Report":

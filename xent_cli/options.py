@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from xent_cli.errors import XentError
 
@@ -219,3 +221,52 @@ class Settings:
     classes: str | None = None  # --classes: the class names in the order of the scores
     by: str | None = None  # --by COL[:N][,COL...]: slice columns (":N": N equal-mass bins)
     calibration: CalibrationSpec | None = None  # --calibration: ECE, MCE, Brier, bins
+
+
+def make_settings(**options: Any) -> Settings:
+    """Settings from keyword options (strings accepted for the choices), validated."""
+    options = _calibration_option(options)
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise TypeError(f"unknown option {unknown[0]!r}; known: {', '.join(sorted(fields))}")
+    settings = Settings(**options)
+    coerced = dataclasses.replace(
+        settings,
+        mode=Mode(settings.mode),
+        kind=Kind(settings.kind),
+        base=Base(str(getattr(settings.base, "value", settings.base))),
+        input_format=InputFormat(settings.input_format),
+    )
+    if not (0.0 <= coerced.eps < 1.0):
+        raise XentError(f"--eps must be in [0, 1), got {coerced.eps}")
+    return coerced
+
+
+CALIBRATION_OPTIONS = ("ece_bins", "ece_binning", "ece_target", "ece_preset", "decompose")
+
+
+def _calibration_option(options: dict[str, Any]) -> dict[str, Any]:
+    """``calibration=True`` and the ``ece_*`` / ``decompose`` keywords -> one CalibrationSpec
+    (any of them turns calibration on)."""
+    given = {k: options[k] for k in CALIBRATION_OPTIONS if options.get(k) not in (None, False)}
+    spec = options.get("calibration")
+    rest = {k: v for k, v in options.items() if k not in CALIBRATION_OPTIONS}
+    if isinstance(spec, dict):  # a saved state's settings
+        spec = CalibrationSpec.from_dict(spec)
+        rest["calibration"] = spec
+    if isinstance(spec, CalibrationSpec):
+        if given:
+            raise TypeError("pass either a CalibrationSpec or the ece_* keywords, not both")
+        return rest
+    if spec or given:
+        rest["calibration"] = calibration_spec(
+            bins=given.get("ece_bins"),
+            binning=given.get("ece_binning"),
+            target=given.get("ece_target"),
+            preset=given.get("ece_preset"),
+            decompose=bool(given.get("decompose")),
+        )
+    else:
+        rest["calibration"] = None
+    return rest

@@ -300,7 +300,7 @@ def with_input_options(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        from xent_cli.core.engine import make_settings
+        from xent_cli.options import make_settings
 
         settings = make_settings(**{name: kwargs.pop(name) for name in INPUT_OPTIONS})
         command(*args, settings=settings, **kwargs)
@@ -416,8 +416,7 @@ def eval_command(
     """Evaluate predictions: per-class and overall cross-entropy, with warnings."""
     import dataclasses
 
-    from xent_cli.core.engine import Scan, make_sources
-    from xent_cli.core.report import build_report
+    from xent_cli.api import run_scan
 
     _check_slice_gates(by is not None, max_slice_loss, max_slice_gap)
     if by is not None:
@@ -433,22 +432,12 @@ def eval_command(
         )
         settings = dataclasses.replace(settings, calibration=spec)
     with _progress_bar(progress) as on_progress:
-        sources = make_sources(files, settings.input_format)
-        if dask is not None:
-            from xent_cli.core.cluster import connect, evaluate_on
-
-            with connect(dask) as client:
-                scan, state = evaluate_on(client, sources, settings, on_progress)
-        else:
-            scan = Scan(sources, settings, on_progress)
-            state = scan.state()
-        report = build_report(
-            scan.plan, state, scan.files, scan.input_names(), min_slice_size=min_slice_size
-        )
+        run = run_scan(files, settings, on_progress=on_progress, dask=dask)
+        report = run.report(min_slice_size=min_slice_size)
     if save_state is not None:
-        from xent_cli.core.partials import Partial, save
+        from xent_cli.core.partials import save
 
-        save(Partial(scan.plan, state, scan.files), save_state)
+        save(run.partial(), save_state)
     _emit_report(
         report,
         output_format,
@@ -687,10 +676,11 @@ def rows_command(
     progress: ProgressOpt = True,
 ) -> None:
     """Per-row losses: row, id, label, predicted, p_true, loss (worst first with --top)."""
-    from xent_cli.core.engine import Scan, make_sources
+    from xent_cli.core.engine import Scan
     from xent_cli.core.report import warning_records
     from xent_cli.core.rows import format_records, iter_records, top_records
     from xent_cli.core.state import EvalState
+    from xent_cli.io.sources import make_sources
     from xent_cli.render.report import warning_lines
 
     sources = make_sources(files, settings.input_format)

@@ -38,12 +38,12 @@ from xent_cli.comparison.stats import (
     t_interval,
 )
 from xent_cli.core.columns import by_column_names
-from xent_cli.core.engine import ProgressCallback, Scan, make_settings, make_sources
+from xent_cli.core.engine import ProgressCallback, Scan
 from xent_cli.core.report import build_report
 from xent_cli.core.state import EvalState
 from xent_cli.errors import XentError
-from xent_cli.io.sources import BatchSource
-from xent_cli.options import FailOn, Interval, Mode, OnMismatch, Settings
+from xent_cli.io.sources import BatchSource, make_sources
+from xent_cli.options import FailOn, Interval, Mode, OnMismatch, Settings, make_settings
 
 
 def compare(

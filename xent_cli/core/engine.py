@@ -2,9 +2,9 @@
 
 :class:`Scan` makes the plan once (from the first input's schema, the options and a fixed
 sample of its first rows), then yields every input batch validated and scored
-(:func:`xent_cli.core.prepare.prepare`). :func:`evaluate` folds them into an
-:class:`~xent_cli.core.state.EvalState` and finishes it into a report; ``xent rows`` streams the
-same batches. Every command shares this one loop.
+(:func:`xent_cli.core.prepare.prepare`). :meth:`Scan.state` folds them into an
+:class:`~xent_cli.core.state.EvalState` (finished into a report by ``core.report``);
+``xent rows`` streams the same batches. Every command shares this one loop.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +21,6 @@ from numpy.typing import NDArray
 from xent_cli.core.columns import Roles, resolve_roles
 from xent_cli.core.plan import Plan, make_plan, sample_rows
 from xent_cli.core.prepare import Prepared, prepare
-from xent_cli.core.report import Report, build_report
 from xent_cli.core.state import EvalState
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import is_text
@@ -32,19 +30,13 @@ from xent_cli.io.sources import (
     SLICE_TEXT,
     BatchSource,
     ParquetSource,
-    StreamSource,
-    TableSource,
-    open_sources,
     prefetch,
 )
 from xent_cli.options import (
-    Base,
-    CalibrationSpec,
     InputFormat,
     Kind,
     Mode,
     Settings,
-    calibration_spec,
 )
 
 READ_AHEAD_BYTES = 4 << 20  # smaller inputs are read in the calling thread: cheaper than a thread
@@ -225,130 +217,3 @@ def _distinct(array: pa.Array) -> list[Any]:
         array = array.dictionary_decode()
     values = array.unique().drop_null().to_pylist()
     return [v for v in values if isinstance(v, (str, int, float, bool, bytes))]
-
-
-# -- public API ----------------------------------------------------------------------------
-
-
-def make_sources(source: Any, input_format: InputFormat) -> list[BatchSource]:
-    """Sources from a path; a pandas or polars DataFrame; a pyarrow Table, RecordBatch or
-    RecordBatchReader; any object with ``__arrow_c_stream__`` (streamed, never read whole);
-    or a list of any of these (read as one table, in order)."""
-    if isinstance(source, (str, Path)):
-        return open_sources([str(source)], input_format)
-    if isinstance(source, pa.Table):
-        return [TableSource(source, "<table>")]
-    if isinstance(source, pa.RecordBatch):
-        return [TableSource(pa.Table.from_batches([source]), "<record batch>")]
-    if isinstance(source, pa.RecordBatchReader):
-        return [StreamSource(source, "<record batch reader>")]
-    if hasattr(source, "iloc") and hasattr(source, "columns"):  # pandas
-        return [TableSource.from_pandas(source)]
-    name = f"<{type(source).__module__.split('.')[0]} {type(source).__name__}>"
-    if hasattr(source, "__arrow_c_stream__"):
-        try:
-            reader = pa.RecordBatchReader.from_stream(source)
-        except (pa.ArrowException, TypeError) as error:
-            detail = " ".join(str(error).split())[:120]
-            raise XentError(
-                f"{name}: not a table ({detail})",
-                hint="pass a data frame or table (a Series or array is one column)",
-            ) from None
-        return [StreamSource(reader, name)]
-    if hasattr(source, "__iter__") and not isinstance(source, (bytes, dict)):
-        parts = list(source)
-        if all(isinstance(s, (str, Path)) for s in parts):
-            return open_sources([str(s) for s in parts], input_format)
-        return [one for part in parts for one in make_sources(part, input_format)]
-    hint = "collect() it first" if hasattr(source, "collect") else None
-    raise XentError(
-        f"cannot read a {name[1:-1]}: give a path, a list of paths, a pandas or polars "
-        "DataFrame, a pyarrow Table or RecordBatchReader, or an object with __arrow_c_stream__",
-        hint=hint,
-    )
-
-
-def make_settings(**options: Any) -> Settings:
-    """Settings from keyword options (strings accepted for the choices), validated."""
-    options = _calibration_option(options)
-    fields = {f.name for f in dataclasses.fields(Settings)}
-    unknown = sorted(set(options) - fields)
-    if unknown:
-        raise TypeError(f"unknown option {unknown[0]!r}; known: {', '.join(sorted(fields))}")
-    settings = Settings(**options)
-    coerced = dataclasses.replace(
-        settings,
-        mode=Mode(settings.mode),
-        kind=Kind(settings.kind),
-        base=Base(str(getattr(settings.base, "value", settings.base))),
-        input_format=InputFormat(settings.input_format),
-    )
-    if not (0.0 <= coerced.eps < 1.0):
-        raise XentError(f"--eps must be in [0, 1), got {coerced.eps}")
-    return coerced
-
-
-CALIBRATION_OPTIONS = ("ece_bins", "ece_binning", "ece_target", "ece_preset", "decompose")
-
-
-def _calibration_option(options: dict[str, Any]) -> dict[str, Any]:
-    """``calibration=True`` and the ``ece_*`` / ``decompose`` keywords -> one CalibrationSpec
-    (any of them turns calibration on)."""
-    given = {k: options[k] for k in CALIBRATION_OPTIONS if options.get(k) not in (None, False)}
-    spec = options.get("calibration")
-    rest = {k: v for k, v in options.items() if k not in CALIBRATION_OPTIONS}
-    if isinstance(spec, dict):  # a saved state's settings
-        spec = CalibrationSpec.from_dict(spec)
-        rest["calibration"] = spec
-    if isinstance(spec, CalibrationSpec):
-        if given:
-            raise TypeError("pass either a CalibrationSpec or the ece_* keywords, not both")
-        return rest
-    if spec or given:
-        rest["calibration"] = calibration_spec(
-            bins=given.get("ece_bins"),
-            binning=given.get("ece_binning"),
-            target=given.get("ece_target"),
-            preset=given.get("ece_preset"),
-            decompose=bool(given.get("decompose")),
-        )
-    else:
-        rest["calibration"] = None
-    return rest
-
-
-def evaluate(
-    source: Any,
-    *,
-    on_progress: ProgressCallback | None = None,
-    dask: Any = None,
-    min_slice_size: int | None = None,
-    **options: Any,
-) -> Report:
-    """Evaluate predictions in ``source`` (path(s), a pandas/polars DataFrame, an Arrow
-    table or stream: see :func:`make_sources`) and return the report.
-
-    ``options`` are the CLI's options by their Python names: ``label``, ``scores``,
-    ``targets``, ``weight``, ``id``, ``positive``, ``mode``, ``kind``, ``eps``, ``base``,
-    ``renormalize``, ``input_format``, ``top_warnings``. ``on_progress(done, total)`` is
-    called after each batch with bytes read so far. ``dask``: a ``distributed.Client``, a
-    scheduler address or ``"local[:N]"`` to evaluate the files' parts on a Dask cluster
-    (the same report). ``by="col,col:N"``: per-slice figures in ``report.slices`` (smaller
-    slices than ``min_slice_size``, 20, are marked small).
-    """
-    settings = make_settings(**options)
-    sources = make_sources(source, settings.input_format)
-    if dask is None:
-        scan = Scan(sources, settings, on_progress)
-        state = scan.state()
-    else:
-        from xent_cli.core.cluster import connect, evaluate_on
-
-        if isinstance(dask, str):
-            with connect(dask) as client:
-                scan, state = evaluate_on(client, sources, settings, on_progress)
-        else:
-            scan, state = evaluate_on(dask, sources, settings, on_progress)
-    return build_report(
-        scan.plan, state, scan.files, scan.input_names(), min_slice_size=min_slice_size
-    )

@@ -73,7 +73,9 @@ def partial(source: Any, *, first_row: int = 0, **options: Any) -> Partial:
     """The partial state of the rows in ``source`` (anything :func:`xent_cli.evaluate`
     takes), with the same options. ``first_row``: where these rows start in the whole input
     (for the warnings' row numbers; :meth:`Partial.merge` continues the numbering anyway)."""
-    from xent_cli.core.engine import Scan, make_settings, make_sources
+    from xent_cli.core.engine import Scan
+    from xent_cli.io.sources import make_sources
+    from xent_cli.options import make_settings
 
     settings = make_settings(**options)
     scan = Scan(make_sources(source, settings.input_format), settings, first_row=first_row)
@@ -124,7 +126,7 @@ def _plan_to_dict(plan: Plan) -> dict[str, Any]:
 
 
 def _plan_from_dict(data: dict[str, Any]) -> Plan:
-    from xent_cli.core.engine import make_settings
+    from xent_cli.options import make_settings
 
     settings: Settings = make_settings(**data["settings"])
     fields = data["roles"]

@@ -1087,3 +1087,41 @@ def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.R
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+def make_sources(source: Any, input_format: InputFormat) -> list[BatchSource]:
+    """Sources from a path; a pandas or polars DataFrame; a pyarrow Table, RecordBatch or
+    RecordBatchReader; any object with ``__arrow_c_stream__`` (streamed, never read whole);
+    or a list of any of these (read as one table, in order)."""
+    if isinstance(source, (str, Path)):
+        return open_sources([str(source)], input_format)
+    if isinstance(source, pa.Table):
+        return [TableSource(source, "<table>")]
+    if isinstance(source, pa.RecordBatch):
+        return [TableSource(pa.Table.from_batches([source]), "<record batch>")]
+    if isinstance(source, pa.RecordBatchReader):
+        return [StreamSource(source, "<record batch reader>")]
+    if hasattr(source, "iloc") and hasattr(source, "columns"):  # pandas
+        return [TableSource.from_pandas(source)]
+    name = f"<{type(source).__module__.split('.')[0]} {type(source).__name__}>"
+    if hasattr(source, "__arrow_c_stream__"):
+        try:
+            reader = pa.RecordBatchReader.from_stream(source)
+        except (pa.ArrowException, TypeError) as error:
+            detail = " ".join(str(error).split())[:120]
+            raise XentError(
+                f"{name}: not a table ({detail})",
+                hint="pass a data frame or table (a Series or array is one column)",
+            ) from None
+        return [StreamSource(reader, name)]
+    if hasattr(source, "__iter__") and not isinstance(source, (bytes, dict)):
+        parts = list(source)
+        if all(isinstance(s, (str, Path)) for s in parts):
+            return open_sources([str(s) for s in parts], input_format)
+        return [one for part in parts for one in make_sources(part, input_format)]
+    hint = "collect() it first" if hasattr(source, "collect") else None
+    raise XentError(
+        f"cannot read a {name[1:-1]}: give a path, a list of paths, a pandas or polars "
+        "DataFrame, a pyarrow Table or RecordBatchReader, or an object with __arrow_c_stream__",
+        hint=hint,
+    )

@@ -1,0 +1,78 @@
+"""The Python API's evaluation, and the one place that chooses where it runs: in this
+process (a :class:`~xent_cli.core.engine.Scan`) or on a Dask cluster
+(:mod:`xent_cli.core.cluster`). The CLI's ``xent eval`` calls :func:`evaluate` too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from xent_cli.core.engine import ProgressCallback, Scan
+from xent_cli.core.partials import Partial
+from xent_cli.core.report import Report, build_report
+from xent_cli.core.state import EvalState
+from xent_cli.io.sources import make_sources
+from xent_cli.options import Settings, make_settings
+
+
+def evaluate(
+    source: Any,
+    *,
+    on_progress: ProgressCallback | None = None,
+    dask: Any = None,
+    min_slice_size: int | None = None,
+    **options: Any,
+) -> Report:
+    """Evaluate predictions in ``source`` (path(s), a pandas/polars DataFrame, an Arrow
+    table or stream: see :func:`make_sources`) and return the report.
+
+    ``options`` are the CLI's options by their Python names: ``label``, ``scores``,
+    ``targets``, ``weight``, ``id``, ``positive``, ``mode``, ``kind``, ``eps``, ``base``,
+    ``renormalize``, ``input_format``, ``top_warnings``. ``on_progress(done, total)`` is
+    called after each batch with bytes read so far. ``dask``: a ``distributed.Client``, a
+    scheduler address or ``"local[:N]"`` to evaluate the files' parts on a Dask cluster
+    (the same report). ``by="col,col:N"``: per-slice figures in ``report.slices`` (smaller
+    slices than ``min_slice_size``, 20, are marked small).
+    """
+    settings = make_settings(**options)
+    run = run_scan(source, settings, on_progress=on_progress, dask=dask)
+    return run.report(min_slice_size=min_slice_size)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One evaluation's scan (plan, files) and the state of all its rows."""
+
+    scan: Scan
+    state: EvalState
+
+    def report(self, *, min_slice_size: int | None = None) -> Report:
+        scan = self.scan
+        return build_report(
+            scan.plan, self.state, scan.files, scan.input_names(), min_slice_size=min_slice_size
+        )
+
+    def partial(self) -> Partial:
+        """The state as ``--save-state`` writes it (for ``xent merge``)."""
+        return Partial(self.scan.plan, self.state, self.scan.files)
+
+
+def run_scan(
+    source: Any,
+    settings: Settings,
+    *,
+    on_progress: ProgressCallback | None = None,
+    dask: Any = None,
+) -> Run:
+    """Evaluate ``source`` under frozen ``settings``: here, or on a Dask cluster when ``dask``
+    is a ``distributed.Client``, a scheduler address or ``"local[:N]"``."""
+    sources = make_sources(source, settings.input_format)
+    if dask is None:
+        scan = Scan(sources, settings, on_progress)
+        return Run(scan, scan.state())
+    from xent_cli.core.cluster import connect, evaluate_on
+
+    if isinstance(dask, str):
+        with connect(dask) as client:
+            return Run(*evaluate_on(client, sources, settings, on_progress))
+    return Run(*evaluate_on(dask, sources, settings, on_progress))
