@@ -275,7 +275,7 @@ def test_value_spelling_is_the_same_in_csv_and_parquet(frame, tmp_path):
 
 
 def test_slice_text_spelling():
-    from xent_cli.core.slices import _text
+    from xent_cli.core.slicer import _text
 
     cases = [("True", "true"), ("FALSE", "false"), (True, "true"), ("1.0", "1"), (1.0, "1"),
              ("+1", "1"), ("-0.0", "0"), ("0.50", "0.5"), (0.5, "0.5"), ("007", "007"),
@@ -327,7 +327,7 @@ def test_dictionary_codes_use_only_the_values_a_batch_holds():
     of a row group): the codes name only the used ones, nulls are <missing>."""
     import pyarrow as pa
 
-    from xent_cli.core.slices import SliceColumn
+    from xent_cli.core.slicer import SliceColumn
 
     dictionary = pa.array([f"v{i:04d}" for i in range(1000)] + ["007", "7.0"])
     indices = pa.array([5, 1000, None, 5, 1001, 999], pa.int32())

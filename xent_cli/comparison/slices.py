@@ -23,7 +23,8 @@ from numpy.typing import NDArray
 from xent_cli.comparison.pairing import Pairs
 from xent_cli.comparison.stats import PairedTotals, one_sided_p, p_value, statistics, t_interval
 from xent_cli.core.prepare import Prepared
-from xent_cli.core.slices import Key, Slicer, _order
+from xent_cli.core.slice_report import slice_order
+from xent_cli.core.slicer import Key, Slicer
 from xent_cli.jsonvalues import json_number
 from xent_cli.options import FailOn
 
@@ -145,7 +146,7 @@ def build_slice_comparison(
     """Each slice's paired figures (in the report's unit), sorted by key."""
     slicer = codes.slicer
     groups = []
-    order = sorted(sliced.totals, key=lambda code: _order(slicer, codes.keys[code]))
+    order = sorted(sliced.totals, key=lambda code: slice_order(slicer, codes.keys[code]))
     for code in order:
         totals = sliced.totals[code]
         stats = statistics(totals)

@@ -86,7 +86,7 @@ class Scan:
             settings, roles, sample, width, labels=labels, schema=first.schema, source=first.name
         )
         if settings.by is not None:
-            from xent_cli.core.slices import make_slicer
+            from xent_cli.core.slicer import make_slicer
 
             slicer, self._first = make_slicer(settings.by, first.schema, self._first, first.name)
             plan = dataclasses.replace(plan, slicer=slicer)

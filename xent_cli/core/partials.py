@@ -142,7 +142,7 @@ def _plan_from_dict(data: dict[str, Any]) -> Plan:
     roles = dataclasses.replace(roles, class_names=tuple(data["class_names"]))
     plan = make_plan(settings, roles, None, len(data["class_names"]) or None)
     if data.get("slicer") is not None:
-        from xent_cli.core.slices import Slicer
+        from xent_cli.core.slicer import Slicer
 
         plan = dataclasses.replace(plan, slicer=Slicer.from_state(data["slicer"]))
     return plan
@@ -207,7 +207,7 @@ def merge(partials: Sequence[Partial], names: Sequence[str]) -> Partial:
         seen = fingerprint(partial.plan)
         differing = [k for k in expected if expected[k] != seen.get(k)]
         if differing == ["by"]:
-            from xent_cli.core.slices import differing_slices
+            from xent_cli.core.slicer import differing_slices
 
             why = differing_slices(expected["by"], seen.get("by"))
             raise XentError(

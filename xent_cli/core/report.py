@@ -15,7 +15,7 @@ from xent_cli.version import __version__
 
 if TYPE_CHECKING:
     from xent_cli.core.plan import Plan
-    from xent_cli.core.slices import SliceReport
+    from xent_cli.core.slice_report import SliceReport
     from xent_cli.core.state import EvalState
     from xent_cli.metrics.calibration import Calibration
 
@@ -160,7 +160,7 @@ def apply_gate(
         if value is not None and report.slices is None:
             raise XentError(f"{name} needs --by COL (the slices it judges)")
     if report.slices is not None:
-        from xent_cli.core.slices import slice_gate_reasons
+        from xent_cli.core.slice_report import slice_gate_reasons
 
         reasons += slice_gate_reasons(
             report.slices, report.loss, report.unit, max_slice_loss, max_slice_gap
@@ -270,7 +270,9 @@ def build_report(
     slices = None
     slicer = state.slicer if state.slicer is not None else plan.slicer  # loaded: the plan's
     if state.slices is not None and slicer is not None:
-        from xent_cli.core.slices import DEFAULT_MIN_SLICE_SIZE, build_slices, slice_convention
+        from xent_cli.core.slice_report import build_slices
+        from xent_cli.core.slicer import DEFAULT_MIN_SLICE_SIZE
+        from xent_cli.core.state import slice_convention
 
         size = DEFAULT_MIN_SLICE_SIZE if min_slice_size is None else min_slice_size
         slices = build_slices(
