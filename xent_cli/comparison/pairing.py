@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -21,17 +20,35 @@ from numpy.typing import NDArray
 
 from xent_cli.core.engine import Scan
 from xent_cli.core.prepare import Prepared
+from xent_cli.core.slicer import Key, Slicer
 from xent_cli.core.state import EvalState
 from xent_cli.errors import XentError
 from xent_cli.kernels.scoring import Cells
 from xent_cli.options import Mode
 
-if TYPE_CHECKING:
-    from xent_cli.comparison.slices import SliceCodes
-
 PARTITION_BYTES = 128 << 20  # of input per id partition: each is joined in memory
 Float = NDArray[np.float64]
 Int = NDArray[np.int64]
+
+
+@dataclass
+class SliceCodes:
+    """Each slice key's code, in order of first appearance (codes are local to one run)."""
+
+    slicer: Slicer
+    keys: list[Key] = field(default_factory=list)
+    index: dict[Key, int] = field(default_factory=dict)
+
+    def codes(self, batch: Prepared) -> NDArray[np.int64]:
+        """The slice code of each entry of a batch."""
+        out = np.empty(len(batch.local), np.int64)
+        for key, entries in self.slicer.split(batch.slice_columns, batch.local):
+            code = self.index.get(key)
+            if code is None:
+                code = self.index[key] = len(self.keys)
+                self.keys.append(key)
+            out[entries] = code
+        return out
 
 
 @dataclass

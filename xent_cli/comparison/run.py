@@ -15,23 +15,21 @@ import numpy as np
 from xent_cli.comparison.pairing import (
     JoinCounts,
     Pairs,
+    SliceCodes,
     hash_ids,
     mode_width,
     pair_by_id,
     pair_by_position,
 )
+from xent_cli.comparison.report import ClassDelta, ComparisonReport, RowDelta
 from xent_cli.comparison.slices import (
     PairedSlices,
-    SliceCodes,
     build_slice_comparison,
     slice_regression_reasons,
 )
 from xent_cli.comparison.stats import (
-    ClassDelta,
-    ComparisonReport,
     Gates,
     PairedTotals,
-    RowDelta,
     gate_reasons,
     p_value,
     statistics,

@@ -18,35 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
-from xent_cli.comparison.pairing import Pairs
+from xent_cli.comparison.pairing import Pairs, SliceCodes
 from xent_cli.comparison.stats import PairedTotals, one_sided_p, p_value, statistics, t_interval
-from xent_cli.core.prepare import Prepared
 from xent_cli.core.slice_report import slice_order
-from xent_cli.core.slicer import Key, Slicer
 from xent_cli.jsonvalues import json_number
 from xent_cli.options import FailOn
-
-
-@dataclass
-class SliceCodes:
-    """Each slice key's code, in order of first appearance (codes are local to one run)."""
-
-    slicer: Slicer
-    keys: list[Key] = field(default_factory=list)
-    index: dict[Key, int] = field(default_factory=dict)
-
-    def codes(self, batch: Prepared) -> NDArray[np.int64]:
-        """The slice code of each entry of a batch."""
-        out = np.empty(len(batch.local), np.int64)
-        for key, entries in self.slicer.split(batch.slice_columns, batch.local):
-            code = self.index.get(key)
-            if code is None:
-                code = self.index[key] = len(self.keys)
-                self.keys.append(key)
-            out[entries] = code
-        return out
 
 
 @dataclass

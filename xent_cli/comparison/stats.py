@@ -16,24 +16,17 @@ in xent); from them:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from xent_cli.comparison.pairing import Pairs
-from xent_cli.core.report import Report
-from xent_cli.jsonvalues import json_number
 from xent_cli.kernels.accumulate import weighted
 from xent_cli.kernels.exact import ExactSums
 from xent_cli.kernels.tdist import t_ppf, t_sf, t_two_sided_p
 from xent_cli.options import FailOn
-from xent_cli.version import __version__
-
-if TYPE_CHECKING:
-    from xent_cli.comparison.slices import SliceComparison
 
 Float = NDArray[np.float64]
 
@@ -204,106 +197,3 @@ def gate_reasons(
                     f"(one-sided p={p:.3g} >= {alpha:g})"
                 )
     return reasons
-
-
-@dataclass(frozen=True)
-class ClassDelta:
-    name: str
-    count: int
-    loss_baseline: float | None
-    loss_candidate: float | None
-    delta: float | None
-    contribution: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "class": self.name,
-            "count": self.count,
-            "loss_baseline": json_number(self.loss_baseline),
-            "loss_candidate": json_number(self.loss_candidate),
-            "delta": json_number(self.delta),
-            "contribution": json_number(self.contribution),
-        }
-
-
-@dataclass(frozen=True)
-class RowDelta:
-    row: int
-    id: str | None
-    label: str
-    loss_baseline: float
-    loss_candidate: float
-    delta: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "row": self.row,
-            "id": self.id,
-            "label": self.label,
-            "loss_baseline": json_number(self.loss_baseline),
-            "loss_candidate": json_number(self.loss_candidate),
-            "delta": json_number(self.delta),
-        }
-
-
-@dataclass(frozen=True)
-class ComparisonReport:
-    """Everything ``xent compare`` prints; ``to_dict()`` is exactly its JSON output."""
-
-    baseline: Report
-    candidate: Report
-    join: dict[str, Any]
-    unit: str
-    delta: float
-    relative_delta: float | None
-    loss_baseline: float  # over the paired rows, in the report's unit
-    loss_candidate: float
-    ci: dict[str, Any]
-    test: dict[str, Any]
-    classes: list[ClassDelta]
-    gate: dict[str, Any]
-    signature: str
-    rows: list[RowDelta] | None = None
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-    slices: SliceComparison | None = None  # --by (see compare_slices.py)
-    version: str = __version__
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.gate["passed"])
-
-    def to_dict(self) -> dict[str, Any]:
-        def side(report: Report) -> dict[str, Any]:
-            return {
-                "files": report.files,
-                "loss": json_number(report.loss),
-                "n_rows": report.n_rows,
-                "n_evaluated": report.n_evaluated,
-                "kind": report.kind,
-                "mode": report.mode,
-            }
-
-        out: dict[str, Any] = {
-            "version": self.version,
-            "baseline": side(self.baseline),
-            "candidate": side(self.candidate),
-            "join": self.join,
-            "unit": self.unit,
-            "loss_baseline": json_number(self.loss_baseline),
-            "loss_candidate": json_number(self.loss_candidate),
-            "delta": json_number(self.delta),
-            "relative_delta": json_number(self.relative_delta),
-            "ci": {k: json_number(v) if isinstance(v, float) else v for k, v in self.ci.items()},
-            "test": {
-                k: json_number(v) if isinstance(v, float) else v for k, v in self.test.items()
-            },
-            "classes": [c.to_dict() for c in self.classes],
-            "gate": self.gate,
-            "warnings": self.warnings,
-            "signature": self.signature,
-        }
-        if self.rows is not None:
-            out["rows"] = [r.to_dict() for r in self.rows]
-        if self.slices is not None:
-            out["slices"] = self.slices.to_dict()
-        return out

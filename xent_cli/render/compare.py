@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+from xent_cli.comparison.report import ClassDelta, ComparisonReport
 from xent_cli.comparison.slices import SliceDelta
-from xent_cli.comparison.stats import ClassDelta, ComparisonReport
 from xent_cli.options import OutputFormat
 from xent_cli.render.report import (
     MAX_SLICES,
