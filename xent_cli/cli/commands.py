@@ -678,10 +678,11 @@ def rows_command(
     """Per-row losses: row, id, label, predicted, p_true, loss (worst first with --top)."""
     from xent_cli.core.engine import Scan
     from xent_cli.core.report import warning_records
-    from xent_cli.core.rows import format_records, iter_records, top_records
+    from xent_cli.core.rows import iter_records, top_records
     from xent_cli.core.state import EvalState
     from xent_cli.io.sources import make_sources
     from xent_cli.render.report import warning_lines
+    from xent_cli.render.rows import format_records
 
     sources = make_sources(files, settings.input_format)
     if top is not None:
