@@ -24,7 +24,7 @@ from scipy.special import expit, logsumexp, softmax
 from xent_cli import evaluate
 from xent_cli.core.engine import Scan
 from xent_cli.core.report import build_report
-from xent_cli.io.sources import TableSource
+from xent_cli.io.frames import TableSource
 from xent_cli.metrics.reliability import N_FINE, fine_bin, fine_edges
 from xent_cli.metrics.temperature import GRID
 from xent_cli.options import make_settings

@@ -56,7 +56,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from xent_cli.io import sources as readers
+from xent_cli.io import text as readers
 
 from .conftest import invoke
 

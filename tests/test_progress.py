@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import xent_cli
-from xent_cli.io import sources as readers
+from xent_cli.io import base, text
 
 from .conftest import SAMPLES
 
@@ -37,8 +37,8 @@ def random_logits_csv() -> bytes:
 
 def progress_of(source: object, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int | None]]:
     """Every ``(done, total)`` that ``evaluate`` reports for ``source``."""
-    monkeypatch.setattr(readers.TextSource, "_block_size", lambda self: 1 << 18)
-    monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 8192)
+    monkeypatch.setattr(text.TextSource, "_block_size", lambda self: 1 << 18)
+    monkeypatch.setattr(base, "PARQUET_BATCH_ROWS", 8192)
     calls: list[tuple[int, int | None]] = []
     report = xent_cli.evaluate(source, on_progress=lambda done, total: calls.append((done, total)))
     assert report.n_rows == N_ROWS

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import xent_cli
 from xent_cli.errors import XentError
-from xent_cli.io import sources as readers
-from xent_cli.io.sources import TableSource
+from xent_cli.io import base as readers
+from xent_cli.io.frames import TableSource
 from xent_cli.kernels.scoring import score_binary, score_categorical, score_soft_targets
 from xent_cli.options import Kind
 

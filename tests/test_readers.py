@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xent_cli.io import arrays
-from xent_cli.io import sources as readers
+from xent_cli.io import text as readers
 
 from .conftest import eval_json, invoke
 

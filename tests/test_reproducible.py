@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from xent_cli.core.engine import Scan
 from xent_cli.core.report import build_report
 from xent_cli.core.state import EvalState
-from xent_cli.io.sources import TableSource
+from xent_cli.io.frames import TableSource
 from xent_cli.options import make_settings
 
 from .conftest import SAMPLES, eval_json, invoke

@@ -18,6 +18,7 @@ from scipy.special import log_softmax
 
 import xent_cli
 from xent_cli.io import sources as readers
+from xent_cli.io import text as text_source
 from xent_cli.io import widetext
 
 from .conftest import invoke
@@ -196,8 +197,8 @@ def test_wide_row_with_a_quoted_delimiter_in_a_score(tmp_path: Path) -> None:
 
 
 def test_line_longer_than_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 1 << 20)
-    monkeypatch.setattr(readers.TextSource, "_block_size", lambda self: 1 << 18)
+    monkeypatch.setattr(text_source, "MAX_LINE_BYTES", 1 << 20)
+    monkeypatch.setattr(text_source.TextSource, "_block_size", lambda self: 1 << 18)
     z, y = logits(3, 400_000 // 8)  # lines of ~0.4 MB, then one of ~2.4 MB
     text = write_text(tmp_path / "w.jsonl", z, y).read_text()
     huge = json.dumps({"label": 0, "logits": [0.123456789] * 200_000})
@@ -208,7 +209,7 @@ def test_line_longer_than_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_first_line_longer_than_the_peek(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(readers, "MAX_PEEK_BYTES", 1 << 20)
+    monkeypatch.setattr(text_source, "MAX_PEEK_BYTES", 1 << 20)
     path = tmp_path / "one.csv"
     path.write_bytes(b"label" + b",x" * (1 << 20))
     line = _error(invoke("eval", path))

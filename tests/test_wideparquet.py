@@ -13,7 +13,7 @@ import pytest
 
 from xent_cli.io import wideparquet
 from xent_cli.io.matrices import float_matrix
-from xent_cli.io.sources import ParquetSource
+from xent_cli.io.parquet import ParquetSource
 
 from .conftest import eval_json, invoke
 

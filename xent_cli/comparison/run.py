@@ -40,7 +40,8 @@ from xent_cli.core.engine import ProgressCallback, Scan
 from xent_cli.core.report import build_report
 from xent_cli.core.state import EvalState
 from xent_cli.errors import XentError
-from xent_cli.io.sources import BatchSource, make_sources
+from xent_cli.io.base import BatchSource
+from xent_cli.io.sources import make_sources
 from xent_cli.options import FailOn, Interval, Mode, OnMismatch, Settings, make_settings
 
 

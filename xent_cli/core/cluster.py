@@ -20,7 +20,9 @@ from xent_cli.core.engine import ProgressCallback, Scan
 from xent_cli.core.plan import Plan
 from xent_cli.core.state import EvalState
 from xent_cli.errors import XentError
-from xent_cli.io.sources import STDIN, BatchSource, ParquetSource, open_source
+from xent_cli.io.base import STDIN, BatchSource
+from xent_cli.io.parquet import ParquetSource
+from xent_cli.io.sources import open_source
 from xent_cli.options import InputFormat, Settings
 
 TASK_ROWS = 1 << 20  # Parquet row groups are grouped into tasks of about this many rows

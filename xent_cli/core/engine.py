@@ -24,14 +24,10 @@ from xent_cli.core.prepare import Prepared, prepare
 from xent_cli.core.state import EvalState
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import is_text
+from xent_cli.io.base import LABEL_TEXT, SLICE_TEXT, BatchSource
 from xent_cli.io.matrices import finite_rows, float_matrix, list_matrix
-from xent_cli.io.sources import (
-    LABEL_TEXT,
-    SLICE_TEXT,
-    BatchSource,
-    ParquetSource,
-    prefetch,
-)
+from xent_cli.io.parquet import ParquetSource
+from xent_cli.io.prefetch import prefetch
 from xent_cli.options import (
     InputFormat,
     Kind,

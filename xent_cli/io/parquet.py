@@ -1,0 +1,124 @@
+"""Parquet as Arrow record batches: the schema from the footer, then only the needed columns
+in bounded batches (large, wide row groups by :mod:`xent_cli.io.wideparquet`).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from xent_cli.io import base
+from xent_cli.io.arrays import is_text
+from xent_cli.io.base import SLICE_TEXT, STDIN, Remote, arrow_error
+
+PARQUET_BATCH_VALUES = 1 << 22  # rows x score values per batch: 32 MiB of float64
+PARQUET_BUFFER_BYTES = 1 << 16
+
+
+class ParquetSource:
+    """A Parquet file, read one row-group batch at a time and only the needed columns."""
+
+    def __init__(
+        self,
+        path: str,
+        stdin: Any = None,
+        row_groups: Sequence[int] | None = None,
+        remote: Remote | None = None,
+    ) -> None:
+        """``stdin``: for path ``-``, standard input as ``_stdin_input`` opened it;
+        ``row_groups``: read only these (one part of the file, for a Dask task);
+        ``remote``: the file on an object store, read by range requests."""
+        self.row_groups = None if row_groups is None else list(row_groups)
+        import pyarrow.parquet as pq
+
+        self.path = path
+        self.name = "<stdin>" if path == STDIN else path.split("?", 1)[0]
+        try:
+            target: Any = path
+            if path == STDIN:
+                target = pa.BufferReader(stdin.read())
+            elif remote is not None:
+                target = remote.fs.open_input_file(remote.path)
+            # Buffered column reads: a wide row group is not loaded whole, column by column.
+            # Remote: pre-buffered, so a row group's column chunks come in a few coalesced
+            # range requests rather than one request per 64 KiB.
+            buffering = {"pre_buffer": True} if remote is not None else {
+                "buffer_size": PARQUET_BUFFER_BYTES, "pre_buffer": False
+            }  # fmt: skip
+            self._file = pq.ParquetFile(target, **buffering)
+            self._reopen = functools.partial(pq.ParquetFile, target, **buffering)
+        except (pa.ArrowException, OSError, ValueError) as error:
+            if remote is not None and not isinstance(error, pa.ArrowInvalid):
+                raise remote.error(self.name, error) from None
+            raise arrow_error(self.name, error) from None
+        self.schema = self._file.schema_arrow
+        if remote is not None:
+            self.size = remote.size
+        else:
+            self.size = None if path == STDIN else os.path.getsize(path)
+        self._total_rows = self._file.metadata.num_rows
+        self._rows_read = 0
+
+    def bytes_done(self) -> int:
+        return int((self.size or 0) * self._rows_read / max(self._total_rows, 1))
+
+    def _batch_rows(self, columns: Sequence[str]) -> int:
+        """Rows per batch so that a batch holds about PARQUET_BATCH_VALUES values."""
+        metadata = self._file.metadata
+        if metadata.num_row_groups == 0 or metadata.num_rows == 0:
+            return base.PARQUET_BATCH_ROWS
+        group = metadata.row_group(0)
+        wanted = set(columns)
+        values = sum(
+            group.column(i).num_values
+            for i in range(group.num_columns)
+            if group.column(i).path_in_schema.split(".")[0] in wanted
+        )
+        per_row = max(values / max(group.num_rows, 1), 1.0)
+        return int(max(256, min(base.PARQUET_BATCH_ROWS, PARQUET_BATCH_VALUES / per_row)))
+
+    def batches(
+        self, columns: Sequence[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
+        """Batches of the columns, row group after row group. A large row group of many
+        float columns (scores) is read a block of columns at a time (see
+        :mod:`xent_cli.io.wideparquet`), the others streamed by ``iter_batches``."""
+        from xent_cli.io import wideparquet
+
+        groups = self.row_groups
+        if groups is None:
+            groups = list(range(self._file.metadata.num_row_groups))
+        packed = wideparquet.packed_columns(self.schema, columns, types)
+        rows = self._batch_rows(columns)
+        file = self._file
+        try:
+            text = [
+                c
+                for c in columns
+                if types.get(c) == SLICE_TEXT and is_text(self.schema.field(c).type)
+            ]
+            if text:  # --by values as the file's own dictionaries: no hashing of our own
+                file = self._reopen(read_dictionary=text)
+            for large, run in itertools.groupby(
+                groups, key=lambda g: wideparquet.is_large(file, g, packed)
+            ):
+                if large:
+                    parts = (
+                        wideparquet.group_batches(file, g, columns, packed, self.name) for g in run
+                    )
+                    stream: Iterator[pa.RecordBatch] = itertools.chain.from_iterable(parts)
+                else:
+                    stream = file.iter_batches(
+                        batch_size=rows, row_groups=list(run), columns=list(columns),
+                        use_threads=True,
+                    )  # fmt: skip
+                for batch in stream:
+                    self._rows_read += batch.num_rows
+                    yield batch
+        except (pa.ArrowException, OSError) as error:
+            raise arrow_error(self.name, error) from None
