@@ -226,6 +226,6 @@ def worst_classes(
 def _one_line(text: str, width: int) -> str:
     """``text`` on one line of at most ``width`` characters (control characters escaped,
     the middle of a long one cut out)."""
-    from xent_cli.render.report import printable, shorten
+    from xent_cli.render.table import printable, shorten
 
     return shorten(printable(text), width)

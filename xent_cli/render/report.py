@@ -14,6 +14,16 @@ from xent_cli.core.diagnostics import WarningRecord
 from xent_cli.core.report import ClassResult, Report
 from xent_cli.jsonvalues import json_number, number
 from xent_cli.options import OutputFormat
+from xent_cli.render.table import (
+    BOXED,
+    DASHED,
+    FIELD_GAP,
+    Column,
+    printable,
+    shorten,
+    table_lines,
+    wrap_fields,
+)
 
 CSV_COLUMNS = (
     "scope",
@@ -28,16 +38,22 @@ CSV_COLUMNS = (
     "zero_probability",
 )
 TABLE_HEADINGS = ("class", "count", "loss", "share", "accuracy", "mean p(true)", "zero-p")
-BAR_HEADING = ""  # the terminal table's bar of each class's share of the loss, after "share"
 BAR_WIDTH = 10  # characters of the longest bar (the largest share shown)
-TERMINAL_HEADINGS = (*TABLE_HEADINGS[:4], BAR_HEADING, *TABLE_HEADINGS[4:])
-# The terminal table's columns a narrow terminal drops, least important first (class and
-# loss stay).
-DROP_ORDER = ("zero-p", BAR_HEADING, "mean p(true)", "count", "accuracy", "share")
+# The terminal table: the markdown table's columns and, after "share", a bar of each class's
+# share of the loss. A narrow terminal drops zero-p first, then the bars, mean p(true), count,
+# accuracy and share (rank: importance; class and loss stay).
+CLASS_COLUMNS = (
+    Column("class", align="left", shorten=True),
+    Column("count", rank=3),
+    Column("loss"),
+    Column("share", rank=1),
+    Column("", rank=5, align="left", style="36"),  # the bars, in cyan
+    Column("accuracy", rank=2),
+    Column("mean p(true)", rank=4),
+    Column("zero-p", rank=6),
+)
 DEFAULT_MAX_CLASSES = 40
 MIN_CLASS_WIDTH = len("overall")  # the overall row's name is never cut
-FIELD_GAP = "   "  # between the fields of a header line
-COLUMN_GAP = 3  # between table columns: padding, the (blank) rule, padding
 
 
 def render(
@@ -95,7 +111,18 @@ def render_csv(report: Report) -> str:
     return csv_text(lines)
 
 
-SLICE_HEADINGS = ("slice", "count", "loss", "share", "accuracy", "mean p(true)", "zero-p")
+# The slice table's columns (a narrow terminal drops zero-p first; slice and loss stay); with
+# --calibration, each slice's ECE after them.
+SLICE_COLUMNS = (
+    Column("slice", align="left", shorten=True),
+    Column("count", rank=4),
+    Column("loss"),
+    Column("share", rank=1),
+    Column("accuracy", rank=2),
+    Column("mean p(true)", rank=5),
+    Column("zero-p", rank=6),
+)
+ECE_COLUMN = Column("ECE", rank=3)
 MAX_SLICES = 40  # rows of a table or markdown slice table
 
 
@@ -104,9 +131,13 @@ def _slices_calibrated(report: Report) -> bool:
     return report.slices is not None and any(g.calibration for g in report.slices.groups)
 
 
-def slice_headings(report: Report) -> tuple[str, ...]:
+def slice_columns(report: Report) -> tuple[Column, ...]:
     """The slice table's columns; with --calibration, each slice's ECE too."""
-    return (*SLICE_HEADINGS, "ECE") if _slices_calibrated(report) else SLICE_HEADINGS
+    return (*SLICE_COLUMNS, ECE_COLUMN) if _slices_calibrated(report) else SLICE_COLUMNS
+
+
+def slice_headings(report: Report) -> tuple[str, ...]:
+    return tuple(column.heading for column in slice_columns(report))
 
 
 def slice_rows(report: Report) -> tuple[list[list[str]], int]:
@@ -131,7 +162,7 @@ def slice_rows(report: Report) -> tuple[list[list[str]], int]:
     return rows, max(0, len(groups) - MAX_SLICES)
 
 
-def slice_title(report: Report) -> str:
+def slice_title_parts(report: Report) -> list[str]:
     assert report.slices is not None
     s = report.slices
     parts = [f"slices by {', '.join(s.by)}: {len(s.groups)}, worst first"]
@@ -140,34 +171,41 @@ def slice_title(report: Report) -> str:
         parts.append(f"max - min loss {fmt_loss(s.difference_between)}")
     if s.difference_to_overall is not None:
         parts.append(f"max |slice - overall| {fmt_loss(s.difference_to_overall)}")
-    return "; ".join(parts)
+    return parts
+
+
+def slice_title(report: Report) -> str:
+    return "; ".join(slice_title_parts(report))
+
+
+def title_lines(parts: Sequence[str], width: int | None) -> list[str]:
+    """A title of parts joined by "; ", broken after a "; " where it would pass ``width``."""
+    return wrap_fields([*(p + ";" for p in parts[:-1]), *parts[-1:]], width, gap=" ")
 
 
 def more_slices_line(hidden: int) -> str:
     return f"... {hidden} more slices: see --format json"
 
 
-def slice_table_text(report: Report) -> str:
+def slice_table_text(report: Report, width: int | None = None) -> str:
+    """The slice table with its title, fitted to ``width`` (None: no limit)."""
     rows, hidden = slice_rows(report)
-    headings = slice_headings(report)
-    widths = [max(len(h), *(len(r[j]) for r in rows)) for j, h in enumerate(headings)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "   ".join(
-            c.ljust(w) if j == 0 else c.rjust(w)
-            for j, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    out = ["", slice_title(report), "", line(headings)]
-    out.append("   ".join("-" * w for w in widths))
-    out += [line(r) for r in rows]
+    out = ["", *title_lines(slice_title_parts(report), width), ""]
+    out += table_lines(slice_columns(report), rows, width=width, look=DASHED)
     if hidden:
         out.append(more_slices_line(hidden))
     return "\n".join(out) + "\n"
 
 
-RELIABILITY_HEADINGS = ("bin", "count", "mean p", "observed", "gap")
-RELIABILITY_DROP = ("count", "gap")  # what a narrow terminal leaves out of it, first first
+# One row per bin; a narrow terminal drops count, then gap. A bin is numbers: never cut.
+RELIABILITY_COLUMNS = (
+    Column("bin", align="left"),
+    Column("count", rank=2),
+    Column("mean p"),
+    Column("observed"),
+    Column("gap", rank=1),
+)
+RELIABILITY_HEADINGS = tuple(column.heading for column in RELIABILITY_COLUMNS)
 
 
 def calibration_of(report: Report) -> dict[str, Any] | None:
@@ -259,27 +297,9 @@ def calibration_text(report: Report, width: int | None = None) -> str:
     temperature = temperature_line(calibration, report.unit)
     if temperature:
         out += wrap_fields(temperature.split(FIELD_GAP), width)
-    headings, rows = reliability_rows(calibration)
-    if not rows:
-        return "\n".join(out) + "\n"
-    keep = list(range(len(headings)))
-    widths = [max(len(headings[j]), *(len(r[j]) for r in rows)) for j in keep]
-
-    def total() -> int:
-        return sum(widths[j] for j in keep) + COLUMN_GAP * (len(keep) - 1)
-
-    for heading in RELIABILITY_DROP:
-        if width is None or total() <= width:
-            break
-        keep.remove(headings.index(heading))
-
-    def line(cells: Sequence[str]) -> str:
-        return "   ".join(
-            cells[j].ljust(widths[j]) if j == 0 else cells[j].rjust(widths[j]) for j in keep
-        ).rstrip()
-
-    out += ["", line(headings), "   ".join("-" * widths[j] for j in keep)]
-    out += [line(r) for r in rows]
+    _, rows = reliability_rows(calibration)
+    if rows:
+        out += ["", *table_lines(RELIABILITY_COLUMNS, rows, width=width, look=DASHED)]
     return "\n".join(out) + "\n"
 
 
@@ -347,15 +367,6 @@ def fmt_percent(value: float | None) -> str:
 
 def fmt_prob(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
-
-
-_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {9: "\\t", 10: "\\n", 13: "\\r"}
-
-
-def printable(text: str) -> str:
-    """``text`` for one line of a table: tabs, line breaks and other control characters as
-    escapes (a class named "a\\nb" must not split its row)."""
-    return text.translate(_CONTROL_ESCAPES)
 
 
 def _cells(result: ClassResult) -> list[str]:
@@ -438,50 +449,9 @@ def _role_field(role: str, names: str | list[str], longest: int | None, limit: i
     return f"{role} ({len(shown)} columns): {', '.join(shown[:3])}, ..., {shown[-1]}"
 
 
-def shorten(text: str, width: int) -> str:
-    """``text`` in at most ``width`` characters: its start and end around an ellipsis
-    (class names often differ only at the end: ``category_17``, ``category_18``)."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return "…"[:width]
-    tail = (width - 1) // 2
-    return text[: width - 1 - tail] + "…" + (text[-tail:] if tail else "")
-
-
 def header_lines(report: Report, width: int | None = None) -> list[str]:
     """The header as text lines; with a ``width``, broken between fields to fit it."""
     return [line for fields in header_fields(report, width) for line in wrap_fields(fields, width)]
-
-
-def wrap_fields(fields: Sequence[str], width: int | None) -> list[str]:
-    """Fields joined by FIELD_GAP, a new line wherever the next field would pass ``width``
-    (a field is never split: a longer one stands on a line of its own)."""
-    lines: list[str] = []
-    broken = False  # the last field took lines of its own: the next one starts a new line
-    for text in fields:
-        fits = (
-            width is None or len(lines[-1] if lines else "") + len(FIELD_GAP) + len(text) <= width
-        )
-        if lines and fits and not broken:
-            lines[-1] += FIELD_GAP + text
-        elif width is not None and len(text) > width:
-            lines.extend(_break_list(text, width))
-            broken = True
-        else:
-            lines.append(text)
-            broken = False
-    return lines
-
-
-def _break_list(text: str, width: int) -> list[str]:
-    """A field longer than ``width`` broken at its spaces (after the commas of a column
-    list), the lines after the first indented; a word or number is never split."""
-    import textwrap
-
-    return textwrap.wrap(
-        text, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
-    )
 
 
 def summary_fields(report: Report) -> list[str]:
@@ -525,43 +495,6 @@ def more_classes_line(hidden: int, width: int | None = None) -> str:
     return f"... {hidden} more"
 
 
-def fit_columns(cells: Sequence[Sequence[str]], width: int | None) -> tuple[list[int], int]:
-    """Which terminal table columns fit ``width`` (indices into TERMINAL_HEADINGS), and the
-    class column's width. Numbers are never cut: columns are dropped, least important
-    first, and then class names shortened (with an ellipsis), down to the width of
-    "overall"."""
-    natural = [
-        max(len(TERMINAL_HEADINGS[j]), *(len(row[j]) for row in cells))
-        for j in range(len(TERMINAL_HEADINGS))
-    ]
-    keep = list(range(len(TERMINAL_HEADINGS)))
-    if width is None:
-        return keep, natural[0]
-
-    def numbers_width() -> int:
-        return sum(natural[j] + COLUMN_GAP for j in keep[1:])
-
-    class_floor = min(natural[0], max(MIN_CLASS_WIDTH, 12))
-    for heading in DROP_ORDER:
-        if class_floor + numbers_width() <= width:
-            break
-        keep.remove(TERMINAL_HEADINGS.index(heading))
-    return keep, max(MIN_CLASS_WIDTH, min(natural[0], width - numbers_width()))
-
-
-def _insert_before_footer(text: str, line: str) -> str:
-    """``line`` inserted above the table's last rule (the one over the overall row)."""
-    lines = text.split("\n")
-    for i in range(len(lines) - 1, -1, -1):
-        plain = _ANSI.sub("", lines[i]).strip()
-        if plain and set(plain) == {"─"}:
-            return "\n".join([*lines[:i], line, *lines[i:]])
-    return text
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
 def render_table(
     report: Report,
     *,
@@ -569,58 +502,23 @@ def render_table(
     color: bool = False,
     max_classes: int = DEFAULT_MAX_CLASSES,
 ) -> str:
-    """The per-class table. ``width``: the terminal's columns (None: no limit)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
+    """The header, the per-class table, the summary, and the calibration and slice tables,
+    fitted to ``width`` (the terminal's columns; None: no limit)."""
     shown, hidden = shown_classes(report, max_classes)
     largest = max((_share_key(result) for result in shown), default=0.0)
-    rows = [_table_cells(result, largest) for result in shown]
-    total = _table_cells(overall(report))
-    keep, class_width = fit_columns([*rows, total], width)
-    table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False, show_footer=True)
-    for j in keep:
-        numeric = j > 0 and TERMINAL_HEADINGS[j] != BAR_HEADING
-        table.add_column(
-            TERMINAL_HEADINGS[j],
-            footer=total[j],
-            justify="right" if numeric else "left",
-            no_wrap=True,  # a number is never cut: its column is as wide as its widest cell
-            overflow="ellipsis",
-            width=max(len(TERMINAL_HEADINGS[j]), *(len(r[j]) for r in [*rows, total]))
-            if j > 0
-            else class_width,
-            style="cyan" if TERMINAL_HEADINGS[j] == BAR_HEADING else None,
-        )
-    for row in rows:
-        table.add_row(shorten(row[0], class_width), *(row[j] for j in keep[1:]))
-    table_width = class_width + sum(
-        max(len(TERMINAL_HEADINGS[j]), *(len(r[j]) for r in [*rows, total])) + COLUMN_GAP
-        for j in keep[1:]
+    table = table_lines(
+        CLASS_COLUMNS,
+        [_table_cells(result, largest) for result in shown],
+        width=width,
+        look=BOXED,
+        footer=_table_cells(overall(report)),
+        note=more_classes_line(hidden, width) if hidden else None,
+        color=color,
     )
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        width=table_width if width is None else max(width, table_width),
-        force_terminal=color,
-        color_system="standard" if color else None,
-        no_color=not color,
-        highlight=False,
-        markup=False,  # class names are data: "[red]cat" and ":smile:" print as they are
-        emoji=False,
-    )
-    for line in header_lines(report, width):
-        console.print(line, soft_wrap=True)
-    console.print(table)
-    for line in wrap_fields(summary_fields(report), width):
-        console.print(line, soft_wrap=True)
-    text = buffer.getvalue()
-    if hidden:
-        text = _insert_before_footer(text, more_classes_line(hidden, width))
-    text += calibration_text(report, width)
+    lines = [*header_lines(report, width), *table, *wrap_fields(summary_fields(report), width)]
+    text = "\n".join(lines) + "\n" + calibration_text(report, width)
     if report.slices is not None:
-        text += slice_table_text(report)
+        text += slice_table_text(report, width)
     return text
 
 
