@@ -46,8 +46,9 @@ def test_eval_table_on_logits(write):
     assert result.stderr == ""
 
 
-def test_table_prints_class_names_as_they_are(write):
+def test_table_prints_class_names_as_they_are(write, monkeypatch):
     """Class names are data, not rich markup or emoji codes."""
+    monkeypatch.setenv("COLUMNS", "160")  # the header on its three lines
     text = "label,logit_[red]cat,logit_dog:smile:\n[red]cat,1.0,0.5\ndog:smile:,0.2,2.0\n"
     result = invoke("eval", write("markup.csv", text))
     assert result.exit_code == 0, result.output

@@ -80,7 +80,8 @@ def sk_loss(frame: pd.DataFrame) -> float:
 # -- 1. index and key columns ------------------------------------------------------------------
 
 
-def test_issue_example_unnamed_index_column(tmp_path):
+def test_issue_example_unnamed_index_column(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the header's settings on one line
     path = tmp_path / "idx.csv"
     path.write_text(",label,a,b,c\n0,a,0.7,0.2,0.1\n1,b,0.1,0.8,0.1\n2,c,0.2,0.2,0.6\n")
     report = eval_json(path)
@@ -387,7 +388,8 @@ def many_classes(tmp_path: Path, k: int = 100, n: int = 1500) -> tuple[Path, np.
     return path, np.bincount(y, weights=losses, minlength=k)
 
 
-def test_max_classes_shows_the_largest_shares_then_a_line(tmp_path):
+def test_max_classes_shows_the_largest_shares_then_a_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # wide enough for the whole class names
     path, sums = many_classes(tmp_path)
     text = invoke("eval", path).stdout
     lines = text.splitlines()

@@ -83,7 +83,8 @@ def binary(tmp_path):
     return path
 
 
-def test_table_calibration_line_and_reliability_table(binary):
+def test_table_calibration_line_and_reliability_table(binary, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the calibration line on one line
     result = invoke("eval", binary, "--calibration", "--ece-bins", "5")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()

@@ -520,6 +520,7 @@ def compare_command(
 
     from xent_cli.comparison.run import compare
     from xent_cli.render.compare import render_comparison
+    from xent_cli.render.table import output_width
 
     if by is not None:
         settings = dataclasses.replace(settings, by=by)
@@ -546,7 +547,9 @@ def compare_command(
     for warning in report.warnings:
         print(f"xent: warning: {warning['side']}: {warning['code']}: {warning['message']}",
               file=sys.stderr)  # fmt: skip
-    _write_output(render_comparison(report, _format_for(output_format, output)), output)
+    width = output_width(output is None and sys.stdout.isatty())
+    text = render_comparison(report, _format_for(output_format, output), width=width)
+    _write_output(text, output)
     if not report.passed:
         for reason in report.gate["reasons"]:
             print(f"xent: gate failed: {reason}", file=sys.stderr)
@@ -628,6 +631,7 @@ def _emit_report(
     its pictures to ``plot``; then the failed gates to stderr (exit 1)."""
     from xent_cli.core.report import apply_gate
     from xent_cli.render.report import render, warning_lines
+    from xent_cli.render.table import output_width
 
     report = apply_gate(
         report, max_loss, strict, max_slice_loss=max_slice_loss, max_slice_gap=max_slice_gap
@@ -636,7 +640,7 @@ def _emit_report(
     for line in warning_lines(report.warnings):
         print(line, file=sys.stderr)
     color = output is None and _color_ok(sys.stdout)
-    width = _width() if output is None and sys.stdout.isatty() else None
+    width = output_width(output is None and sys.stdout.isatty())
     text = render(report, output_format, width=width, color=color, max_classes=max_classes)
     _write_output(text, output)
     if plot is not None:
@@ -653,12 +657,6 @@ def _color_ok(stream: Any) -> bool:
     return (
         bool(stream.isatty()) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
     )
-
-
-def _width() -> int:
-    import shutil
-
-    return max(20, min(160, shutil.get_terminal_size((100, 24)).columns))
 
 
 @app.command("rows")
@@ -683,20 +681,22 @@ def rows_command(
     from xent_cli.io.sources import make_sources
     from xent_cli.render.report import warning_lines
     from xent_cli.render.rows import format_records
+    from xent_cli.render.table import output_width
 
+    width = output_width(sys.stdout.isatty())
     sources = make_sources(files, settings.input_format)
     if top is not None:
         with _progress_bar(progress) as on_progress:  # streamed rows would cross the bar
             scan = Scan(sources, settings, on_progress)
             state = EvalState.empty(scan.plan)
             records = top_records(scan, state, top)
-        sys.stdout.write(format_records(records, output_format, header=True))
+        sys.stdout.write(format_records(records, output_format, header=True, width=width))
     else:
         scan = Scan(sources, settings)
         state = EvalState.empty(scan.plan)
         first = True
         for block in iter_records(scan, state):
-            sys.stdout.write(format_records(block, output_format, header=first))
+            sys.stdout.write(format_records(block, output_format, header=first, width=width))
             first = False
     sys.stdout.flush()
     for line in warning_lines(warning_records(scan.plan, state)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from xent_cli.comparison.report import ClassDelta, ComparisonReport
+from xent_cli.comparison.report import ClassDelta, ComparisonReport, RowDelta
 from xent_cli.comparison.slices import SliceDelta
 from xent_cli.options import OutputFormat
 from xent_cli.render.report import (
@@ -14,10 +14,21 @@ from xent_cli.render.report import (
     fmt_loss,
     md_text,
     more_slices_line,
-    printable,
+    title_lines,
 )
+from xent_cli.render.table import COMPACT, FIELD_GAP, Column, printable, table_lines, wrap_fields
 
-COLUMNS = ("class", "count", "baseline", "candidate", "delta", "contribution")
+# The class table; a narrow terminal drops count first, then contribution, candidate and
+# baseline (class and delta stay).
+CLASS_COLUMNS = (
+    Column("class", align="left", shorten=True),
+    Column("count", rank=4),
+    Column("baseline", rank=1),
+    Column("candidate", rank=2),
+    Column("delta"),
+    Column("contribution", rank=3),
+)
+COLUMNS = tuple(column.heading for column in CLASS_COLUMNS)
 CSV_COLUMNS = (
     "scope",
     "class",
@@ -29,14 +40,17 @@ CSV_COLUMNS = (
 )
 
 
-def render_comparison(report: ComparisonReport, fmt: OutputFormat) -> str:
+def render_comparison(
+    report: ComparisonReport, fmt: OutputFormat, *, width: int | None = None
+) -> str:
+    """The comparison in ``fmt``; the table fitted to ``width`` (None: no limit)."""
     if fmt is OutputFormat.json:
         return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
     if fmt is OutputFormat.csv:
         return _csv(report)
     if fmt is OutputFormat.markdown:
         return _markdown(report)
-    return _table(report)
+    return _table(report, width)
 
 
 def _signed(value: float | None, digits: int = 4) -> str:
@@ -49,8 +63,7 @@ def _signed(value: float | None, digits: int = 4) -> str:
     return f"{value:+.{digits + 1}f}" if abs(value) < 1 else f"{value:+.{digits}g}"
 
 
-def summary_line(report: ComparisonReport) -> str:
-    """``delta +0.00633 nats (+7.6%)  95% CI [-0.0135, +0.0261]  p=0.53``"""
+def summary_fields(report: ComparisonReport) -> list[str]:
     relative = (
         f" ({100 * report.relative_delta:+.1f}%)" if report.relative_delta is not None else ""
     )
@@ -58,10 +71,16 @@ def summary_line(report: ComparisonReport) -> str:
     level = f"{100 * ci['level']:g}%"
     p = report.test["p_value"]
     p_text = "nan" if not isinstance(p, float) or math.isnan(p) else f"{p:.3g}"
-    return (
-        f"delta {_signed(report.delta, 3)} {report.unit}{relative}  {level} CI "
-        f"[{_signed(ci['low'], 3)}, {_signed(ci['high'], 3)}]  p={p_text}"
-    )
+    return [
+        f"delta {_signed(report.delta, 3)} {report.unit}{relative}",
+        f"{level} CI [{_signed(ci['low'], 3)}, {_signed(ci['high'], 3)}]",
+        f"p={p_text}",
+    ]
+
+
+def summary_line(report: ComparisonReport) -> str:
+    """``delta +0.00633 nats (+7.6%)  95% CI [-0.0135, +0.0261]  p=0.53``"""
+    return "  ".join(summary_fields(report))
 
 
 def verdict(report: ComparisonReport) -> str:
@@ -74,15 +93,30 @@ def verdict(report: ComparisonReport) -> str:
     return "gate: FAILED: " + "; ".join(gate["reasons"])
 
 
-def _header(report: ComparisonReport) -> list[str]:
-    b, c, join = report.baseline, report.candidate, report.join
+def _header_fields(report: ComparisonReport) -> list[tuple[list[str], str]]:
+    """The header's lines, each as its fields and the gap between them."""
+    join = report.join
     by = "position" if join["by"] == "position" else f"--id {join['by']}"
-    return [
-        f"baseline:  {', '.join(b.files)}  ({b.n_rows} rows, {b.kind}, loss {fmt_loss(b.loss)})",
-        f"candidate: {', '.join(c.files)}  ({c.n_rows} rows, {c.kind}, loss {fmt_loss(c.loss)})",
+    sides = []
+    for name, side in (("baseline:", report.baseline), ("candidate:", report.candidate)):
+        numbers = f"({side.n_rows} rows, {side.kind}, loss {fmt_loss(side.loss)})"
+        sides.append(([f"{name:<10} {', '.join(side.files)}", numbers], "  "))
+    pairing = [
         f"paired by {by}: {join['n_joined']} rows ({join['n_only_baseline']} only in the "
-        f"baseline, {join['n_only_candidate']} only in the candidate)   mode: {b.mode}   "
+        f"baseline, {join['n_only_candidate']} only in the candidate)",
+        f"mode: {report.baseline.mode}",
         f"unit: {report.unit}",
+    ]
+    return [*sides, (pairing, FIELD_GAP)]
+
+
+def _header(report: ComparisonReport) -> list[str]:
+    return [gap.join(fields) for fields, gap in _header_fields(report)]
+
+
+def _header_lines(report: ComparisonReport, width: int | None) -> list[str]:
+    return [
+        line for fields, gap in _header_fields(report) for line in wrap_fields(fields, width, gap)
     ]
 
 
@@ -108,7 +142,27 @@ def _overall(report: ComparisonReport) -> list[str]:
     ]
 
 
-SLICE_COLUMNS = ("slice", "count", "baseline", "candidate", "delta", "interval")
+# The slice table; a narrow terminal drops count first, then candidate, baseline and
+# the interval (slice and delta stay).
+SLICE_TABLE_COLUMNS = (
+    Column("slice", align="left", shorten=True),
+    Column("count", rank=4),
+    Column("baseline", rank=2),
+    Column("candidate", rank=3),
+    Column("delta"),
+    Column("interval", rank=1),
+)
+SLICE_COLUMNS = tuple(column.heading for column in SLICE_TABLE_COLUMNS)
+# --top's rows; a narrow terminal drops candidate first, then baseline, id and label (row
+# and delta stay).
+ROW_COLUMNS = (
+    Column("row"),
+    Column("id", rank=2, align="left", shorten=True),
+    Column("label", rank=1, align="left", shorten=True),
+    Column("baseline", rank=3),
+    Column("candidate", rank=4),
+    Column("delta"),
+)
 
 
 def _slice_cells(g: SliceDelta) -> list[str]:
@@ -123,15 +177,20 @@ def _slice_cells(g: SliceDelta) -> list[str]:
     ]
 
 
-def _slice_title(report: ComparisonReport) -> str:
+def _slice_title_parts(report: ComparisonReport) -> list[str]:
     assert report.slices is not None
     s = report.slices
     worst = ", ".join(f"{c}={v}" for c, v in s.worst.items()) if s.worst else "-"
-    return (
-        f"slices by {', '.join(s.by)} (the baseline's): {len(s.groups)}, largest delta "
-        f"first; * small (< {s.min_size} rows): not gated; {100 * s.level:g}% paired t "
-        f"intervals; worst: {worst}"
-    )
+    return [
+        f"slices by {', '.join(s.by)} (the baseline's): {len(s.groups)}, largest delta first",
+        f"* small (< {s.min_size} rows): not gated",
+        f"{100 * s.level:g}% paired t intervals",
+        f"worst: {worst}",
+    ]
+
+
+def _slice_title(report: ComparisonReport) -> str:
+    return "; ".join(_slice_title_parts(report))
 
 
 def _slice_rows(report: ComparisonReport) -> tuple[list[list[str]], int]:
@@ -140,18 +199,23 @@ def _slice_rows(report: ComparisonReport) -> tuple[list[list[str]], int]:
     return [_slice_cells(g) for g in groups[:MAX_SLICES]], max(0, len(groups) - MAX_SLICES)
 
 
-def _slice_table(report: ComparisonReport) -> list[str]:
+def _slice_table(report: ComparisonReport, width: int | None) -> list[str]:
     rows, hidden = _slice_rows(report)
-    widths = [max(len(r[i]) for r in [list(SLICE_COLUMNS), *rows]) for i in range(6)]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
-        return "  ".join([first, *rest]).rstrip()
-
-    out = ["", printable(_slice_title(report)), "", line(list(SLICE_COLUMNS))]
-    out += ["-" * len(line(list(SLICE_COLUMNS))), *(line(r) for r in rows)]
+    parts = [printable(part) for part in _slice_title_parts(report)]
+    out = ["", *title_lines(parts, width), ""]
+    out += table_lines(SLICE_TABLE_COLUMNS, rows, width=width, look=COMPACT)
     return out + ([more_slices_line(hidden)] if hidden else [])
+
+
+def _row_cells(r: RowDelta) -> list[str]:
+    return [
+        str(r.row),
+        printable(r.id or "-"),
+        printable(r.label),
+        fmt_loss(r.loss_baseline),
+        fmt_loss(r.loss_candidate),
+        _signed(r.delta),
+    ]
 
 
 def _slice_markdown(report: ComparisonReport) -> list[str]:
@@ -165,28 +229,18 @@ def _slice_markdown(report: ComparisonReport) -> list[str]:
     return lines
 
 
-def _table(report: ComparisonReport) -> str:
-    rows = [list(COLUMNS), *(_cells(c) for c in report.classes), _overall(report)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
-        return "  ".join([first, *rest]).rstrip()
-
-    rule = "-" * len(line(rows[0]))
-    body = [line(rows[0]), rule, *(line(r) for r in rows[1:-1]), rule, line(rows[-1])]
-    lines = [*_header(report), "", *body, "", summary_line(report), verdict(report)]
+def _table(report: ComparisonReport, width: int | None) -> str:
+    classes = [_cells(c) for c in report.classes]
+    lines = [*_header_lines(report, width), ""]
+    lines += table_lines(CLASS_COLUMNS, classes, width=width, look=COMPACT, footer=_overall(report))
+    lines += ["", *wrap_fields(summary_fields(report), width, "  ")]
+    lines += wrap_fields([verdict(report)], width)
     if report.slices is not None:
-        lines += _slice_table(report)
+        lines += _slice_table(report, width)
     if report.rows:
         lines += ["", "rows whose loss rose most:"]
-        lines += [
-            f"  row {r.row:>8}  {printable(r.id or '-')[:16]:<16}  {printable(r.label)[:14]:<14}"
-            f"  {fmt_loss(r.loss_baseline):>9} -> {fmt_loss(r.loss_candidate):>9}"
-            f"  {_signed(r.delta):>10}"
-            for r in report.rows
-        ]
+        rows = [_row_cells(r) for r in report.rows]
+        lines += table_lines(ROW_COLUMNS, rows, width=width, look=COMPACT)
     return "\n".join(lines) + "\n"
 
 

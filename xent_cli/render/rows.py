@@ -8,13 +8,27 @@ from collections.abc import Sequence
 from xent_cli.core.rows import RowRecord
 from xent_cli.jsonvalues import json_number
 from xent_cli.options import RowsFormat
-from xent_cli.render.report import csv_text, printable
+from xent_cli.render.report import csv_text
+from xent_cli.render.table import BARE, Column, printable, table_lines
 
 ROW_FIELDS = ("row", "id", "label", "predicted", "p_true", "loss")
+# The table's columns have fixed widths, so that the blocks of a stream line up. A narrow
+# terminal drops predicted first, then p_true, id and label (row and loss stay).
+ROW_COLUMNS = (
+    Column("row", width=8),
+    Column("id", rank=2, align="left", shorten=True, width=16),
+    Column("label", rank=1, align="left", shorten=True, width=14),
+    Column("predicted", rank=4, align="left", shorten=True, width=14),
+    Column("p_true", rank=3, width=10),
+    Column("loss", width=10),
+)
 
 
-def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool) -> str:
-    """Text for a block of records (the header only on the first block)."""
+def format_records(
+    records: list[RowRecord], fmt: RowsFormat, *, header: bool, width: int | None = None
+) -> str:
+    """Text for a block of records (the header only on the first block); a table fitted to
+    ``width`` (None: its full width)."""
     if fmt is RowsFormat.json:
         return "".join(
             json.dumps(
@@ -45,16 +59,16 @@ def format_records(records: list[RowRecord], fmt: RowsFormat, *, header: bool) -
             for r in records
         )
         return csv_text(csv_rows)
-    lines = []
-    if header:
-        lines.append(
-            f"{'row':>8}  {'id':<16}  {'label':<14}  {'predicted':<14}  "
-            f"{'p_true':>10}  {'loss':>10}"
-        )
-    for r in records:
-        lines.append(
-            f"{r.row:>8}  {printable(r.id or '-')[:16]:<16}  {printable(r.label)[:14]:<14}  "
-            f"{printable(r.predicted)[:14]:<14}  "
-            f"{r.p_true:>10.4g}  {r.loss:>10.4g}"
-        )
+    cells = [
+        [
+            str(r.row),
+            printable(r.id or "-"),
+            printable(r.label),
+            printable(r.predicted),
+            f"{r.p_true:.4g}",
+            f"{r.loss:.4g}",
+        ]
+        for r in records
+    ]
+    lines = table_lines(ROW_COLUMNS, cells, width=width, look=BARE, headings=header)
     return "\n".join(lines) + ("\n" if lines else "")
