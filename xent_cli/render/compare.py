@@ -18,7 +18,7 @@ from xent_cli.render.report import (
 )
 from xent_cli.render.table import COMPACT, FIELD_GAP, Column, printable, table_lines, wrap_fields
 
-# The class table; a narrow terminal drops count first, then contribution, candidate and
+# The class table; a narrow width drops count first, then contribution, candidate and
 # baseline (class and delta stay).
 CLASS_COLUMNS = (
     Column("class", align="left", shorten=True),
@@ -142,7 +142,7 @@ def _overall(report: ComparisonReport) -> list[str]:
     ]
 
 
-# The slice table; a narrow terminal drops count first, then candidate, baseline and
+# The slice table; a narrow width drops count first, then candidate, baseline and
 # the interval (slice and delta stay).
 SLICE_TABLE_COLUMNS = (
     Column("slice", align="left", shorten=True),
@@ -153,7 +153,7 @@ SLICE_TABLE_COLUMNS = (
     Column("interval", rank=1),
 )
 SLICE_COLUMNS = tuple(column.heading for column in SLICE_TABLE_COLUMNS)
-# --top's rows; a narrow terminal drops candidate first, then baseline, id and label (row
+# --top's rows; a narrow width drops candidate first, then baseline, id and label (row
 # and delta stay).
 ROW_COLUMNS = (
     Column("row"),

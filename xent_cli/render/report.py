@@ -1,4 +1,4 @@
-"""Report -> text: a rich table, JSON, CSV or markdown. Renderers only format; they never exit."""
+"""Report -> text: the table, JSON, CSV or markdown. Renderers only format; they never exit."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ CSV_COLUMNS = (
 TABLE_HEADINGS = ("class", "count", "loss", "share", "accuracy", "mean p(true)", "zero-p")
 BAR_WIDTH = 10  # characters of the longest bar (the largest share shown)
 # The terminal table: the markdown table's columns and, after "share", a bar of each class's
-# share of the loss. A narrow terminal drops zero-p first, then the bars, mean p(true), count,
+# share of the loss. A narrow width drops zero-p first, then the bars, mean p(true), count,
 # accuracy and share (rank: importance; class and loss stay).
 CLASS_COLUMNS = (
     Column("class", align="left", shorten=True),
@@ -64,7 +64,7 @@ def render(
     color: bool = False,
     max_classes: int = DEFAULT_MAX_CLASSES,
 ) -> str:
-    """The report in ``fmt``. ``width``: the terminal's columns (None: not a terminal, no
+    """The report in ``fmt``. ``width``: the columns the table fits (None: no
     limit). Table and markdown show at most ``max_classes`` classes (0: all); JSON and CSV
     always hold every class."""
     if fmt is OutputFormat.json:
@@ -111,7 +111,7 @@ def render_csv(report: Report) -> str:
     return csv_text(lines)
 
 
-# The slice table's columns (a narrow terminal drops zero-p first; slice and loss stay); with
+# The slice table's columns (a narrow width drops zero-p first; slice and loss stay); with
 # --calibration, each slice's ECE after them.
 SLICE_COLUMNS = (
     Column("slice", align="left", shorten=True),
@@ -197,7 +197,7 @@ def slice_table_text(report: Report, width: int | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-# One row per bin; a narrow terminal drops count, then gap. A bin is numbers: never cut.
+# One row per bin; a narrow width drops count, then gap. A bin is numbers: never cut.
 RELIABILITY_COLUMNS = (
     Column("bin", align="left"),
     Column("count", rank=2),
@@ -503,7 +503,7 @@ def render_table(
     max_classes: int = DEFAULT_MAX_CLASSES,
 ) -> str:
     """The header, the per-class table, the summary, and the calibration and slice tables,
-    fitted to ``width`` (the terminal's columns; None: no limit)."""
+    fitted to ``width`` (None: no limit)."""
     shown, hidden = shown_classes(report, max_classes)
     largest = max((_share_key(result) for result in shown), default=0.0)
     table = table_lines(

@@ -13,7 +13,7 @@ from xent_cli.render.table import BARE, Column, printable, table_lines
 
 ROW_FIELDS = ("row", "id", "label", "predicted", "p_true", "loss")
 # The table's columns have fixed widths, so that the blocks of a stream line up. A narrow
-# terminal drops predicted first, then p_true, id and label (row and loss stay).
+# width drops predicted first, then p_true, id and label (row and loss stay).
 ROW_COLUMNS = (
     Column("row", width=8),
     Column("id", rank=2, align="left", shorten=True, width=16),

@@ -2,9 +2,9 @@
 
 A table too wide for its width first drops columns, least important first, while its name
 columns can keep ``min_width`` characters; then it shortens the names (around an ellipsis) to
-fill what is left. A number is never split or cut: a column that is not ``shorten`` is always
-as wide as its widest cell. The widths are decided once, here, for the eval, calibration,
-slice, compare and rows tables alike.
+fill what is left. A number is never split or cut: a column that is not ``shorten`` keeps
+every cell whole. The widths are decided here, for the eval, calibration, slice, compare and
+rows tables alike, and output_width is the one place that decides the width they fit.
 """
 
 from __future__ import annotations
