@@ -115,3 +115,27 @@ def test_many_one_sided_ids_name_the_first_few(write):
         "xent: error: 10 ids only in the baseline ('b0', 'b1', 'b2', ...) and 5 ids only in "
         "the candidate ('c0', 'c1', 'c2', ...): --id 'id' must name the same rows in both files"
     )
+
+
+@pytest.mark.parametrize("labels", [["zzz", "a"], [None, "a"], ["a", "zzz"]])
+def test_binary_positive_from_the_column_name_for_any_split(tmp_path, labels):
+    """Labels that are not 0/1 and one column logit_a: 'a' is the positive class whether or
+    not the first file's rows hold an 'a' (found by the fuzz test: split at row 1, the run
+    stopped asking for --positive, or scored 'a' as the negative class)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    logits = [0.3, -1.2]
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(pa.table({"label": labels, "logit_a": logits}), whole)
+    parts = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    for i, part in enumerate(parts):
+        pq.write_table(pa.table({"label": labels[i : i + 1], "logit_a": logits[i : i + 1]}), part)
+    one = eval_json(whole)
+    two = eval_json(*parts)
+    one.pop("files")
+    two.pop("files")
+    assert one == two
+    scored = [(z, y) for z, y in zip(logits, labels, strict=True) if y is not None]
+    expected = [_bce(z, 1 if y == "a" else 0) for z, y in scored]
+    assert one["loss"] == pytest.approx(sum(expected) / len(expected), rel=1e-12)

@@ -23,7 +23,14 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from xent_cli.core.columns import NAME_PREFIXES, NAME_SUFFIXES, Roles, names_a_score, resolve_roles
+from xent_cli.core.columns import (
+    NAME_PREFIXES,
+    NAME_SUFFIXES,
+    SCORE_NAMES,
+    Roles,
+    names_a_score,
+    resolve_roles,
+)
 from xent_cli.core.labels import (
     UNKNOWN,
     BinaryLookup,
@@ -239,17 +246,22 @@ def _positive_from_column(settings: Settings, roles: Roles, labels: Sequence[Any
     if settings.positive is not None or len(roles.score_columns) != 1:
         return settings
     keys = {canonical(v) for v in labels} - {None}
-    if not keys or "1" in keys or keys <= {"0"}:
+    if "1" in keys or (keys and keys <= {"0"}):
         return settings
     column = roles.score_columns[0].strip()
-    names = [*roles.class_names, column]
-    names += [column[len(p) :] for p in NAME_PREFIXES if column.lower().startswith(p)]
-    names += [column[: -len(s)] for s in NAME_SUFFIXES if column.lower().endswith(s)]
-    wanted = [n.strip() for n in names if n.strip()]
+    derived = [column[len(p) :] for p in NAME_PREFIXES if column.lower().startswith(p)]
+    derived += [column[: -len(s)] for s in NAME_SUFFIXES if column.lower().endswith(s)]
+    derived = [n.strip() for n in derived if n.strip()]
+    wanted = [n.strip() for n in [*roles.class_names, column, *derived] if n.strip()]
     for match in (lambda a, b: a == b, lambda a, b: a.casefold() == b.casefold()):
         for name in wanted:
             for value in labels:
                 key = canonical(value)
                 if key is not None and match(key, canonical(name) or ""):
                     return dataclasses.replace(settings, positive=display(value))
+    # No sampled label names the column (the first rows may hold only the other label, or
+    # none): a name that carries a class (``logit_a``) decides, so that the decision is the
+    # same for any split of the rows into files.
+    if derived and column.lower() not in SCORE_NAMES and canonical(derived[0]) not in ("0", "1"):
+        return dataclasses.replace(settings, positive=derived[0])
     return settings
