@@ -227,3 +227,19 @@ def test_also_output_is_checked_before_the_run(files, tmp_path, name, message):
     assert first.startswith("xent: error: " + message.format(path=path)), result.stderr
     assert "Traceback" not in result.stderr
     assert not path.exists()
+
+
+def test_merge_writes_the_junit_of_one_eval(frames, tmp_path):
+    """Two halves saved and merged: the same document as one eval over the whole file."""
+    halves = []
+    for i, part in enumerate((frames[0][:150], frames[0][150:])):
+        path, state = tmp_path / f"part{i}.csv", tmp_path / f"part{i}.state"
+        part.to_csv(path, index=False)
+        assert invoke("eval", path, "--save-state", state).exit_code == 0
+        halves.append((path, state))
+    gates = ["--max-loss", 0.3, "--strict"]
+    whole = invoke("eval", *(p for p, _ in halves), *gates, "-f", "junit")
+    merged = invoke("merge", *(s for _, s in halves), *gates, "-o", tmp_path / "merged.xml")
+    assert whole.exit_code == merged.exit_code == 1
+    assert (tmp_path / "merged.xml").read_text(encoding="utf-8") == whole.stdout
+    assert checked(whole.stdout).failures == 2
