@@ -53,6 +53,7 @@ class OutputFormat(str, Enum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    junit = "junit"
 
 
 class OnMismatch(str, Enum):

@@ -172,15 +172,19 @@ def _check_max_loss(value: float | None) -> float | None:
 def _check_output(value: Path | None) -> Path | None:
     """-o into a folder that does not exist fails before the run, not after it."""
     if value is not None:
-        folder = value.parent
-        if not folder.is_dir():
-            raise XentError(
-                f"--output {value}: folder {str(folder)!r} does not exist",
-                hint="create it first, or write the report elsewhere",
-            )
-        if value.is_dir():
-            raise XentError(f"--output {value}: is a folder; give a file name")
+        _check_writable(value, "--output")
     return value
+
+
+def _check_writable(value: Path, option: str) -> None:
+    folder = value.parent
+    if not folder.is_dir():
+        raise XentError(
+            f"{option} {value}: folder {str(folder)!r} does not exist",
+            hint="create it first, or write the report elsewhere",
+        )
+    if value.is_dir():
+        raise XentError(f"{option} {value}: is a folder; give a file name")
 
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
@@ -190,8 +194,8 @@ ReportFormatOpt = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="Output format [default: from the -o file's extension (.json, .csv, .md, .txt), "
-        "else table].",
+        help="Output format [default: from the -o file's extension (.json, .csv, .md, .xml, "
+        ".txt), else table].",
         show_default=False,
     ),
 ]
@@ -258,8 +262,33 @@ OUTPUT_SUFFIXES = {
     ".csv": OutputFormat.csv,
     ".md": OutputFormat.markdown,
     ".markdown": OutputFormat.markdown,
+    ".xml": OutputFormat.junit,
     ".txt": OutputFormat.table,
 }
+
+
+def _check_also_output(values: list[Path] | None) -> list[Path]:
+    """--also-output: each file's folder, and an extension that names a format."""
+    for value in values or []:
+        _check_writable(value, "--also-output")
+        if value.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise XentError(
+                f"--also-output {value}: the extension does not name a format",
+                hint=f"use one of {', '.join(OUTPUT_SUFFIXES)}",
+            )
+    return values or []
+
+
+AlsoOutputOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--also-output",
+        metavar="FILE",
+        callback=_check_also_output,
+        help="Also write the report to FILE, in the format of its extension (.json, .csv, "
+        ".md, .xml, .txt); repeatable. The same run: no second evaluation.",
+    ),
+]
 
 
 # The reading and scoring options every command shares, declared once: name -> (type, default).
@@ -349,6 +378,7 @@ def eval_command(
     max_loss: MaxLossOpt = None,
     strict: StrictOpt = False,
     output: OutputOpt = None,
+    also_output: AlsoOutputOpt = None,
     plot: PlotOpt = None,
     max_classes: MaxClassesOpt = DEFAULT_MAX_CLASSES,
     progress: ProgressOpt = True,
@@ -448,6 +478,7 @@ def eval_command(
         max_slice_loss=max_slice_loss,
         max_slice_gap=max_slice_gap,
         plot=plot,
+        also_output=also_output,
     )
 
 
@@ -498,6 +529,7 @@ def compare_command(
     ] = None,
     output_format: ReportFormatOpt = None,
     output: OutputOpt = None,
+    also_output: AlsoOutputOpt = None,
     progress: ProgressOpt = True,
     by: Annotated[
         str | None,
@@ -550,6 +582,8 @@ def compare_command(
     width = output_width(output is None and sys.stdout.isatty())
     text = render_comparison(report, _format_for(output_format, output), width=width)
     _write_output(text, output)
+    for path in also_output or []:
+        write_atomically(path, render_comparison(report, _format_for(None, path)), "the report")
     if not report.passed:
         for reason in report.gate["reasons"]:
             print(f"xent: gate failed: {reason}", file=sys.stderr)
@@ -568,6 +602,7 @@ def merge_command(
     max_loss: MaxLossOpt = None,
     strict: StrictOpt = False,
     output: OutputOpt = None,
+    also_output: AlsoOutputOpt = None,
     plot: PlotOpt = None,
     max_classes: MaxClassesOpt = DEFAULT_MAX_CLASSES,
     min_slice_size: MinSliceSizeOpt = 20,
@@ -594,6 +629,7 @@ def merge_command(
         max_slice_loss=max_slice_loss,
         max_slice_gap=max_slice_gap,
         plot=plot,
+        also_output=also_output,
     )
 
 
@@ -626,9 +662,11 @@ def _emit_report(
     max_slice_loss: float | None = None,
     max_slice_gap: float | None = None,
     plot: Path | None = None,
+    also_output: list[Path] | None = None,
 ) -> None:
-    """Warnings to stderr, the report (with its gates judged) to stdout or ``output``, and
-    its pictures to ``plot``; then the failed gates to stderr (exit 1)."""
+    """Warnings to stderr, the report (with its gates judged) to stdout or ``output`` and to
+    each ``also_output`` file, its pictures to ``plot``; then the failed gates to stderr
+    (exit 1)."""
     from xent_cli.core.report import apply_gate
     from xent_cli.render.report import render, warning_lines
     from xent_cli.render.table import output_width
@@ -643,6 +681,9 @@ def _emit_report(
     width = output_width(output is None and sys.stdout.isatty())
     text = render(report, output_format, width=width, color=color, max_classes=max_classes)
     _write_output(text, output)
+    for path in also_output or []:
+        also = render(report, _format_for(None, path), max_classes=max_classes)
+        write_atomically(path, also, "the report")
     if plot is not None:
         from xent_cli.render.files import write_plot
 

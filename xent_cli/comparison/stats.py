@@ -194,6 +194,6 @@ def gate_reasons(
             if not p < alpha:
                 reasons.append(
                     f"the improvement is not significantly more than {gates.min_improvement:g} "
-                    f"(one-sided p={p:.3g} >= {alpha:g})"
+                    f"(--min-improvement; one-sided p={p:.3g} >= {alpha:g})"
                 )
     return reasons

@@ -8,6 +8,7 @@ import math
 from xent_cli.comparison.report import ClassDelta, ComparisonReport, RowDelta
 from xent_cli.comparison.slices import SliceDelta
 from xent_cli.options import OutputFormat
+from xent_cli.render.junit import compare_junit
 from xent_cli.render.report import (
     MAX_SLICES,
     csv_text,
@@ -50,6 +51,8 @@ def render_comparison(
         return _csv(report)
     if fmt is OutputFormat.markdown:
         return _markdown(report)
+    if fmt is OutputFormat.junit:
+        return compare_junit(report)
     return _table(report, width)
 
 

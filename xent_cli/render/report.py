@@ -14,6 +14,7 @@ from xent_cli.core.diagnostics import WarningRecord
 from xent_cli.core.report import ClassResult, Report
 from xent_cli.jsonvalues import json_number, number
 from xent_cli.options import OutputFormat
+from xent_cli.render.junit import eval_junit
 from xent_cli.render.table import (
     BOXED,
     DASHED,
@@ -73,6 +74,8 @@ def render(
         return render_csv(report)
     if fmt is OutputFormat.markdown:
         return render_markdown(report, max_classes=max_classes)
+    if fmt is OutputFormat.junit:
+        return eval_junit(report)
     return render_table(report, width=width, color=color, max_classes=max_classes)
 
 
