@@ -1,0 +1,116 @@
+"""Where a finished report goes: warnings to stderr, the report to stdout or ``-o``, its
+pictures to ``--plot``, then the gates (exit 1 when one failed)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from xent_cli.errors import ExitCode, XentError
+from xent_cli.io.atomic import write_atomically
+from xent_cli.options import DEFAULT_MAX_CLASSES, OutputFormat
+
+# The format -o's extension implies when --format is not given.
+OUTPUT_SUFFIXES = {
+    ".json": OutputFormat.json,
+    ".csv": OutputFormat.csv,
+    ".md": OutputFormat.markdown,
+    ".markdown": OutputFormat.markdown,
+    ".txt": OutputFormat.table,
+}
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Print to stdout, or write ``output`` atomically (temporary file, then rename)."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    write_atomically(output, text, "the report")
+
+
+def check_slice_gates(
+    sliced: bool, max_slice_loss: float | None, max_slice_gap: float | None
+) -> None:
+    """The slice gates are numbers >= 0 and judge slices that exist (``--by``)."""
+    for name, value in (("--max-slice-loss", max_slice_loss), ("--max-slice-gap", max_slice_gap)):
+        if value is not None and not value >= 0:
+            raise XentError(f"{name} must be a number >= 0, got {value}")
+        if value is not None and not sliced:
+            raise XentError(f"{name} needs --by COL (the slices it judges)")
+
+
+def format_for(output_format: OutputFormat | None, output: Path | None) -> OutputFormat:
+    """--format, else the format of -o's extension, else the table."""
+    if output_format is not None:
+        return output_format
+    suffix = output.suffix.lower() if output is not None else ""
+    return OUTPUT_SUFFIXES.get(suffix, OutputFormat.table)
+
+
+def emit_report(
+    report: Any,
+    output_format: OutputFormat | None,
+    output: Path | None,
+    max_loss: float | None,
+    strict: bool,
+    max_classes: int = DEFAULT_MAX_CLASSES,
+    *,
+    max_slice_loss: float | None = None,
+    max_slice_gap: float | None = None,
+    plot: Path | None = None,
+) -> None:
+    """Warnings to stderr, the report (with its gates judged) to stdout or ``output``, and
+    its pictures to ``plot``; then the failed gates to stderr (exit 1)."""
+    from xent_cli.core.report import apply_gate
+    from xent_cli.render.report import render, warning_lines
+
+    report = apply_gate(
+        report, max_loss, strict, max_slice_loss=max_slice_loss, max_slice_gap=max_slice_gap
+    )
+    output_format = format_for(output_format, output)
+    for line in warning_lines(report.warnings):
+        print(line, file=sys.stderr)
+    color = output is None and _color_ok(sys.stdout)
+    width = _width() if output is None and sys.stdout.isatty() else None
+    text = render(report, output_format, width=width, color=color, max_classes=max_classes)
+    write_output(text, output)
+    if plot is not None:
+        from xent_cli.render.files import write_plot
+
+        write_plot(plot, report.to_dict())
+    for reason in report.gate.reasons:
+        print(f"xent: gate failed: {reason}", file=sys.stderr)
+    if not report.gate.passed:
+        raise typer.Exit(ExitCode.GATE_FAILED)
+
+
+def emit_comparison(report: Any, output_format: OutputFormat | None, output: Path | None) -> None:
+    """``xent compare``'s warnings to stderr, its report to stdout or ``output``, then its
+    failed gates to stderr (exit 1)."""
+    from xent_cli.render.compare import render_comparison
+
+    for warning in report.warnings:
+        print(f"xent: warning: {warning['side']}: {warning['code']}: {warning['message']}",
+              file=sys.stderr)  # fmt: skip
+    write_output(render_comparison(report, format_for(output_format, output)), output)
+    if not report.passed:
+        for reason in report.gate["reasons"]:
+            print(f"xent: gate failed: {reason}", file=sys.stderr)
+        raise typer.Exit(ExitCode.GATE_FAILED)
+
+
+def _color_ok(stream: Any) -> bool:
+    return (
+        bool(stream.isatty()) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    )
+
+
+def _width() -> int:
+    import shutil
+
+    return max(20, min(160, shutil.get_terminal_size((100, 24)).columns))
