@@ -1,130 +1,85 @@
 """The commands: each parses its options, calls the core and hands the result to
-:mod:`xent_cli.cli.emit`. Heavy modules (numpy, pyarrow, rich) load inside the commands, so
-``xent --help`` starts fast."""
+:mod:`xent_cli.cli.emit`. Every option is declared in :mod:`xent_cli.cli.params`. Heavy modules
+(numpy, pyarrow, rich) load inside the commands, so ``xent --help`` starts fast."""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-from pathlib import Path
-from typing import Annotated
-
-import typer
 
 from xent_cli.cli.app import app
 from xent_cli.cli.emit import check_slice_gates, emit_comparison, emit_report
+from xent_cli.cli.panels import PanelCommand
 from xent_cli.cli.params import (
+    Baseline,
+    CalibrationOpt,
+    Candidate,
+    CompareByOpt,
+    ConfidenceOpt,
+    DaskOpt,
+    DecomposeOpt,
+    EceBinningOpt,
+    EceBinsOpt,
+    EcePresetOpt,
+    EceTargetOpt,
+    FailOnOpt,
     Files,
-    MaxClassesOpt,
-    MaxLossOpt,
-    MaxSliceGapOpt,
-    MaxSliceLossOpt,
+    IntervalOpt,
+    MaxRegressionOpt,
+    MaxRelativeRegressionOpt,
+    MaxSliceRegressionOpt,
+    MinImprovementOpt,
     MinSliceSizeOpt,
+    OnMismatchOpt,
     OutputOpt,
-    PlotOpt,
     ProgressOpt,
     ReportFormatOpt,
-    StrictOpt,
+    ReportOptions,
+    ResamplesOpt,
+    RowsFormatOpt,
+    SaveStateOpt,
+    SeedOpt,
+    SlicesByOpt,
+    States,
+    TopRowsOpt,
+    WorstRowsOpt,
     with_input_options,
+    with_report_options,
 )
 from xent_cli.cli.progress import progress_bar
-from xent_cli.options import (
-    DEFAULT_MAX_CLASSES,
-    EceBinning,
-    EcePreset,
-    EceTarget,
-    FailOn,
-    Interval,
-    OnMismatch,
-    RowsFormat,
-    Settings,
-    calibration_spec,
-)
+from xent_cli.options import FailOn, Interval, OnMismatch, RowsFormat, Settings, calibration_spec
 
 __all__ = ["app"]
 
 
-@app.command("eval")
+@app.command("eval", cls=PanelCommand)
 @with_input_options
+@with_report_options
 def eval_command(
     files: Files,
+    *,
     settings: Settings,
-    output_format: ReportFormatOpt = None,
-    max_loss: MaxLossOpt = None,
-    strict: StrictOpt = False,
-    output: OutputOpt = None,
-    plot: PlotOpt = None,
-    max_classes: MaxClassesOpt = DEFAULT_MAX_CLASSES,
+    by: SlicesByOpt = None,
+    report_options: ReportOptions,
+    calibration: CalibrationOpt = False,
+    ece_bins: EceBinsOpt = None,
+    ece_binning: EceBinningOpt = None,
+    ece_target: EceTargetOpt = None,
+    ece_preset: EcePresetOpt = None,
+    decompose: DecomposeOpt = False,
+    save_state: SaveStateOpt = None,
+    dask: DaskOpt = None,
     progress: ProgressOpt = True,
-    save_state: Annotated[
-        Path | None,
-        typer.Option(
-            "--save-state", help="Also write the run's mergeable partial state (xent merge)."
-        ),
-    ] = None,
-    dask: Annotated[
-        str | None,
-        typer.Option(
-            "--dask",
-            metavar="ADDRESS|local[:N]",
-            help="Evaluate the inputs' parts on a Dask cluster (same report).",
-        ),
-    ] = None,
-    by: Annotated[
-        str | None,
-        typer.Option(
-            "--by",
-            metavar="COL[:N][,COL...]",
-            help="Per-slice tables (several columns: their cross; COL:N: N equal-mass bins).",
-        ),
-    ] = None,
-    min_slice_size: MinSliceSizeOpt = 20,
-    max_slice_loss: MaxSliceLossOpt = None,
-    max_slice_gap: MaxSliceGapOpt = None,
-    calibration: Annotated[
-        bool,
-        typer.Option(
-            "--calibration", help="Add calibration: ECE, MCE, Brier score, reliability bins."
-        ),
-    ] = False,
-    ece_bins: Annotated[
-        int | None,
-        typer.Option(
-            "--ece-bins", min=1, max=10_000, show_default=False, help="Reliability bins [15]."
-        ),
-    ] = None,
-    ece_binning: Annotated[
-        EceBinning | None,
-        typer.Option("--ece-binning", show_default=False, help="Equal width or mass [width]."),
-    ] = None,
-    ece_target: Annotated[
-        EceTarget | None,
-        typer.Option(
-            "--ece-target",
-            show_default=False,
-            help="What is binned [binary: positive; else top].",
-        ),
-    ] = None,
-    ece_preset: Annotated[
-        EcePreset | None,
-        typer.Option("--ece-preset", show_default=False, help="A peer library's convention."),
-    ] = None,
-    decompose: Annotated[
-        bool,
-        typer.Option(
-            "--decompose",
-            help="Also split the loss into calibration and the rest by temperature scaling.",
-        ),
-    ] = False,
 ) -> None:
     """Evaluate predictions: per-class and overall cross-entropy, with warnings."""
     from xent_cli.api import run_scan
 
-    check_slice_gates(by is not None, max_slice_loss, max_slice_gap)
+    check_slice_gates(by is not None, report_options)
     if by is not None:
         settings = dataclasses.replace(settings, by=by)
     ece = (ece_bins, ece_binning, ece_target, ece_preset)
-    if calibration or decompose or plot is not None or any(v is not None for v in ece):
+    plot = report_options.plot is not None
+    if calibration or decompose or plot or any(v is not None for v in ece):
         spec = calibration_spec(
             bins=ece_bins,
             binning=ece_binning,
@@ -135,87 +90,37 @@ def eval_command(
         settings = dataclasses.replace(settings, calibration=spec)
     with progress_bar(progress) as on_progress:
         run = run_scan(files, settings, on_progress=on_progress, dask=dask)
-        report = run.report(min_slice_size=min_slice_size)
+        report = run.report(min_slice_size=report_options.min_slice_size)
     if save_state is not None:
         from xent_cli.core.partials import save
 
         save(run.partial(), save_state)
-    emit_report(
-        report,
-        output_format,
-        output,
-        max_loss,
-        strict,
-        max_classes,
-        max_slice_loss=max_slice_loss,
-        max_slice_gap=max_slice_gap,
-        plot=plot,
-    )
+    emit_report(report, report_options)
 
 
-@app.command("compare")
+@app.command("compare", cls=PanelCommand)
 @with_input_options
 def compare_command(
-    baseline: Annotated[
-        str, typer.Argument(metavar="BASELINE", help="The reference predictions (a FILE).")
-    ],
-    candidate: Annotated[
-        str, typer.Argument(metavar="CANDIDATE", help="The new predictions, on the same rows.")
-    ],
+    baseline: Baseline,
+    candidate: Candidate,
+    *,
     settings: Settings,
-    on_mismatch: Annotated[
-        OnMismatch,
-        typer.Option(
-            "--on-mismatch",
-            help="With --id: ids in one file only are an error, or are left out (intersect).",
-        ),
-    ] = OnMismatch.error,
-    max_regression: Annotated[
-        float | None, typer.Option("--max-regression", help="Exit 1 if delta exceeds this.")
-    ] = None,
-    max_relative_regression: Annotated[
-        float | None,
-        typer.Option("--max-relative-regression", help="Exit 1 if delta / baseline exceeds this."),
-    ] = None,
-    min_improvement: Annotated[
-        float | None,
-        typer.Option("--min-improvement", help="Exit 1 unless delta <= -X."),
-    ] = None,
-    fail_on: Annotated[
-        FailOn,
-        typer.Option("--fail-on", help="Gate on the estimate, the interval's end, or a test."),
-    ] = FailOn.estimate,
-    confidence: Annotated[
-        float, typer.Option("--confidence", help="Level of the interval (and the test).")
-    ] = 0.95,
-    ci: Annotated[
-        Interval, typer.Option("--ci", help="Paired t interval or Poisson bootstrap.")
-    ] = Interval.t,
-    resamples: Annotated[
-        int, typer.Option("--resamples", min=1, help="Bootstrap replicates.")
-    ] = 9999,
-    seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
-    top: Annotated[
-        int | None, typer.Option("--top", min=1, help="Also list the N rows whose loss rose most.")
-    ] = None,
+    on_mismatch: OnMismatchOpt = OnMismatch.error,
+    confidence: ConfidenceOpt = 0.95,
+    ci: IntervalOpt = Interval.t,
+    resamples: ResamplesOpt = 9999,
+    seed: SeedOpt = 0,
     output_format: ReportFormatOpt = None,
     output: OutputOpt = None,
+    top: TopRowsOpt = None,
     progress: ProgressOpt = True,
-    by: Annotated[
-        str | None,
-        typer.Option(
-            "--by",
-            metavar="COL[:N][,COL...]",
-            help="Per-slice deltas, by the baseline's columns (COL:N: N equal-mass bins).",
-        ),
-    ] = None,
+    max_regression: MaxRegressionOpt = None,
+    max_relative_regression: MaxRelativeRegressionOpt = None,
+    min_improvement: MinImprovementOpt = None,
+    fail_on: FailOnOpt = FailOn.estimate,
+    by: CompareByOpt = None,
     min_slice_size: MinSliceSizeOpt = 20,
-    max_slice_regression: Annotated[
-        float | None,
-        typer.Option(
-            "--max-slice-regression", help="Exit 1 if any eligible slice's delta exceeds X."
-        ),
-    ] = None,
+    max_slice_regression: MaxSliceRegressionOpt = None,
 ) -> None:
     """Paired comparison of two models on the same rows: delta, interval, per class, gates."""
     from xent_cli.comparison.run import compare
@@ -245,59 +150,34 @@ def compare_command(
     emit_comparison(report, output_format, output)
 
 
-@app.command("merge")
-def merge_command(
-    states: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="STATE...", help="Files written by xent eval --save-state.", show_default=False
-        ),
-    ],
-    output_format: ReportFormatOpt = None,
-    max_loss: MaxLossOpt = None,
-    strict: StrictOpt = False,
-    output: OutputOpt = None,
-    plot: PlotOpt = None,
-    max_classes: MaxClassesOpt = DEFAULT_MAX_CLASSES,
-    min_slice_size: MinSliceSizeOpt = 20,
-    max_slice_loss: MaxSliceLossOpt = None,
-    max_slice_gap: MaxSliceGapOpt = None,
-) -> None:
+@app.command("merge", cls=PanelCommand)
+@with_report_options
+def merge_command(states: States, *, report_options: ReportOptions) -> None:
     """The report of several saved partial states: exactly what one eval over all their
     inputs, in the order given, prints."""
     from xent_cli.core.partials import load, merge
     from xent_cli.core.report import build_report
 
     merged = merge([load(name) for name in states], states)
-    check_slice_gates(merged.plan.slicer is not None, max_slice_loss, max_slice_gap)
+    check_slice_gates(merged.plan.slicer is not None, report_options)
     report = build_report(
-        merged.plan, merged.state, merged.files, ", ".join(states), min_slice_size=min_slice_size
+        merged.plan,
+        merged.state,
+        merged.files,
+        ", ".join(states),
+        min_slice_size=report_options.min_slice_size,
     )
-    emit_report(
-        report,
-        output_format,
-        output,
-        max_loss,
-        strict,
-        max_classes,
-        max_slice_loss=max_slice_loss,
-        max_slice_gap=max_slice_gap,
-        plot=plot,
-    )
+    emit_report(report, report_options)
 
 
-@app.command("rows")
+@app.command("rows", cls=PanelCommand)
 @with_input_options
 def rows_command(
     files: Files,
+    *,
     settings: Settings,
-    output_format: Annotated[
-        RowsFormat, typer.Option("--format", "-f", help="csv, json (JSON Lines) or table.")
-    ] = RowsFormat.csv,
-    top: Annotated[
-        int | None,
-        typer.Option("--top", min=1, help="Only the N highest-loss rows, highest first."),
-    ] = None,
+    output_format: RowsFormatOpt = RowsFormat.csv,
+    top: WorstRowsOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
     """Per-row losses: row, id, label, predicted, p_true, loss (worst first with --top)."""

@@ -6,13 +6,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from xent_cli.cli.params import ReportOptions
 from xent_cli.errors import ExitCode, XentError
 from xent_cli.io.atomic import write_atomically
-from xent_cli.options import DEFAULT_MAX_CLASSES, OutputFormat
+from xent_cli.options import OutputFormat
+
+if TYPE_CHECKING:
+    from xent_cli.comparison.report import ComparisonReport
+    from xent_cli.core.report import Report
 
 # The format -o's extension implies when --format is not given.
 OUTPUT_SUFFIXES = {
@@ -33,11 +38,12 @@ def write_output(text: str, output: Path | None) -> None:
     write_atomically(output, text, "the report")
 
 
-def check_slice_gates(
-    sliced: bool, max_slice_loss: float | None, max_slice_gap: float | None
-) -> None:
+def check_slice_gates(sliced: bool, options: ReportOptions) -> None:
     """The slice gates are numbers >= 0 and judge slices that exist (``--by``)."""
-    for name, value in (("--max-slice-loss", max_slice_loss), ("--max-slice-gap", max_slice_gap)):
+    for name, value in (
+        ("--max-slice-loss", options.max_slice_loss),
+        ("--max-slice-gap", options.max_slice_gap),
+    ):
         if value is not None and not value >= 0:
             raise XentError(f"{name} must be a number >= 0, got {value}")
         if value is not None and not sliced:
@@ -52,44 +58,40 @@ def format_for(output_format: OutputFormat | None, output: Path | None) -> Outpu
     return OUTPUT_SUFFIXES.get(suffix, OutputFormat.table)
 
 
-def emit_report(
-    report: Any,
-    output_format: OutputFormat | None,
-    output: Path | None,
-    max_loss: float | None,
-    strict: bool,
-    max_classes: int = DEFAULT_MAX_CLASSES,
-    *,
-    max_slice_loss: float | None = None,
-    max_slice_gap: float | None = None,
-    plot: Path | None = None,
-) -> None:
-    """Warnings to stderr, the report (with its gates judged) to stdout or ``output``, and
-    its pictures to ``plot``; then the failed gates to stderr (exit 1)."""
+def emit_report(report: Report, options: ReportOptions) -> None:
+    """Warnings to stderr, the report (with its gates judged) to stdout or ``-o``, and its
+    pictures to ``--plot``; then the failed gates to stderr (exit 1)."""
     from xent_cli.core.report import apply_gate
     from xent_cli.render.report import render, warning_lines
 
     report = apply_gate(
-        report, max_loss, strict, max_slice_loss=max_slice_loss, max_slice_gap=max_slice_gap
+        report,
+        options.max_loss,
+        options.strict,
+        max_slice_loss=options.max_slice_loss,
+        max_slice_gap=options.max_slice_gap,
     )
-    output_format = format_for(output_format, output)
+    output = options.output
     for line in warning_lines(report.warnings):
         print(line, file=sys.stderr)
     color = output is None and _color_ok(sys.stdout)
     width = _width() if output is None and sys.stdout.isatty() else None
-    text = render(report, output_format, width=width, color=color, max_classes=max_classes)
+    output_format = format_for(options.output_format, output)
+    text = render(report, output_format, width=width, color=color, max_classes=options.max_classes)
     write_output(text, output)
-    if plot is not None:
+    if options.plot is not None:
         from xent_cli.render.files import write_plot
 
-        write_plot(plot, report.to_dict())
+        write_plot(options.plot, report.to_dict())
     for reason in report.gate.reasons:
         print(f"xent: gate failed: {reason}", file=sys.stderr)
     if not report.gate.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
 
 
-def emit_comparison(report: Any, output_format: OutputFormat | None, output: Path | None) -> None:
+def emit_comparison(
+    report: ComparisonReport, output_format: OutputFormat | None, output: Path | None
+) -> None:
     """``xent compare``'s warnings to stderr, its report to stdout or ``output``, then its
     failed gates to stderr (exit 1)."""
     from xent_cli.render.compare import render_comparison
