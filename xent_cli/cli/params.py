@@ -34,6 +34,7 @@ from xent_cli.errors import XentError
 from xent_cli.options import (
     DEFAULT_MAX_CLASSES,
     Base,
+    BySpec,
     EceBinning,
     EcePreset,
     EceTarget,
@@ -47,6 +48,7 @@ from xent_cli.options import (
     RowsFormat,
     Settings,
     make_settings,
+    parse_by,
 )
 
 Command = Callable[..., None]
@@ -285,9 +287,10 @@ MaxSliceGapOpt = Annotated[
 # -- eval's own: slices, calibration, scale ---------------------------------------------------
 
 SlicesByOpt = Annotated[
-    str | None,
+    BySpec | None,
     typer.Option(
         "--by",
+        parser=parse_by,
         metavar="COL[:N][,COL...]",
         help="Per-slice tables (several columns: their cross; COL:N: N equal-mass bins).",
         rich_help_panel=SLICES,
@@ -423,9 +426,10 @@ TopRowsOpt = Annotated[
     ),
 ]
 CompareByOpt = Annotated[
-    str | None,
+    BySpec | None,
     typer.Option(
         "--by",
+        parser=parse_by,
         metavar="COL[:N][,COL...]",
         help="Per-slice deltas, by the baseline's columns (COL:N: N equal-mass bins).",
         rich_help_panel=SLICES,
