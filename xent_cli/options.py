@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -317,3 +318,20 @@ def _calibration_option(options: dict[str, Any]) -> dict[str, Any]:
         rest["calibration"] = None
     return rest
 
+
+def signature_line(name: str, fields: Iterable[tuple[str, object]]) -> str:
+    """The settings behind every number in one line, in the style of sacrebleu's signature:
+    ``name|key:value|...``. A float is written short (``1e-15``), True as ``yes``; a field
+    whose value is None or False is left out."""
+    parts = [name]
+    for key, value in fields:
+        if value is None or value is False:
+            continue
+        if value is True:
+            text = "yes"
+        elif isinstance(value, float):
+            text = f"{value:g}"
+        else:
+            text = str(value)
+        parts.append(f"{key}:{text}")
+    return "|".join(parts)
