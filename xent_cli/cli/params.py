@@ -501,10 +501,11 @@ class ReportOptions:
     max_slice_gap: MaxSliceGapOpt = None
 
 
+_REPORT_HINTS = typing.get_type_hints(ReportOptions, include_extras=True)
 REPORT_OPTIONS: dict[str, tuple[Any, Any]] = {
-    f.name: (typing.get_type_hints(ReportOptions, include_extras=True)[f.name], f.default)
-    for f in dataclasses.fields(ReportOptions)
+    f.name: (_REPORT_HINTS[f.name], f.default) for f in dataclasses.fields(ReportOptions)
 }
+"""The options of :class:`ReportOptions`: name -> (option, default)."""
 
 
 def folded_options(
