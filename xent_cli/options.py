@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from xent_cli.errors import XentError
 
@@ -197,8 +197,7 @@ class RowsFormat(str, Enum):
     table = "table"
 
 
-@dataclass(frozen=True)
-class ByColumn:
+class ByColumn(NamedTuple):
     """One column of ``--by``: as the user spelled it (the schema's spelling is looked up
     later), and ``bins`` N for ``COL:N`` (N equal-mass bins; None: one slice per value)."""
 
@@ -206,10 +205,10 @@ class ByColumn:
     bins: int | None = None
 
 
-@dataclass(frozen=True)
-class BySpec:
+class BySpec(NamedTuple):
     """``--by COL[:N][,COL...]`` parsed once (:func:`parse_by`): its columns in order, and
-    the text as given (saved states keep it)."""
+    the text as given (saved states keep it). A NamedTuple, as frozen as a dataclass and
+    cheaper to define at start-up (``--help`` imports this module)."""
 
     text: str
     columns: tuple[ByColumn, ...]
