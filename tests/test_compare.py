@@ -265,3 +265,23 @@ def test_bootstrap_of_identical_files_is_zero(tmp_path):
     base = _write(tmp_path / "base.csv", P_BASE)
     _, report = _json(base, base, "--ci", "bootstrap", "--resamples", "99")
     assert (report["ci"]["low"], report["ci"]["high"]) == (0.0, 0.0)
+
+
+def test_eval_and_compare_signatures_are_one_line_of_their_settings(tmp_path):
+    base = _write(tmp_path / "base.csv", P_BASE)
+    cand = _write(tmp_path / "cand.csv", P_CAND)
+    version = xent_cli.__version__
+    result = invoke("eval", base, "--base", "2", "--renormalize", "--eps", "1e-7", "-f", "json")
+    assert json.loads(result.stdout)["signature"] == (
+        f"xent|mode:categorical|kind:probs|eps:1e-07|base:2|renormalize:yes|v:{version}"
+    )
+    _, report = _json(base, cand, "--id", "id", "--ci", "bootstrap", "--resamples", "99")
+    assert report["signature"] == (
+        "xent-compare|mode:categorical|kind:probs/probs|eps:1e-15|base:e|ci:bootstrap|"
+        f"level:0.95|resamples:99|seed:0|join:id=id|v:{version}"
+    )
+    _, report = _json(base, cand, "--confidence", "0.9")
+    assert report["signature"] == (
+        "xent-compare|mode:categorical|kind:probs/probs|eps:1e-15|base:e|ci:t|level:0.9|"
+        f"join:position|v:{version}"
+    )

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from xent_cli.cli.commands import _color_ok
+from xent_cli.cli.emit import _color_ok
 
 from .conftest import SAMPLES
 

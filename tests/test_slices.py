@@ -11,8 +11,11 @@ import pytest
 from scipy.special import xlogy
 from typer.testing import CliRunner
 
+import xent_cli
 from xent_cli import evaluate
 from xent_cli.cli.commands import app
+from xent_cli.errors import XentError
+from xent_cli.options import ByColumn, BySpec, make_settings
 
 runner = CliRunner()
 
@@ -375,3 +378,71 @@ def test_text_slices_need_no_hashing_of_their_own(tmp_path):
         for key, (count, mean) in want.items():
             assert got[key][0] == count
             assert got[key][1] == pytest.approx(mean, rel=1e-12)
+
+
+# -- --by is parsed once, where the settings are made ----------------------------------------
+
+
+def test_settings_hold_the_parsed_spec():
+    settings = make_settings(by="src,score:4, site")
+    assert settings.by == BySpec(
+        "src,score:4, site", (ByColumn("src"), ByColumn("score", 4), ByColumn(" site"))
+    )
+    assert settings.by.names() == ["src", "score", " site"]
+    assert settings.by.names(binned=True) == ["score"]
+    assert settings.by.names(binned=False) == ["src", " site"]
+    assert make_settings(by=settings.by).by is settings.by  # parsed once, then passed on
+    assert make_settings().by is None
+
+
+@pytest.mark.parametrize("command", ["eval", "compare"])
+def test_the_command_line_hands_the_core_a_parsed_spec(frame, tmp_path, monkeypatch, command):
+    seen = []
+
+    def stop(*args, **options):
+        seen.append(options.get("by") or args[1].by)
+        raise XentError("stopped here")
+
+    monkeypatch.setattr("xent_cli.api.run_scan", stop)
+    monkeypatch.setattr("xent_cli.comparison.run.compare", stop)
+    csv, _ = write(frame, tmp_path)
+    files = [str(csv)] * (2 if command == "compare" else 1)
+    result = runner.invoke(app, [command, *files, "--by", "site,score:3"])
+    assert result.exit_code == 2
+    assert seen == [BySpec("site,score:3", (ByColumn("site"), ByColumn("score", 3)))]
+
+
+def test_a_saved_state_keeps_the_spec_as_given(frame):
+    part = xent_cli.partial(frame, by="src, score:4")
+    assert json.loads(part.to_json())["plan"]["settings"]["by"] == "src, score:4"
+    again = xent_cli.Partial.from_json(part.to_json())
+    assert again.plan.settings.by == part.plan.settings.by
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "--by: no column given"),
+        (" , ,", "--by: no column given"),
+        ("src:0", "--by 'src:0': the number of bins must be at least 1"),
+        ("src,score:0", "--by 'score:0': the number of bins must be at least 1"),
+        ("nowhere", "--by: column 'nowhere' not found in"),
+    ],
+)
+@pytest.mark.parametrize("command", ["eval", "compare"])
+def test_a_bad_spec_is_one_line_and_exit_2(frame, tmp_path, spec, message, command):
+    csv, _ = write(frame, tmp_path)
+    files = [str(csv)] * (2 if command == "compare" else 1)
+    result = runner.invoke(app, [command, *files, "--by", spec, "--no-progress"])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"xent: error: {message}")
+    assert all(line.startswith("  hint: ") for line in lines[1:])
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("spec", ["", "src:0"])
+def test_a_bad_spec_from_python_is_a_xent_error(frame, spec):
+    with pytest.raises(XentError, match="--by"):
+        evaluate(frame, by=spec)

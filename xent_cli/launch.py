@@ -1,6 +1,6 @@
 """The console entry point, kept light: ``xent --version`` answers before typer loads.
 
-Everything else goes to :func:`xent_cli.cli.commands.main`. (Scripts that ask a tool for its version
+Everything else goes to :func:`xent_cli.cli.main.main`. (Scripts that ask a tool for its version
 on every run pay for Python's start-up only: ~0.04 s instead of ~0.1 s with typer.)
 """
 
@@ -19,6 +19,6 @@ def main() -> None:
         except BrokenPipeError:  # `xent --version | true`: quiet, like other Unix tools
             sys.stdout = None  # type: ignore[assignment]
         return
-    from xent_cli.cli.commands import main as run
+    from xent_cli.cli.main import main as run
 
     run()

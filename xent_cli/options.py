@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from xent_cli.errors import XentError
 
@@ -196,6 +198,47 @@ class RowsFormat(str, Enum):
     table = "table"
 
 
+class ByColumn(NamedTuple):
+    """One column of ``--by``: as the user spelled it (the schema's spelling is looked up
+    later), and ``bins`` N for ``COL:N`` (N equal-mass bins; None: one slice per value)."""
+
+    name: str
+    bins: int | None = None
+
+
+class BySpec(NamedTuple):
+    """``--by COL[:N][,COL...]`` parsed once (:func:`parse_by`): its columns in order, and
+    the text as given (saved states keep it). A NamedTuple, as frozen as a dataclass and
+    cheaper to define at start-up (``--help`` imports this module)."""
+
+    text: str
+    columns: tuple[ByColumn, ...]
+
+    def names(self, *, binned: bool | None = None) -> list[str]:
+        """The columns' names as given (``binned=False``: only those sliced by value,
+        ``True``: only those cut into ``:N`` bins)."""
+        return [c.name for c in self.columns if binned is None or binned == (c.bins is not None)]
+
+
+def parse_by(text: str) -> BySpec:
+    """``--by a,b:4`` -> columns ``a`` (by value) and ``b`` (4 bins). Exit 2 for a spec with
+    no column or a number of bins below 1."""
+    columns: list[ByColumn] = []
+    for raw in text.split(","):
+        if not raw.strip():
+            continue
+        name, bins = raw, None
+        match = re.fullmatch(r"(.*):\s*(\d+)\s*", raw)
+        if match:
+            name, bins = match.group(1), int(match.group(2))
+            if bins < 1:
+                raise XentError(f"--by {raw.strip()!r}: the number of bins must be at least 1")
+        columns.append(ByColumn(name, bins))
+    if not columns:
+        raise XentError("--by: no column given")
+    return BySpec(text, tuple(columns))
+
+
 DEFAULT_EPS = 1e-15
 DEFAULT_TOP_WARNINGS = 10
 DEFAULT_MAX_CLASSES = 40  # rows of a table or markdown report (0: all; JSON and CSV: all)
@@ -220,13 +263,16 @@ class Settings:
     input_format: InputFormat = InputFormat.auto
     top_warnings: int = DEFAULT_TOP_WARNINGS
     classes: str | None = None  # --classes: the class names in the order of the scores
-    by: str | None = None  # --by COL[:N][,COL...]: slice columns (":N": N equal-mass bins)
+    by: BySpec | None = None  # --by COL[:N][,COL...]: slice columns (":N": N equal-mass bins)
     calibration: CalibrationSpec | None = None  # --calibration: ECE, MCE, Brier, bins
 
 
 def make_settings(**options: Any) -> Settings:
-    """Settings from keyword options (strings accepted for the choices), validated."""
+    """Settings from keyword options (strings accepted for the choices and ``by``),
+    validated."""
     options = _calibration_option(options)
+    if isinstance(options.get("by"), str):
+        options["by"] = parse_by(options["by"])
     fields = {f.name for f in dataclasses.fields(Settings)}
     unknown = sorted(set(options) - fields)
     if unknown:
@@ -271,3 +317,21 @@ def _calibration_option(options: dict[str, Any]) -> dict[str, Any]:
     else:
         rest["calibration"] = None
     return rest
+
+
+def signature_line(name: str, fields: Iterable[tuple[str, object]]) -> str:
+    """The settings behind every number in one line, in the style of sacrebleu's signature:
+    ``name|key:value|...``. A float is written short (``1e-15``), True as ``yes``; a field
+    whose value is None or False is left out."""
+    parts = [name]
+    for key, value in fields:
+        if value is None or value is False:
+            continue
+        if value is True:
+            text = "yes"
+        elif isinstance(value, float):
+            text = f"{value:g}"
+        else:
+            text = str(value)
+        parts.append(f"{key}:{text}")
+    return "|".join(parts)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -48,3 +51,16 @@ class ProgressBar:
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[ProgressBar | None]:
+    """A progress callback when stderr is a terminal and --progress is on, else None."""
+    if not (enabled and sys.stderr.isatty()):
+        yield None
+        return
+    bar = ProgressBar()
+    try:
+        yield bar
+    finally:
+        bar.close()

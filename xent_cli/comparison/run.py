@@ -42,7 +42,15 @@ from xent_cli.core.state import EvalState
 from xent_cli.errors import XentError
 from xent_cli.io.base import BatchSource
 from xent_cli.io.sources import make_sources
-from xent_cli.options import FailOn, Interval, Mode, OnMismatch, Settings, make_settings
+from xent_cli.options import (
+    FailOn,
+    Interval,
+    Mode,
+    OnMismatch,
+    Settings,
+    make_settings,
+    signature_line,
+)
 
 
 def compare(
@@ -171,20 +179,22 @@ def compare(
             )
         )
     relative = stats.delta / stats.loss_baseline if stats.loss_baseline > 0 else None
-    signature = "|".join(
+    bootstrapped = bootstrap is not None
+    signature = signature_line(
+        "xent-compare",
         [
-            "xent-compare",
-            f"mode:{scans[0].plan.mode.value}",
-            f"kind:{scans[0].plan.kind.value}/{scans[1].plan.kind.value}",
-            f"eps:{settings.eps:g}",
-            f"base:{settings.base.value}",
-            f"ci:{interval_method.value}",
-            f"level:{confidence:g}",
-            *([f"resamples:{resamples}", f"seed:{seed}"] if bootstrap is not None else []),
-            f"join:{'id=' + settings.id if settings.id else 'position'}",
-            *(["weighted:yes"] if settings.weight else []),
-            f"v:{reports[0].version}",
-        ]
+            ("mode", scans[0].plan.mode.value),
+            ("kind", f"{scans[0].plan.kind.value}/{scans[1].plan.kind.value}"),
+            ("eps", settings.eps),
+            ("base", settings.base.value),
+            ("ci", interval_method.value),
+            ("level", confidence),
+            ("resamples", resamples if bootstrapped else None),
+            ("seed", seed if bootstrapped else None),
+            ("join", f"id={settings.id}" if settings.id else "position"),
+            ("weighted", bool(settings.weight)),
+            ("v", reports[0].version),
+        ],
     )
     warnings = [
         {"side": side, **w.to_dict(report.has_ids)}

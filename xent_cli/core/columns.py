@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from xent_cli.errors import XentError
-from xent_cli.options import Kind, Mode, Settings
+from xent_cli.options import BySpec, Kind, Mode, Settings
 
 LABEL_CANDIDATES = ("label", "labels", "target", "y", "y_true", "true", "class", "gold")
 SCORE_PREFIXES = ("logit_", "logits_", "logprob_", "log_prob_", "prob_", "probs_", "p_", "score_")
@@ -342,36 +342,14 @@ def resolve_roles(
     )
 
 
-def split_by_spec(spec: str) -> list[tuple[str, int | None]]:
-    """``--by a,b:4`` -> [("a", None), ("b", 4)]: each column and its number of bins."""
-    parts: list[tuple[str, int | None]] = []
-    for raw in spec.split(","):
-        if not raw.strip():
-            continue
-        name, bins = raw, None
-        match = re.fullmatch(r"(.*):\s*(\d+)\s*", raw)
-        if match:
-            name, bins = match.group(1), int(match.group(2))
-            if bins < 1:
-                raise XentError(f"--by {raw.strip()!r}: the number of bins must be at least 1")
-        parts.append((name, bins))
-    if not parts:
-        raise XentError("--by: no column given")
-    return parts
-
-
 def by_column_names(
-    spec: str | None, names: Sequence[str], source: str, *, binned: bool | None = None
+    spec: BySpec | None, names: Sequence[str], source: str, *, binned: bool | None = None
 ) -> list[str]:
     """The columns ``--by`` names, as the schema spells them (``binned=False``: only those
     sliced by value, ``True``: only those cut into ``:N`` bins)."""
     if spec is None:
         return []
-    found = [
-        _find(name, names, "--by", source)
-        for name, bins in split_by_spec(spec)
-        if binned is None or binned == (bins is not None)
-    ]
+    found = [_find(name, names, "--by", source) for name in spec.names(binned=binned)]
     return list(dict.fromkeys(found))
 
 

@@ -114,6 +114,8 @@ def _plan_to_dict(plan: Plan) -> dict[str, Any]:
     settings = {k: plain(v) for k, v in dataclasses.asdict(plan.settings).items()}
     if plan.settings.calibration is not None:
         settings["calibration"] = plan.settings.calibration.to_dict()
+    if plan.settings.by is not None:
+        settings["by"] = plan.settings.by.text  # parsed again when the state is loaded
 
     return {
         "settings": settings,

@@ -41,7 +41,7 @@ from xent_cli.core.labels import (
 )
 from xent_cli.errors import XentError
 from xent_cli.kernels.numerics import logsumexp_rows
-from xent_cli.options import NORMALIZATION_TOLERANCE, Kind, Mode, Settings
+from xent_cli.options import NORMALIZATION_TOLERANCE, Kind, Mode, Settings, signature_line
 from xent_cli.version import __version__
 
 SAMPLE_ROWS = 10_000  # rows with finite scores that decide --kind auto
@@ -114,19 +114,18 @@ class Plan:
     def signature(self) -> str:
         """The settings behind every number, in one line (in the style of sacrebleu's)."""
         s = self.settings
-        parts = [
+        return signature_line(
             "xent",
-            f"mode:{self.mode.value}",
-            f"kind:{self.kind.value}",
-            f"eps:{s.eps:g}",
-            f"base:{s.base.value}",
-        ]
-        if s.weight:
-            parts.append("weighted:yes")
-        if s.renormalize:
-            parts.append("renormalize:yes")
-        parts.append(f"v:{__version__}")
-        return "|".join(parts)
+            [
+                ("mode", self.mode.value),
+                ("kind", self.kind.value),
+                ("eps", s.eps),
+                ("base", s.base.value),
+                ("weighted", bool(s.weight)),
+                ("renormalize", bool(s.renormalize)),
+                ("v", __version__),
+            ],
+        )
 
 
 def make_plan(

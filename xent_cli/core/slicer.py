@@ -22,19 +22,17 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from xent_cli.core.columns import split_by_spec
+from xent_cli.core.columns import _find, is_numeric
 from xent_cli.core.labels import display
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import integers, is_text
-
-if TYPE_CHECKING:
-    pass
+from xent_cli.options import BySpec
 
 MISSING_SLICE = "<missing>"
 MAX_DISTINCT = 50  # a numeric column with more distinct values (in the sample) must be binned
@@ -216,14 +214,12 @@ class Slicer:
 
 
 def make_slicer(
-    spec: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch], source: str
+    spec: BySpec, schema: pa.Schema, batches: Iterator[pa.RecordBatch], source: str
 ) -> tuple[Slicer, Iterator[pa.RecordBatch]]:
     """The slicer of ``--by spec``, its bins decided from the first rows of ``batches``
     (returned again from the first). Exit 2 for a numeric column with too many values."""
-    from xent_cli.core.columns import _find, is_numeric
-
     names = list(schema.names)
-    parts = [(_find(name, names, "--by", source), bins) for name, bins in split_by_spec(spec)]
+    parts = [(_find(c.name, names, "--by", source), c.bins) for c in spec.columns]
     seen: list[pa.RecordBatch] = []
     numeric = [
         is_numeric(schema.field(name).type) and not pa.types.is_null(schema.field(name).type)

@@ -1,0 +1,114 @@
+"""Where a finished report goes: warnings to stderr, the report to stdout or ``-o``, its
+pictures to ``--plot``, then the gates (exit 1 when one failed)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from xent_cli.cli.params import OUTPUT_SUFFIXES, ReportOptions
+from xent_cli.errors import ExitCode, XentError
+from xent_cli.io.atomic import write_atomically
+from xent_cli.options import OutputFormat
+
+if TYPE_CHECKING:
+    from xent_cli.comparison.report import ComparisonReport
+    from xent_cli.core.report import Report
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Print to stdout, or write ``output`` atomically (temporary file, then rename)."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    write_atomically(output, text, "the report")
+
+
+def check_slice_gates(sliced: bool, options: ReportOptions) -> None:
+    """The slice gates are numbers >= 0 and judge slices that exist (``--by``)."""
+    for name, value in (
+        ("--max-slice-loss", options.max_slice_loss),
+        ("--max-slice-gap", options.max_slice_gap),
+    ):
+        if value is not None and not value >= 0:
+            raise XentError(f"{name} must be a number >= 0, got {value}")
+        if value is not None and not sliced:
+            raise XentError(f"{name} needs --by COL (the slices it judges)")
+
+
+def format_for(output_format: OutputFormat | None, output: Path | None) -> OutputFormat:
+    """--format, else the format of -o's extension, else the table."""
+    if output_format is not None:
+        return output_format
+    suffix = output.suffix.lower() if output is not None else ""
+    return OUTPUT_SUFFIXES.get(suffix, OutputFormat.table)
+
+
+def emit_report(report: Report, options: ReportOptions) -> None:
+    """Warnings to stderr, the report (with its gates judged) to stdout or ``-o``, and its
+    pictures to ``--plot``; then the failed gates to stderr (exit 1)."""
+    from xent_cli.core.report import apply_gate
+    from xent_cli.render.report import render, warning_lines
+    from xent_cli.render.table import output_width
+
+    report = apply_gate(
+        report,
+        options.max_loss,
+        options.strict,
+        max_slice_loss=options.max_slice_loss,
+        max_slice_gap=options.max_slice_gap,
+    )
+    output = options.output
+    for line in warning_lines(report.warnings):
+        print(line, file=sys.stderr)
+    color = output is None and _color_ok(sys.stdout)
+    width = output_width(output is None and sys.stdout.isatty())
+    output_format = format_for(options.output_format, output)
+    text = render(report, output_format, width=width, color=color, max_classes=options.max_classes)
+    write_output(text, output)
+    for path in options.also_output or []:
+        also = render(report, format_for(None, path), max_classes=options.max_classes)
+        write_atomically(path, also, "the report")
+    if options.plot is not None:
+        from xent_cli.render.files import write_plot
+
+        write_plot(options.plot, report.to_dict())
+    for reason in report.gate.reasons:
+        print(f"xent: gate failed: {reason}", file=sys.stderr)
+    if not report.gate.passed:
+        raise typer.Exit(ExitCode.GATE_FAILED)
+
+
+def emit_comparison(
+    report: ComparisonReport,
+    output_format: OutputFormat | None,
+    output: Path | None,
+    also_output: list[Path] | None = None,
+) -> None:
+    """``xent compare``'s warnings to stderr, its report to stdout or ``output`` (and to each
+    ``also_output`` file), then its failed gates to stderr (exit 1)."""
+    from xent_cli.render.compare import render_comparison
+    from xent_cli.render.table import output_width
+
+    for warning in report.warnings:
+        print(f"xent: warning: {warning['side']}: {warning['code']}: {warning['message']}",
+              file=sys.stderr)  # fmt: skip
+    width = output_width(output is None and sys.stdout.isatty())
+    write_output(render_comparison(report, format_for(output_format, output), width=width), output)
+    for path in also_output or []:
+        write_atomically(path, render_comparison(report, format_for(None, path)), "the report")
+    if not report.passed:
+        for reason in report.gate["reasons"]:
+            print(f"xent: gate failed: {reason}", file=sys.stderr)
+        raise typer.Exit(ExitCode.GATE_FAILED)
+
+
+def _color_ok(stream: Any) -> bool:
+    return (
+        bool(stream.isatty()) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    )
