@@ -46,6 +46,9 @@ class InputFormat(str, Enum):
     tsv = "tsv"
     parquet = "parquet"
     jsonl = "jsonl"
+    arrow = "arrow"  # Arrow IPC file or stream (Feather v2, Hugging Face datasets shards)
+    lm_eval = "lm-eval"  # lm-evaluation-harness --log_samples JSON Lines
+    openai = "openai"  # OpenAI-style responses with logprobs, JSON Lines
 
 
 class OutputFormat(str, Enum):
