@@ -575,12 +575,22 @@ def merge_command(
     inputs, in the order given, prints."""
     from xent_cli.core.partials import load, merge
     from xent_cli.core.report import build_report
+    from xent_cli.core.token_partials import TokenPartial
 
     merged = merge([load(name) for name in states], states)
-    _check_slice_gates(merged.plan.slicer is not None, max_slice_loss, max_slice_gap)
-    report = build_report(
-        merged.plan, merged.state, merged.files, ", ".join(states), min_slice_size=min_slice_size
-    )
+    report: Any
+    if isinstance(merged, TokenPartial):
+        _check_slice_gates(False, max_slice_loss, max_slice_gap)
+        report = merged.finish()
+    else:
+        _check_slice_gates(merged.plan.slicer is not None, max_slice_loss, max_slice_gap)
+        report = build_report(
+            merged.plan,
+            merged.state,
+            merged.files,
+            ", ".join(states),
+            min_slice_size=min_slice_size,
+        )
     _emit_report(
         report,
         output_format,
@@ -627,17 +637,25 @@ def _emit_report(
     """Warnings to stderr, the report (with its gates judged) to stdout or ``output``, and
     its pictures to ``plot``; then the failed gates to stderr (exit 1)."""
     from xent_cli.core.report import apply_gate
+    from xent_cli.core.token_report import TokenReport, apply_token_gate
     from xent_cli.render.report import render, warning_lines
+    from xent_cli.render.tokens import render_tokens
 
-    report = apply_gate(
-        report, max_loss, strict, max_slice_loss=max_slice_loss, max_slice_gap=max_slice_gap
-    )
+    if isinstance(report, TokenReport):
+        report = apply_token_gate(report, max_loss, strict)
+    else:
+        report = apply_gate(
+            report, max_loss, strict, max_slice_loss=max_slice_loss, max_slice_gap=max_slice_gap
+        )
     output_format = _format_for(output_format, output)
     for line in warning_lines(report.warnings):
         print(line, file=sys.stderr)
     color = output is None and _color_ok(sys.stdout)
     width = _width() if output is None and sys.stdout.isatty() else None
-    text = render(report, output_format, width=width, color=color, max_classes=max_classes)
+    if isinstance(report, TokenReport):
+        text = render_tokens(report, output_format, width=width)
+    else:
+        text = render(report, output_format, width=width, color=color, max_classes=max_classes)
     _write_output(text, output)
     if plot is not None:
         from xent_cli.render.files import write_plot

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from xent_cli.io.records import RecordError, RecordFormat, Row, get, number
+from xent_cli.io.records import ROWS_ARE, RecordError, RecordFormat, Row, get, number
 
 METRICS = {"word_perplexity": "n_words", "byte_perplexity": "n_bytes", "bits_per_byte": "n_bytes"}
 SCHEMA = pa.schema(
@@ -18,7 +18,8 @@ SCHEMA = pa.schema(
         ("logprob", pa.float64()),
         ("n_words", pa.int64()),
         ("n_bytes", pa.int64()),
-    ]
+    ],
+    metadata={ROWS_ARE: b"documents"},
 )
 
 
