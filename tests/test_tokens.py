@@ -182,7 +182,7 @@ def test_lm_eval_samples_reproduce_its_pooled_figures(tmp_path):
             )
             + "\n"
             for i, (ll, w, b) in enumerate(samples)
-        )  # fmt: skip
+        )
     )
     report = xent_cli.evaluate(path).to_dict()
     ll = mpmath.fsum(s[0] for s in samples)
@@ -196,7 +196,7 @@ def test_lm_eval_samples_reproduce_its_pooled_figures(tmp_path):
     assert report["word_perplexity"] == pytest.approx(float(mpmath.exp(-ll / words)), 1e-14)
     assert report["bits_per_byte"] == pytest.approx(math.log2(report["byte_perplexity"]), 1e-14)
     assert report["documents"]["count"] == 4
-    with pytest.raises(XentError, match="--per token: .* has no token counts"):
+    with pytest.raises(XentError, match=r"--per token: .* has no token counts"):
         xent_cli.evaluate(path, per="token")
 
 
