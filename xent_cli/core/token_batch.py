@@ -23,6 +23,7 @@ from xent_cli.core.labels import canonical
 from xent_cli.core.token_state import TokenRows, TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
+from xent_cli.io.arrays import arrow_indices, floats, is_text, null_mask
 from xent_cli.options import Per
 
 #: A log-probability above 0 by at most this much is rounding (float32 logits), read as 0.
@@ -53,9 +54,13 @@ def score_batch(
     doc = None
     if plan.doc_column is not None:
         doc = batch.column(plan.doc_column)
-        doc = doc.cast(pa.string()) if not pa.types.is_string(doc.type) else doc
-        text = pc.utf8_trim_whitespace(doc)
-        missing = ~np.asarray(pc.fill_null(pc.not_equal(text, ""), False), bool)
+        if pa.types.is_dictionary(doc.type):
+            doc = doc.cast(doc.type.value_type)
+        nulls = null_mask(_array(doc))
+        missing = np.zeros(n, bool) if nulls is None else nulls.copy()
+        if is_text(doc.type):  # empty or blank text is no id either
+            blank = pc.equal(pc.utf8_trim_whitespace(doc), "")
+            missing |= np.asarray(pc.or_kleene(pc.is_null(doc), blank), bool)
         _warn(state, dx.MISSING_DOCUMENT, rows, missing & keep)
         keep &= ~missing
     value = _floats(batch.column(plan.value_column))
@@ -106,7 +111,7 @@ def score_batch(
             n_bytes=take.get("bytes"),
             words=take.get("words"),
             unit=unit,
-            doc=None if doc is None else doc.take(pa.array(index)),
+            doc=None if doc is None else doc.take(arrow_indices(index)),
             p_true=p_true,
             top1=top1,
             top_p=top_p,
@@ -114,11 +119,15 @@ def score_batch(
     )
 
 
+def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
 def _floats(column: pa.Array | pa.ChunkedArray) -> NDArray[np.float64]:
-    """A numeric (or boolean) column as float64, nulls as NaN."""
+    """A numeric (or boolean) column as float64, nulls as NaN (no pandas involved)."""
     if pa.types.is_boolean(column.type):
         column = column.cast(pa.int8())
-    return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+    return floats(_array(column), "", None)
 
 
 def _counts(
@@ -181,11 +190,11 @@ def _top(
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     top = np.full(len(column), -np.inf)
-    lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy(zero_copy_only=False)
-    has = lengths > 0
+    lengths = _floats(pc.list_value_length(column))
+    has = np.nan_to_num(lengths, nan=0.0) > 0
     if has.any():
         flat = pc.list_flatten(column)
-        parents = pc.list_parent_indices(column).to_numpy(zero_copy_only=False)
+        parents = _floats(pc.list_parent_indices(column)).astype(np.intp)
         values = _floats(flat)
         values = np.where(np.isnan(values), -np.inf, values)
         np.maximum.at(top, parents, values)

@@ -19,6 +19,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
+from xent_cli.io.arrays import floats
 from xent_cli.kernels.exact import ExactSums
 
 # The float sums over rows, each exact (an ExactSums of one bucket)
@@ -61,10 +62,11 @@ class DocumentSums:
         import pyarrow.compute as pc
 
         values = pc.unique(rows.doc)
-        local = pc.index_in(rows.doc, value_set=values).to_numpy(zero_copy_only=False)
+        local = floats(pc.index_in(rows.doc, value_set=values), "", None).astype(np.intp)
         known = self.index
         codes = np.empty(len(values), np.intp)
-        for i, key in enumerate(values.to_pylist()):
+        for i, value in enumerate(values.to_pylist()):
+            key = document_key(value)
             code = known.get(key)
             if code is None:
                 code = known[key] = len(self.keys)
@@ -75,9 +77,11 @@ class DocumentSums:
         buckets = codes[local]
         self.loss.add(buckets, rows.loss)
         columns = [rows.tokens, rows.n_bytes, rows.words]
+        n = len(self.keys)
         for j, column in enumerate(columns):
-            if column is not None:
-                np.add.at(self.counts[:, j], buckets, column)
+            if column is not None:  # integer sums below 2**53: exact in float64
+                added = np.bincount(buckets, weights=column, minlength=n)
+                self.counts[:n, j] += added.astype(np.int64)
 
     def _grow(self, n: int) -> None:
         room = max(n, 2 * self.loss.n_buckets, 1024)
@@ -126,6 +130,16 @@ class DocumentSums:
         return self.to_state() == other.to_state()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def document_key(value: Any) -> str:
+    """A document id as text, the same whatever type a file stored it as: ``7``, ``7.0``
+    and ``"7"`` are one document (``"007"`` is another)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _placed(sums: ExactSums, targets: NDArray[np.intp], n: int) -> ExactSums:
@@ -196,7 +210,11 @@ class TokenState:
             self.counts["bytes"] += int(rows.n_bytes.sum())
         if rows.words is not None:
             self.counts["words"] += int(rows.words.sum())
-        self.counts["unit_squared"] += int((rows.unit.astype(object) ** 2).sum())
+        unit_int = rows.unit.astype(np.int64)
+        if len(unit_int) and int(unit_int.max()) < 1 << 20:  # the int64 sum cannot overflow
+            self.counts["unit_squared"] += int((unit_int * unit_int).sum())
+        else:
+            self.counts["unit_squared"] += sum(int(u) * int(u) for u in unit_int.tolist())
         if self.documents is not None:
             self.documents.add(rows)
 
