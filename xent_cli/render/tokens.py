@@ -81,8 +81,10 @@ def figure_fields(report: TokenReport) -> list[list[str]]:
         [
             f"loss {fmt_loss(report.loss)} {report.unit}/{report.per}",
             f"{level} CI [{fmt_loss(ci.low)}, {fmt_loss(ci.high)}]",
+        ],
+        [
             f"perplexity {_num(report.perplexity)}",
-            f"[{_num(ci.perplexity_low)}, {_num(ci.perplexity_high)}]",
+            f"{level} CI [{_num(ci.perplexity_low)}, {_num(ci.perplexity_high)}]",
         ],
         [
             f"se {_num(ci.se, 3)} ({'by documents' if ci.method == 'cluster' else 'rows i.i.d.'}"
