@@ -279,3 +279,25 @@ def test_minus_infinity_and_missing_documents_warn(tmp_path):
     assert report["loss"] == pytest.approx((1.0 + clip + 0.5) / 3, rel=1e-12)
     assert report["n_skipped"] == 2
     assert "xent: warning: missing-document" in result.stderr
+
+
+def test_dask_partitions_split_documents(tmp_path, monkeypatch):
+    """Row groups as Dask tasks cut documents in two: the report is the local one."""
+    distributed = pytest.importorskip("distributed")
+    from xent_cli.core import cluster
+
+    monkeypatch.setattr(cluster, "TASK_ROWS", 300)
+    rng = np.random.default_rng(8)
+    docs = np.repeat(np.arange(50), rng.integers(5, 60, 50))
+    logprob = -rng.gamma(2.0, 1.0, len(docs))
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"doc_id": docs, "logprob": logprob}), path, row_group_size=97)
+    local = xent_cli.evaluate(path).to_dict()
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=False, dashboard_address=":0", silence_logs=50
+        ) as cluster_,
+        distributed.Client(cluster_) as client,
+    ):
+        remote = xent_cli.evaluate(path, dask=client).to_dict()
+    assert remote == local
