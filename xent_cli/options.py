@@ -27,6 +27,15 @@ class Kind(str, Enum):
     log_probs = "log-probs"
 
 
+class Per(str, Enum):
+    """The unit a token file's loss is normalised by (``--per``)."""
+
+    auto = "auto"
+    token = "token"
+    byte = "byte"
+    word = "word"
+
+
 class Base(str, Enum):
     e = "e"
     two = "2"
@@ -48,6 +57,9 @@ class InputFormat(str, Enum):
     tsv = "tsv"
     parquet = "parquet"
     jsonl = "jsonl"
+    arrow = "arrow"  # Arrow IPC file or stream (Feather v2, Hugging Face datasets shards)
+    lm_eval = "lm-eval"  # lm-evaluation-harness --log_samples JSON Lines
+    openai = "openai"  # OpenAI-style responses with logprobs, JSON Lines
 
 
 class OutputFormat(str, Enum):
@@ -265,6 +277,19 @@ class Settings:
     classes: str | None = None  # --classes: the class names in the order of the scores
     by: BySpec | None = None  # --by COL[:N][,COL...]: slice columns (":N": N equal-mass bins)
     calibration: CalibrationSpec | None = None  # --calibration: ECE, MCE, Brier, bins
+    ignore_label: str | None = None  # --ignore-label: rows with this label are not scored
+    # Language-model token files (see core/tokens.py)
+    logprob: str | None = None  # --logprob COL: log p of the actual token (natural log)
+    nll: str | None = None  # --nll COL: the same as a negative log-likelihood
+    tokens: str | None = None  # --tokens COL: how many tokens a row's value sums
+    doc: str | None = None  # --doc COL: the document a row belongs to
+    bytes: str | None = None  # --bytes COL: UTF-8 bytes the row's tokens cover
+    words: str | None = None  # --words COL: words the row's tokens cover
+    per: Per = Per.auto  # --per token|byte|word: the unit the loss is normalised by
+    mask: str | None = None  # --mask COL: rows whose value is false/0 are not scored
+    topk: str | None = None  # --topk COL: the model's top-k log-probs at that position
+    top_docs: int = 10  # --top-docs N: documents listed, worst first
+    confidence: float = 0.95  # --confidence: the level of the interval on the loss
 
 
 def make_settings(**options: Any) -> Settings:
@@ -284,9 +309,14 @@ def make_settings(**options: Any) -> Settings:
         kind=Kind(settings.kind),
         base=Base(str(getattr(settings.base, "value", settings.base))),
         input_format=InputFormat(settings.input_format),
+        per=Per(settings.per),
     )
     if not (0.0 <= coerced.eps < 1.0):
         raise XentError(f"--eps must be in [0, 1), got {coerced.eps}")
+    if not (0.0 < coerced.confidence < 1.0):
+        raise XentError(f"--confidence must be in (0, 1), got {coerced.confidence}")
+    if coerced.top_docs < 0:
+        raise XentError(f"--top-docs must be 0 or more, got {coerced.top_docs}")
     return coerced
 
 

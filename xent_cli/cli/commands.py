@@ -26,6 +26,7 @@ from xent_cli.cli.params import (
     FailOnOpt,
     Files,
     IntervalOpt,
+    LevelOpt,
     MaxRegressionOpt,
     MaxRelativeRegressionOpt,
     MaxSliceRegressionOpt,
@@ -42,12 +43,14 @@ from xent_cli.cli.params import (
     SeedOpt,
     SlicesByOpt,
     States,
+    TopDocsOpt,
     TopRowsOpt,
     WorstRowsOpt,
     with_input_options,
     with_report_options,
 )
 from xent_cli.cli.progress import progress_bar
+from xent_cli.errors import XentError
 from xent_cli.options import FailOn, Interval, OnMismatch, RowsFormat, Settings, calibration_spec
 
 __all__ = ["app"]
@@ -68,14 +71,20 @@ def eval_command(
     ece_target: EceTargetOpt = None,
     ece_preset: EcePresetOpt = None,
     decompose: DecomposeOpt = False,
+    top_docs: TopDocsOpt = 10,
+    confidence: LevelOpt = 0.95,
     save_state: SaveStateOpt = None,
     dask: DaskOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Evaluate predictions: per-class and overall cross-entropy, with warnings."""
+    """Evaluate predictions: per-class and overall cross-entropy, with warnings; for a
+    language model's token file, perplexity and bits per byte with an interval by documents."""
     from xent_cli.api import run_scan
 
     check_slice_gates(by is not None, report_options)
+    if not 0 < confidence < 1:
+        raise XentError(f"--confidence must be in (0, 1), got {confidence:g}")
+    settings = dataclasses.replace(settings, top_docs=top_docs, confidence=confidence)
     if by is not None:
         settings = dataclasses.replace(settings, by=by)
     ece = (ece_bins, ece_binning, ece_target, ece_preset)
@@ -129,7 +138,11 @@ def compare_command(
 
     if by is not None:
         settings = dataclasses.replace(settings, by=by)
-    options = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    options = {
+        f.name: getattr(settings, f.name)
+        for f in dataclasses.fields(settings)
+        if f.name != "confidence"  # compare's own --confidence, given below
+    }
     with progress_bar(progress) as on_progress:
         report = compare(
             baseline,
@@ -159,8 +172,13 @@ def merge_command(states: States, *, report_options: ReportOptions) -> None:
     inputs, in the order given, prints."""
     from xent_cli.core.partials import load, merge
     from xent_cli.core.report import build_report
+    from xent_cli.core.token_partials import TokenPartial
 
     merged = merge([load(name) for name in states], states)
+    if isinstance(merged, TokenPartial):
+        check_slice_gates(False, report_options)
+        emit_report(merged.finish(), report_options)
+        return
     check_slice_gates(merged.plan.slicer is not None, report_options)
     report = build_report(
         merged.plan,
@@ -187,14 +205,19 @@ def rows_command(
     from xent_cli.core.report import warning_records
     from xent_cli.core.rows import iter_records, top_records
     from xent_cli.core.state import EvalState
+    from xent_cli.core.tokens import is_token_layout
     from xent_cli.io.sources import make_sources
     from xent_cli.render.report import warning_lines
     from xent_cli.render.rows import format_records
     from xent_cli.render.table import output_width
 
     width = output_width(sys.stdout.isatty())
-
     sources = make_sources(files, settings.input_format)
+    if sources and is_token_layout(sources[0].schema, settings):
+        raise XentError(
+            f"{sources[0].name}: a token file: xent rows lists a classifier's rows",
+            hint="xent eval FILE --top-docs N lists a token file's worst documents",
+        )
     if top is not None:
         with progress_bar(progress) as on_progress:  # streamed rows would cross the bar
             scan = Scan(sources, settings, on_progress)

@@ -18,6 +18,7 @@ from xent_cli.options import OutputFormat
 if TYPE_CHECKING:
     from xent_cli.comparison.report import ComparisonReport
     from xent_cli.core.report import Report
+    from xent_cli.core.token_report import TokenReport
 
 
 def write_output(text: str, output: Path | None) -> None:
@@ -49,32 +50,27 @@ def format_for(output_format: OutputFormat | None, output: Path | None) -> Outpu
     return OUTPUT_SUFFIXES.get(suffix, OutputFormat.table)
 
 
-def emit_report(report: Report, options: ReportOptions) -> None:
+def emit_report(report: Report | TokenReport, options: ReportOptions) -> None:
     """Warnings to stderr, the report (with its gates judged) to stdout or ``-o``, and its
     pictures to ``--plot``; then the failed gates to stderr (exit 1)."""
-    from xent_cli.core.report import apply_gate
-    from xent_cli.render.report import render, warning_lines
+    from xent_cli.core.token_report import TokenReport
+    from xent_cli.render.report import warning_lines
     from xent_cli.render.table import output_width
 
-    report = apply_gate(
-        report,
-        options.max_loss,
-        options.strict,
-        max_slice_loss=options.max_slice_loss,
-        max_slice_gap=options.max_slice_gap,
-    )
+    report = _judged(report, options)
     output = options.output
     for line in warning_lines(report.warnings):
         print(line, file=sys.stderr)
     color = output is None and _color_ok(sys.stdout)
     width = output_width(output is None and sys.stdout.isatty())
     output_format = format_for(options.output_format, output)
-    text = render(report, output_format, width=width, color=color, max_classes=options.max_classes)
-    write_output(text, output)
+    write_output(_rendered(report, output_format, width, color, options), output)
     for path in options.also_output or []:
-        also = render(report, format_for(None, path), max_classes=options.max_classes)
+        also = _rendered(report, format_for(None, path), None, False, options)
         write_atomically(path, also, "the report")
     if options.plot is not None:
+        if isinstance(report, TokenReport):
+            raise XentError("--plot draws a classifier's report; a token file has none yet")
         from xent_cli.render.files import write_plot
 
         write_plot(options.plot, report.to_dict())
@@ -82,6 +78,38 @@ def emit_report(report: Report, options: ReportOptions) -> None:
         print(f"xent: gate failed: {reason}", file=sys.stderr)
     if not report.gate.passed:
         raise typer.Exit(ExitCode.GATE_FAILED)
+
+
+def _judged(report: Report | TokenReport, options: ReportOptions) -> Report | TokenReport:
+    """The report with its gates judged."""
+    from xent_cli.core.report import apply_gate
+    from xent_cli.core.token_report import TokenReport, apply_token_gate
+
+    if isinstance(report, TokenReport):
+        return apply_token_gate(report, options.max_loss, options.strict)
+    return apply_gate(
+        report,
+        options.max_loss,
+        options.strict,
+        max_slice_loss=options.max_slice_loss,
+        max_slice_gap=options.max_slice_gap,
+    )
+
+
+def _rendered(
+    report: Report | TokenReport,
+    output_format: OutputFormat,
+    width: int | None,
+    color: bool,
+    options: ReportOptions,
+) -> str:
+    from xent_cli.core.token_report import TokenReport
+    from xent_cli.render.report import render
+    from xent_cli.render.tokens import render_tokens
+
+    if isinstance(report, TokenReport):
+        return render_tokens(report, output_format, width=width)
+    return render(report, output_format, width=width, color=color, max_classes=options.max_classes)
 
 
 def emit_comparison(

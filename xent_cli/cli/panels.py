@@ -13,6 +13,7 @@ import typer.core
 
 INPUT = "Input and columns"
 COMPUTATION = "Computation"
+TOKENS = "Language models (token files)"
 STATISTICS = "Interval and test"
 OUTPUT = "Output"
 GATES = "Gates"
@@ -21,7 +22,7 @@ CALIBRATION = "Calibration"
 SCALE = "Scale"
 OTHER = "Options"  # --help, and any option without a panel
 
-PANELS = (INPUT, COMPUTATION, STATISTICS, OUTPUT, GATES, SLICES, CALIBRATION, SCALE, OTHER)
+PANELS = (INPUT, COMPUTATION, TOKENS, STATISTICS, OUTPUT, GATES, SLICES, CALIBRATION, SCALE, OTHER)
 """The headings, in the order ``--help`` shows them."""
 
 NAME_COLUMN = 30  # Click's widest first column: longer option names get a line of their own

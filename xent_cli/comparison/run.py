@@ -93,7 +93,7 @@ def compare(
             raise XentError(f"{name} must be a number >= 0, got {value}")
     interval_method = Interval(ci)
     gates = Gates(max_regression, max_relative_regression, min_improvement, FailOn(fail_on))
-    settings = make_settings(**options)
+    settings = make_settings(**{**options, "confidence": confidence})
     if max_slice_regression is not None and settings.by is None:
         raise XentError("--max-slice-regression needs --by COL (the slices it judges)")
     if min_slice_size < 0:

@@ -19,6 +19,9 @@ from typing import Any
 from xent_cli.core.engine import ProgressCallback, Scan
 from xent_cli.core.plan import Plan
 from xent_cli.core.state import EvalState
+from xent_cli.core.token_engine import TokenScan
+from xent_cli.core.token_state import TokenState
+from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
 from xent_cli.io.base import STDIN, BatchSource
 from xent_cli.io.parquet import ParquetSource
@@ -127,11 +130,26 @@ def evaluate_on(
     on_progress: ProgressCallback | None = None,
 ) -> tuple[Scan, EvalState]:
     """The plan (on the client) and the merged state of every part (on the workers)."""
-    from distributed import as_completed
-
     scan = Scan(sources, settings)
     parts = parts_of(scan.sources, settings.input_format)
     futures = client.map(evaluate_part, [scan.plan] * len(parts), parts, pure=False)
+    results = _gather(futures, parts, on_progress)
+    states = []
+    offset = 0
+    for result in results:
+        state = EvalState.from_state(result)
+        states.append(state.shifted(offset))
+        offset += state.n_rows
+    return scan, _tree(states, EvalState.merge)
+
+
+def _gather(
+    futures: list[Any], parts: list[Part], on_progress: ProgressCallback | None
+) -> list[dict[str, Any]]:
+    """The tasks' results in part order, with progress as they complete; a failed task is
+    one line."""
+    from distributed import as_completed
+
     index = {future.key: i for i, future in enumerate(futures)}
     results: list[dict[str, Any] | None] = [None] * len(parts)
     total = sum(p.size for p in parts)
@@ -148,19 +166,39 @@ def evaluate_on(
     except Exception as error:  # a worker died or could not run the task: one line
         text = " ".join(str(error).split()) or type(error).__name__
         raise XentError(f"a Dask task failed: {text[:300]}") from None
-    states = []
-    offset = 0
-    for result in results:
-        assert result is not None
-        state = EvalState.from_state(result)
-        states.append(state.shifted(offset))
-        offset += state.n_rows
-    return scan, _tree(states, EvalState.merge)
+    return [r for r in results if r is not None]
 
 
-def _tree(items: list[EvalState], merge: Callable[[EvalState, EvalState], EvalState]) -> EvalState:
+def _tree(items: list[Any], merge: Callable[[Any, Any], Any]) -> Any:
     """Merge neighbours pairwise, level by level (the order of rows is kept)."""
     while len(items) > 1:
         pairs = [merge(a, b) for a, b in zip(items[0::2], items[1::2], strict=False)]
         items = pairs + ([items[-1]] if len(items) % 2 else [])
     return items[0]
+
+
+def evaluate_token_part(plan: TokenPlan, part: Part) -> dict[str, Any]:
+    """A worker's task for token files: the part's token state (rows numbered from 0)."""
+    source = open_source(part.path, part.input_format, part.row_groups)
+    return TokenScan([source], plan.settings, plan=plan).state().to_state()
+
+
+def evaluate_tokens_on(
+    client: Any,
+    sources: Sequence[BatchSource],
+    settings: Settings,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[TokenScan, TokenState]:
+    """The token plan (on the client) and the merged token state of every part: a document
+    split across parts is one document (its sums are keyed by its id)."""
+    scan = TokenScan(sources, settings)
+    parts = parts_of(scan.sources, settings.input_format)
+    futures = client.map(evaluate_token_part, [scan.plan] * len(parts), parts, pure=False)
+    results = _gather(futures, parts, on_progress)
+    states = []
+    offset = 0
+    for result in results:
+        state = TokenState.from_state(result)
+        states.append(state.shifted(offset))
+        offset += state.n_rows
+    return scan, _tree(states, TokenState.merge)

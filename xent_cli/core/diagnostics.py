@@ -14,9 +14,17 @@ NON_FINITE = "non-finite"
 MISSING_LABEL = "missing-label"
 NOT_NORMALIZED = "not-normalized"
 PROBABILITIES_AS_LOGITS = "probabilities-as-logits"
+MISSING_DOCUMENT = "missing-document"
 
 # The order warnings are reported in: what skipped rows first, then what changed numbers.
-CODES = (NON_FINITE, MISSING_LABEL, ZERO_PROBABILITY, NOT_NORMALIZED, PROBABILITIES_AS_LOGITS)
+CODES = (
+    NON_FINITE,
+    MISSING_LABEL,
+    MISSING_DOCUMENT,
+    ZERO_PROBABILITY,
+    NOT_NORMALIZED,
+    PROBABILITIES_AS_LOGITS,
+)
 
 
 @dataclass
@@ -144,6 +152,8 @@ def describe(record: WarningRecord, settings: Settings) -> str:
         return f"{n} {rows} gave the true outcome probability 0; loss is infinite (--eps 0)"
     if record.code == NON_FINITE:
         return f"{n} {rows} with a NaN, infinite or beyond-±1e100 score or weight skipped"
+    if record.code == MISSING_DOCUMENT:
+        return f"{n} {rows} with an empty or missing document id skipped"
     if record.code == MISSING_LABEL:
         return f"{n} {rows} with an empty or missing label skipped"
     if record.code == NOT_NORMALIZED:

@@ -68,6 +68,12 @@ class Scan:
             self._first = self._read(first, plan.roles)
             self.plan = plan
             return
+        if settings.ignore_label is not None:  # (see core/prepare.py: not read there yet)
+            raise XentError(
+                "--ignore-label applies to token files; a classifier's rows are left out by "
+                "a missing label",
+                hint="empty the labels of the rows to leave out (they are counted as missing)",
+            )
         roles = resolve_roles(first.schema, settings, first.name)
         self._first = self._read(first, roles)
         sample, width, labels = None, None, None

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xent_cli.core import token_partials
 from xent_cli.core.columns import Roles
 from xent_cli.core.plan import Plan, make_plan
 from xent_cli.core.report import Report, build_report
 from xent_cli.core.state import EvalState
+from xent_cli.core.token_partials import TokenPartial
 from xent_cli.errors import XentError
 from xent_cli.io.atomic import write_atomically
 from xent_cli.options import Base, InputFormat, Kind, Mode, Settings
@@ -44,7 +46,9 @@ class Partial:
     def merge(self, other: Partial) -> Partial:
         """Both parts, ``other``'s rows after this one's (warnings number rows that way; every
         figure is the same in either order). Exit 2 when their settings differ."""
-        return merge([self, other], ["the first part", "the second part"])
+        merged = merge([self, other], ["the first part", "the second part"])
+        assert isinstance(merged, Partial)
+        return merged
 
     def finish(self, *, min_slice_size: int | None = None) -> Report:
         """The report of these rows (``--by``: slices smaller than ``min_slice_size``, 20,
@@ -62,7 +66,7 @@ class Partial:
         return json.dumps(to_dict(self), allow_nan=False)
 
     @classmethod
-    def from_json(cls, text: str, name: str = "<state>") -> Partial:
+    def from_json(cls, text: str, name: str = "<state>") -> Partial | TokenPartial:
         try:
             return from_dict(json.loads(text), name)
         except json.JSONDecodeError:
@@ -162,7 +166,7 @@ def to_dict(partial: Partial) -> dict[str, Any]:
     }
 
 
-def from_dict(data: Any, name: str) -> Partial:
+def from_dict(data: Any, name: str) -> Partial | TokenPartial:
     if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
         raise XentError(f"{name}: not a state file written by xent eval --save-state")
     if data.get("version") != STATE_VERSION or data.get("xent") != __version__:
@@ -171,6 +175,8 @@ def from_dict(data: Any, name: str) -> Partial:
             f"this is xent {__version__}",
             hint="merge states written by the same xent version",
         )
+    if data.get("mode") == "tokens":
+        return token_partials.from_dict(data, name)
     try:
         plan = _plan_from_dict(data["plan"])
         state = EvalState.from_state(data["state"])
@@ -179,12 +185,12 @@ def from_dict(data: Any, name: str) -> Partial:
     return Partial(plan, state, [str(f) for f in data.get("files", [])])
 
 
-def save(partial: Partial, path: Path) -> None:
+def save(partial: Partial | TokenPartial, path: Path) -> None:
     """Write the state file atomically (a temporary file, then a rename)."""
     write_atomically(path, partial.to_json(), "the state")
 
 
-def load(path: str) -> Partial:
+def load(path: str) -> Partial | TokenPartial:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -194,18 +200,24 @@ def load(path: str) -> Partial:
     return Partial.from_json(text, path)
 
 
-def merge(partials: Sequence[Partial], names: Sequence[str]) -> Partial:
+def merge(
+    partials: Sequence[Partial | TokenPartial], names: Sequence[str]
+) -> Partial | TokenPartial:
     """One partial of all, in the order given: row numbers continue from part to part, as in
     one run over all their inputs. The settings must agree (exit 2 naming the first that
     differs)."""
     if not partials:
         raise XentError("no state given")
     first = partials[0]
+    if isinstance(first, TokenPartial):
+        return token_partials.merge_tokens(partials, names)  # type: ignore[arg-type]
     expected = fingerprint(first.plan)
     state = first.state
     offset = first.state.n_rows
     files = list(first.files)
     for partial, name in zip(partials[1:], names[1:], strict=True):
+        if not isinstance(partial, Partial):
+            raise XentError(f"{name}: a token file's state cannot be merged with {names[0]}")
         seen = fingerprint(partial.plan)
         differing = [k for k in expected if expected[k] != seen.get(k)]
         if differing == ["by"]:

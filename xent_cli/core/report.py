@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -149,11 +150,7 @@ def apply_gate(
     it (or is NaN), ``--strict`` when there is any warning; with ``--by``,
     ``--max-slice-loss`` when an eligible slice's loss exceeds it and ``--max-slice-gap``
     when the worst eligible slice's loss is more than it above the overall loss."""
-    reasons = []
-    if max_loss is not None and not report.loss <= max_loss:
-        reasons.append(f"loss {report.loss:.6g} {report.unit} exceeds --max-loss {max_loss:g}")
-    if strict and report.warnings:
-        reasons.append(f"{len(report.warnings)} warning(s) under --strict")
+    reasons = gate_reasons(report.loss, report.unit, report.warnings, max_loss, strict)
     for name, value in (("--max-slice-loss", max_slice_loss), ("--max-slice-gap", max_slice_gap)):
         if value is not None and not value >= 0:
             raise XentError(f"{name} must be a number >= 0, got {value}")
@@ -167,6 +164,19 @@ def apply_gate(
         )
     gate = Gate(max_loss, strict, not reasons, tuple(reasons), max_slice_loss, max_slice_gap)
     return dataclasses.replace(report, gate=gate)
+
+
+def gate_reasons(
+    loss: float, unit: str, warnings: Sequence[object], max_loss: float | None, strict: bool
+) -> list[str]:
+    """The failed gates of any report: ``--max-loss`` (also when the loss is NaN) and
+    ``--strict`` (any warning)."""
+    reasons = []
+    if max_loss is not None and not loss <= max_loss:
+        reasons.append(f"loss {loss:.6g} {unit} exceeds --max-loss {max_loss:g}")
+    if strict and warnings:
+        reasons.append(f"{len(warnings)} warning(s) under --strict")
+    return reasons
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

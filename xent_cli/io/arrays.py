@@ -134,3 +134,10 @@ def numbers(array: pa.Array | pa.ChunkedArray, source: str, column: str | None) 
 def python_values(array: pa.Array, positions: NDArray[np.intp]) -> list[Any]:
     """The Python values at some positions (for the few rows that are shown)."""
     return [array[int(i)].as_py() for i in positions]
+
+
+def arrow_indices(index: NDArray[np.integer[Any]]) -> pa.Array:
+    """Positions for ``take`` as an Arrow int64 array over the numpy buffer (``pa.array`` of
+    a numpy array would import pandas: a tenth of a second per run)."""
+    values = np.ascontiguousarray(index, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])

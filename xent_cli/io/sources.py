@@ -8,16 +8,19 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
 
 from xent_cli.errors import XentError
-from xent_cli.io.base import STDIN, BatchSource, PrefixedStream, Remote
+from xent_cli.io import lmeval, openai
+from xent_cli.io.arrowipc import ArrowSource
+from xent_cli.io.base import STDIN, BatchSource, PrefixedStream, Remote, arrow_error
 from xent_cli.io.frames import StreamSource, TableSource
 from xent_cli.io.parquet import ParquetSource
+from xent_cli.io.records import RecordFormat, RecordSource, first_object
 from xent_cli.io.text import TextSource
 from xent_cli.options import InputFormat
 
@@ -30,7 +33,11 @@ FORMAT_SUFFIXES = {
     ".pq": InputFormat.parquet,
     ".jsonl": InputFormat.jsonl,
     ".ndjson": InputFormat.jsonl,
+    ".arrow": InputFormat.arrow,
+    ".feather": InputFormat.arrow,
+    ".ipc": InputFormat.arrow,
 }
+RECORD_FORMATS = {InputFormat.lm_eval: lmeval.FORMAT, InputFormat.openai: openai.FORMAT}
 
 
 def detect_format(path: str) -> tuple[InputFormat, str | None]:
@@ -43,7 +50,7 @@ def detect_format(path: str) -> tuple[InputFormat, str | None]:
     if fmt is None:
         raise XentError(
             f"{path}: cannot tell the format from the file name",
-            hint="name it .csv/.tsv/.parquet/.jsonl or pass --input-format",
+            hint="name it .csv/.tsv/.parquet/.jsonl/.arrow or pass --input-format",
         )
     return fmt, compression
 
@@ -91,6 +98,11 @@ def open_source(
         fmt, compression = input_format, _compression_of(path)
     if fmt is InputFormat.parquet:
         return ParquetSource(path, row_groups=row_groups)
+    if fmt is InputFormat.arrow:
+        return ArrowSource(path)
+    records = _record_format(fmt, input_format, lambda: _local_stream(path, compression))
+    if records is not None:
+        return RecordSource(path, records, compression)
     return TextSource(path, fmt, compression)
 
 
@@ -118,6 +130,11 @@ def _open_remote(
         fmt, compression = input_format, _compression_of(name)
     if fmt is InputFormat.parquet:
         return ParquetSource(uri, row_groups=row_groups, remote=remote)
+    if fmt is InputFormat.arrow:
+        return ArrowSource(uri, remote=remote)
+    records = _record_format(fmt, input_format, lambda: _remote_stream(remote, compression))
+    if records is not None:
+        return RecordSource(uri, records, compression, remote=remote)
     return TextSource(uri, fmt, compression, remote=remote)
 
 
@@ -130,13 +147,56 @@ def _open_stdin(input_format: InputFormat) -> BatchSource:
         head, stdin = _stdin_head(stdin)
         if head.startswith(b"PAR1"):
             fmt = InputFormat.parquet
+        elif head.startswith(b"ARROW1") or head.startswith(b"\xff\xff\xff\xff"):
+            fmt = InputFormat.arrow
         elif _first_text(head).startswith(b"{"):
             fmt = InputFormat.jsonl
         else:
             fmt = InputFormat.csv
     if fmt is InputFormat.parquet:
         return ParquetSource(STDIN, stdin)
+    if fmt is InputFormat.arrow:
+        return ArrowSource(STDIN, stdin)
+    if fmt in (InputFormat.jsonl, *RECORD_FORMATS):
+        line = stdin.readline()  # (a Python stream: standard input)
+        stdin = io.BufferedReader(PrefixedStream(line, stdin))
+        records = _record_format(fmt, input_format, lambda: io.BytesIO(line))
+        if records is not None:
+            return RecordSource(STDIN, records, None, stdin)
     return TextSource(STDIN, fmt, None, stdin)
+
+
+def _record_format(
+    fmt: InputFormat, asked: InputFormat, first_lines: Callable[[], Any]
+) -> RecordFormat | None:
+    """The JSON Lines dialect to read: the one asked for, or (JSON Lines, auto) the one whose
+    shape the first object has (an lm-evaluation-harness sample, an OpenAI-style response)."""
+    if fmt in RECORD_FORMATS:
+        return RECORD_FORMATS[fmt]
+    if fmt is not InputFormat.jsonl or asked is not InputFormat.auto:
+        return None
+    stream = first_lines()
+    try:
+        obj = first_object(stream)
+    finally:
+        stream.close()
+    for records in RECORD_FORMATS.values():
+        if records.detect(obj):
+            return records
+    return None
+
+
+def _local_stream(path: str, compression: str | None) -> Any:
+    try:
+        raw = pa.OSFile(path, "r")
+        return pa.CompressedInputStream(raw, compression) if compression else raw
+    except (OSError, pa.ArrowException) as error:
+        raise arrow_error(path, error) from None
+
+
+def _remote_stream(remote: Remote, compression: str | None) -> Any:
+    raw = remote.fs.open_input_stream(remote.path, compression=None)
+    return pa.CompressedInputStream(raw, compression) if compression else raw
 
 
 STDIN_HEAD_BYTES = 4096  # enough for the blank lines or spaces before the first character

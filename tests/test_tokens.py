@@ -1,0 +1,333 @@
+"""Language-model token files: every figure against an independent computation (numpy,
+scipy, mpmath), the published examples of torcheval, lm-evaluation-harness and Hugging Face
+``evaluate`` reproduced, the interval by documents against its formula, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy import stats
+from scipy.special import log_softmax
+
+import xent_cli
+from xent_cli.errors import XentError
+
+from .conftest import invoke
+
+
+def write(path: Path, **columns: object) -> Path:
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def token_logprobs(logits: list, targets: list) -> np.ndarray:
+    """log softmax(z)[y] per token, by scipy (the reference for torcheval's examples)."""
+    z = np.asarray(logits, np.float64).reshape(-1, np.asarray(logits).shape[-1])
+    y = np.asarray(targets).reshape(-1)
+    return log_softmax(z, axis=1)[np.arange(len(y)), y]
+
+
+# torcheval.metrics.functional.text.perplexity's and torcheval.metrics.text.Perplexity's
+# docstring examples: logits and targets, and the perplexity they print (4 digits)
+TORCHEVAL = [
+    ([[[0.3659, 0.7025, 0.3104], [0.0097, 0.6577, 0.1947]]], [[2, 1]], None, 2.7593),
+    ([[[0.3659, 0.7025, 0.3104], [0.0097, 0.6577, 0.1947]]], [[2, 1]], 1, 3.5372),
+    (
+        [
+            [[0.3, 0.7, 0.3, 0.1], [0.5, 0.4, 0.1, 0.4], [0.1, 0.1, 0.2, 0.5]],
+            [[0.1, 0.6, 0.1, 0.5], [0.3, 0.7, 0.3, 0.4], [0.3, 0.7, 0.3, 0.4]],
+        ],
+        [[2, 1, 3], [1, 0, 1]],
+        None,
+        3.6216,
+    ),
+    (
+        [[[0.3659, 0.7025, 0.3104]], [[0.0097, 0.6577, 0.1947]],
+         [[0.5659, 0.0025, 0.0104]], [[0.9097, 0.0577, 0.7947]]],
+        [[2], [1], [2], [1]],
+        None,
+        3.5257,
+    ),
+    (
+        [[[0.3659, 0.7025, 0.3104]], [[0.0097, 0.6577, 0.1947]],
+         [[0.5659, 0.0025, 0.0104]], [[0.9097, 0.0577, 0.7947]]],
+        [[2], [1], [2], [1]],
+        1,
+        3.6347,
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("logits", "targets", "ignore", "printed"), TORCHEVAL)
+def test_torcheval_examples_as_token_files(tmp_path, logits, targets, ignore, printed):
+    """The token log-probs of torcheval's examples, one row each, with the token id:
+    --ignore-label leaves out the ignored targets as ignore_index does."""
+    logprob = token_logprobs(logits, targets)
+    token = np.asarray(targets).reshape(-1)
+    path = write(tmp_path / "t.parquet", token_id=token, logprob=logprob)
+    options = {} if ignore is None else {"ignore_label": str(ignore)}
+    report = xent_cli.evaluate(path, **options)
+    kept = token != ignore if ignore is not None else np.ones(len(token), bool)
+    expected = math.exp(-logprob[kept].mean())
+    assert report.perplexity == pytest.approx(expected, rel=1e-12)
+    assert round(report.perplexity, 4) == printed
+    assert report.n_ignored == int((~kept).sum())
+    assert report.n_tokens == int(kept.sum())
+
+
+def test_a_token_file_from_the_command_line(tmp_path):
+    rng = np.random.default_rng(3)
+    docs = np.repeat(np.arange(6), [4, 9, 2, 7, 5, 3])
+    logprob = -rng.gamma(2.0, 1.2, len(docs))
+    path = write(tmp_path / "t.parquet", doc_id=docs, position=np.arange(len(docs)),
+                 token_id=rng.integers(0, 100, len(docs)), logprob=logprob)  # fmt: skip
+    result = invoke("eval", path, "-f", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["mode"] == "tokens"
+    assert report["kind"] == "logprob"
+    assert report["kind_source"] == "column name 'logprob'"
+    assert report["per"] == "token"
+    assert report["n_tokens"] == len(docs)
+    nll = -logprob
+    assert report["loss"] == pytest.approx(nll.mean(), rel=1e-12)
+    assert report["perplexity"] == pytest.approx(math.exp(nll.mean()), rel=1e-12)
+    assert report["bits_per_token"] == pytest.approx(nll.mean() / math.log(2), rel=1e-12)
+    assert report["documents"]["count"] == 6
+    table = invoke("eval", path)
+    assert table.exit_code == 0
+    assert "mode: tokens" in table.stdout
+    assert "loss = sum of -log p / tokens (30)" in table.stdout
+
+
+def clustered(nll: np.ndarray, units: np.ndarray, docs: np.ndarray, level: float = 0.95):
+    """The interval by documents, written out from its formula with numpy and scipy."""
+    keys = np.unique(docs)
+    big_l = np.array([nll[docs == d].sum() for d in keys])
+    big_u = np.array([units[docs == d].sum() for d in keys])
+    r = big_l.sum() / big_u.sum()
+    d = len(keys)
+    se = math.sqrt(d / (d - 1) * ((big_l - r * big_u) ** 2).sum()) / big_u.sum()
+    n = len(nll)
+    se_iid = math.sqrt(n / (n - 1) * ((nll - r * units) ** 2).sum()) / units.sum()
+    t = stats.t.ppf(0.5 + level / 2, d - 1)
+    return r, se, se_iid, r - t * se, r + t * se, big_l, big_u
+
+
+def test_the_interval_by_documents(tmp_path):
+    rng = np.random.default_rng(11)
+    sizes = rng.integers(3, 40, 25)
+    docs = np.repeat([f"d{i:02d}" for i in range(25)], sizes)
+    level = np.repeat(rng.normal(2.0, 0.7, 25), sizes)
+    nll = np.abs(rng.normal(level, 1.0))
+    n_bytes = rng.integers(1, 9, len(docs))
+    path = write(tmp_path / "t.parquet", doc_id=docs, nll=nll, n_bytes=n_bytes)
+    report = xent_cli.evaluate(path, confidence=0.9).to_dict()
+    r, se, se_iid, low, high, big_l, big_u = clustered(nll, np.ones(len(nll)), docs, 0.9)
+    ci = report["ci"]
+    assert report["kind"] == "nll"
+    assert ci["method"] == "cluster"
+    assert ci["df"] == 24
+    assert report["loss"] == pytest.approx(r, rel=1e-12)
+    assert ci["se"] == pytest.approx(se, rel=1e-9)
+    assert ci["se_iid"] == pytest.approx(se_iid, rel=1e-9)
+    assert ci["low"] == pytest.approx(low, rel=1e-9)
+    assert ci["high"] == pytest.approx(high, rel=1e-9)
+    assert ci["design_effect"] == pytest.approx((se / se_iid) ** 2, rel=1e-9)
+    assert ci["perplexity_low"] == pytest.approx(math.exp(low), rel=1e-9)
+    # the i.i.d. se of token rows is llama.cpp's sqrt((E[l^2] - E[l]^2) / (N - 1))
+    llama = math.sqrt(((nll**2).mean() - nll.mean() ** 2) / (len(nll) - 1))
+    assert ci["se_iid"] == pytest.approx(llama, rel=1e-9)
+    # Hugging Face evaluate's mean_perplexity: the mean of each text's perplexity
+    per_doc = big_l / big_u
+    assert report["documents"]["mean_perplexity"] == pytest.approx(np.exp(per_doc).mean(), 1e-12)
+    assert report["documents"]["mean_loss"] == pytest.approx(per_doc.mean(), rel=1e-12)
+    worst = report["documents"]["worst"]
+    assert [w["id"] for w in worst] == [f"d{i:02d}" for i in np.argsort(-per_doc)[:10]]
+    # bytes: lm-evaluation-harness' pooled figures
+    assert report["bits_per_byte"] == pytest.approx(nll.sum() / math.log(2) / n_bytes.sum())
+    assert report["byte_perplexity"] == pytest.approx(math.exp(nll.sum() / n_bytes.sum()))
+    assert report["bits_per_byte"] == pytest.approx(math.log2(report["byte_perplexity"]))
+    per_byte = xent_cli.evaluate(path, per="byte").to_dict()
+    r_b, se_b, *_ = clustered(nll, n_bytes.astype(float), docs)
+    assert per_byte["per"] == "byte"
+    assert per_byte["loss"] == pytest.approx(r_b, rel=1e-12)
+    assert per_byte["ci"]["se"] == pytest.approx(se_b, rel=1e-9)
+    in_bits = xent_cli.evaluate(path, base="2").to_dict()
+    assert in_bits["loss"] == pytest.approx(r / math.log(2), rel=1e-12)
+    assert in_bits["perplexity"] == pytest.approx(math.exp(r), rel=1e-12)
+
+
+def test_lm_eval_samples_reproduce_its_pooled_figures(tmp_path):
+    """lm-eval's bits_per_byte = -sum(ll) / sum(bytes) / ln 2 = log2(byte_perplexity),
+    word_perplexity = exp(-sum(ll) / sum(words)); per byte by default (no token counts)."""
+    samples = [(-120.5, 30, 150), (-300.25, 80, 410), (-50.0, 12, 64), (-77.75, 21, 99)]
+    path = tmp_path / "samples_wikitext.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "doc_id": i,
+                    "word_perplexity": [ll, w],
+                    "byte_perplexity": [ll, b],
+                    "bits_per_byte": [ll, b],
+                }
+            )
+            + "\n"
+            for i, (ll, w, b) in enumerate(samples)
+        )
+    )
+    report = xent_cli.evaluate(path).to_dict()
+    ll = mpmath.fsum(s[0] for s in samples)
+    words = sum(s[1] for s in samples)
+    n_bytes = sum(s[2] for s in samples)
+    assert report["per"] == "byte"
+    assert report["n_tokens"] is None
+    assert report["bits_per_token"] is None
+    assert report["bits_per_byte"] == pytest.approx(float(-ll / n_bytes / mpmath.log(2)), 1e-14)
+    assert report["byte_perplexity"] == pytest.approx(float(mpmath.exp(-ll / n_bytes)), 1e-14)
+    assert report["word_perplexity"] == pytest.approx(float(mpmath.exp(-ll / words)), 1e-14)
+    assert report["bits_per_byte"] == pytest.approx(math.log2(report["byte_perplexity"]), 1e-14)
+    assert report["documents"]["count"] == 4
+    with pytest.raises(XentError, match=r"--per token: .* has no token counts"):
+        xent_cli.evaluate(path, per="token")
+
+
+def test_any_split_and_order_gives_the_same_report(tmp_path):
+    """A document split across files, rows shuffled: merged saved states, the files read
+    together and the whole file give the same JSON (apart from files)."""
+    rng = np.random.default_rng(5)
+    docs = np.repeat(np.arange(40), rng.integers(1, 30, 40))
+    nll = rng.gamma(2.0, 1.0, len(docs)) * 10 ** rng.uniform(-3, 1, len(docs))
+    whole = write(tmp_path / "whole.parquet", doc=docs, nll=nll)
+    order = rng.permutation(len(docs))
+    cut = len(docs) // 3
+    parts = [
+        write(tmp_path / f"p{i}.parquet", doc=docs[idx], nll=nll[idx])
+        for i, idx in enumerate(np.array_split(order, [cut, 2 * cut]))
+    ]
+    expected = xent_cli.evaluate(whole).to_dict()
+    together = xent_cli.evaluate([str(p) for p in parts]).to_dict()
+    states = []
+    for i, part in enumerate(parts):
+        state = tmp_path / f"p{i}.state"
+        assert invoke("eval", part, "--save-state", state).exit_code == 0
+        states.append(state)
+    merged = invoke("merge", *states[::-1], "-f", "json")
+    assert merged.exit_code == 0, merged.output
+    for report in (together, json.loads(merged.stdout)):
+        report.pop("files")
+        expected.pop("files", None)
+        assert report == expected
+
+
+def test_mask_and_top_k(tmp_path):
+    logprob = np.array([-0.1, -2.0, -0.5, -3.0, -0.2, -1.0])
+    top = [[-0.1, -2.5], [-0.3, -2.0], [-0.5], [-1.0, -3.0], None, [-1.0, -1.5]]
+    mask = [1, 1, 0, 1, 1, 1]
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"logprob": logprob, "top_logprobs": top, "loss_mask": mask}), path)
+    report = xent_cli.evaluate(path).to_dict()
+    kept = np.array(mask, bool)
+    assert report["n_masked"] == 1
+    assert report["loss"] == pytest.approx(-logprob[kept].mean(), rel=1e-12)
+    # top-1: rows 0 (tie counts), 5 (-1.0 ties the top); not 1, 3; row 4 has no list
+    assert report["accuracy"] == pytest.approx(2 / 4)
+    assert report["mean_p_true"] == pytest.approx(np.exp(logprob[kept]).mean(), rel=1e-12)
+
+
+def test_bad_input_is_one_line(tmp_path):
+    positive = write(tmp_path / "pos.parquet", logprob=[-0.5, 0.25, -1.0])
+    result = invoke("eval", positive)
+    assert result.exit_code == 2
+    first = result.stderr.splitlines()[0]
+    assert "holds positive log-probabilities (0.25 at row 1" in first
+    assert "--nll logprob" in result.stderr
+    negative = write(tmp_path / "neg.parquet", nll=[0.5, -0.25])
+    result = invoke("eval", negative)
+    assert result.exit_code == 2
+    assert "--logprob nll" in result.stderr
+    weighted = write(tmp_path / "w.parquet", logprob=[-0.5], w=[2.0])
+    with pytest.raises(XentError, match="--weight does not apply to token files"):
+        xent_cli.evaluate(weighted, weight="w")
+    counts = write(tmp_path / "c.parquet", logprob=[-5.0, -3.0], n=[3, 0])
+    with pytest.raises(XentError, match=r"--tokens column 'n' holds 0 at row 1"):
+        xent_cli.evaluate(counts, tokens="n")
+
+
+def test_minus_infinity_and_missing_documents_warn(tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(
+        pa.table({"doc_id": ["a", None, "a", "b", ""], "logprob": [-1.0, -2.0, -np.inf, -0.5,
+                                                                   np.nan]}),
+        path,
+    )  # fmt: skip
+    result = invoke("eval", path, "-f", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    codes = {w["code"]: w for w in report["warnings"]}
+    assert codes["missing-document"]["rows"] == [1, 4]
+    assert codes["zero-probability"]["rows"] == [2]
+    clip = -math.log(1e-15)
+    assert report["loss"] == pytest.approx((1.0 + clip + 0.5) / 3, rel=1e-12)
+    assert report["n_skipped"] == 2
+    assert "xent: warning: missing-document" in result.stderr
+
+
+def test_dask_partitions_split_documents(tmp_path, monkeypatch):
+    """Row groups as Dask tasks cut documents in two: the report is the local one."""
+    distributed = pytest.importorskip("distributed")
+    from xent_cli.core import cluster
+
+    monkeypatch.setattr(cluster, "TASK_ROWS", 300)
+    rng = np.random.default_rng(8)
+    docs = np.repeat(np.arange(50), rng.integers(5, 60, 50))
+    logprob = -rng.gamma(2.0, 1.0, len(docs))
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"doc_id": docs, "logprob": logprob}), path, row_group_size=97)
+    local = xent_cli.evaluate(path).to_dict()
+    with (
+        distributed.LocalCluster(
+            n_workers=2, processes=False, dashboard_address=":0", silence_logs=50
+        ) as cluster_,
+        distributed.Client(cluster_) as client,
+    ):
+        remote = xent_cli.evaluate(path, dask=client).to_dict()
+    assert remote == local
+
+
+def test_token_options_on_the_command_line(tmp_path):
+    rng = np.random.default_rng(21)
+    group = np.repeat(np.arange(8), 6)
+    loss = rng.gamma(2.0, 1.0, len(group))
+    size = rng.integers(1, 6, len(group))
+    path = write(tmp_path / "t.parquet", sequence=group, neg=loss, size=size, keep=[1] * 47 + [0])
+    result = invoke(
+        "eval", path, "--nll", "neg", "--doc", "sequence", "--bytes", "size", "--per", "byte",
+        "--mask", "keep", "--top-docs", "2", "--confidence", "0.9", "-f", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    kept = slice(0, 47)
+    r, se, _, low, high, *_ = clustered(
+        loss[kept], size[kept].astype(float), group[kept], level=0.9
+    )
+    assert report["kind"] == "nll"
+    assert report["kind_source"] == "--nll"
+    assert report["per"] == "byte"
+    assert report["n_masked"] == 1
+    assert report["loss"] == pytest.approx(r, rel=1e-12)
+    assert report["ci"]["level"] == 0.9
+    assert report["ci"]["low"] == pytest.approx(low, rel=1e-9)
+    assert len(report["documents"]["worst"]) == 2
+    assert report["columns"] == {"nll": "neg", "doc": "sequence", "bytes": "size", "mask": "keep"}
+    rows = invoke("rows", path, "--nll", "neg")
+    assert rows.exit_code == 2
+    assert "a token file: xent rows lists a classifier's rows" in rows.stderr

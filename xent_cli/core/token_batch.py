@@ -1,0 +1,207 @@
+"""One record batch of a token file -> its scored rows, with the rows left out counted.
+
+Per row ``l = -logprob`` (or the ``--nll`` value), in nats. Left out, in this order: masked
+rows (``--mask`` false or 0, or null), ignored rows (``--ignore-label``), rows with a missing
+document id (warning ``missing-document``), rows with a NaN or missing value or count
+(``non-finite``). A log-probability of ``-inf`` (an NLL of ``+inf``) is a zero probability:
+its loss is clipped to ``-log(eps)`` per token (warning ``zero-probability``). A positive
+log-probability beyond rounding, a negative NLL, and a count of tokens below 1 are input
+errors (exit 2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from xent_cli.core import diagnostics as dx
+from xent_cli.core.labels import canonical
+from xent_cli.core.token_state import TokenRows, TokenState
+from xent_cli.core.tokens import TokenPlan
+from xent_cli.errors import XentError
+from xent_cli.io.arrays import arrow_indices, floats, is_text, null_mask
+from xent_cli.options import Per
+
+#: A log-probability above 0 by at most this much is rounding (float32 logits), read as 0.
+ROUNDING = 1e-5
+
+
+def score_batch(
+    plan: TokenPlan, batch: pa.RecordBatch, first_row: int, state: TokenState, source: str
+) -> None:
+    """Fold ``batch`` (rows ``first_row, first_row + 1, ...`` of the input) into ``state``."""
+    n = batch.num_rows
+    state.n_rows += n
+    if n == 0:
+        return
+    keep = np.ones(n, bool)
+    if plan.mask_column is not None:
+        mask = _floats(batch.column(plan.mask_column))
+        masked = ~(np.nan_to_num(mask, nan=0.0) != 0)
+        state.n_masked += int(masked.sum())
+        keep &= ~masked
+    if plan.settings.ignore_label is not None and plan.token_column is not None:
+        wanted = canonical(plan.settings.ignore_label)
+        tokens = batch.column(plan.token_column).to_pylist()
+        ignored = np.array([canonical(t) == wanted for t in tokens], bool) & keep
+        state.n_ignored += int(ignored.sum())
+        keep &= ~ignored
+    rows = np.arange(first_row, first_row + n, dtype=np.int64)
+    doc = None
+    if plan.doc_column is not None:
+        doc = batch.column(plan.doc_column)
+        if pa.types.is_dictionary(doc.type):
+            doc = doc.cast(doc.type.value_type)
+        nulls = null_mask(_array(doc))
+        missing = np.zeros(n, bool) if nulls is None else nulls.copy()
+        if is_text(doc.type):  # empty or blank text is no id either
+            blank = pc.equal(pc.utf8_trim_whitespace(doc), "")
+            missing |= np.asarray(pc.or_kleene(pc.is_null(doc), blank), bool)
+        _warn(state, dx.MISSING_DOCUMENT, rows, missing & keep)
+        keep &= ~missing
+    value = _floats(batch.column(plan.value_column))
+    logprob = value if plan.kind == "logprob" else -value
+    counts = {
+        name: _counts(batch, column, name, rows, source)
+        for name, column in (
+            ("tokens", plan.tokens_column),
+            ("bytes", plan.bytes_column),
+            ("words", plan.words_column),
+        )
+        if column is not None
+    }
+    bad = np.isnan(logprob) | (logprob == np.inf)
+    for values in counts.values():
+        bad |= np.isnan(values)
+    _warn(state, dx.NON_FINITE, rows, bad & keep)
+    keep &= ~bad
+    _check_signs(plan, logprob, keep, rows, source)
+    tokens = counts["tokens"] if "tokens" in counts else np.ones(n)
+    _check_tokens(plan, tokens, keep, rows, source)
+    zero = (logprob == -np.inf) & keep
+    _warn(state, dx.ZERO_PROBABILITY, rows, zero)
+    loss = -np.minimum(logprob, 0.0)
+    if zero.any():
+        eps = plan.settings.eps
+        clip = -math.log(eps) if eps > 0 else math.inf
+        loss = np.where(zero, tokens * clip, loss)
+    index = np.flatnonzero(keep)
+    take = {name: values[index].astype(np.int64) for name, values in counts.items()}
+    token_counts = take.get("tokens", np.ones(len(index), np.int64))
+    unit = {
+        Per.token: token_counts,
+        Per.byte: take.get("bytes"),
+        Per.word: take.get("words"),
+    }[plan.per]
+    assert unit is not None
+    p_true = top1 = top_p = None
+    if plan.tokens_column is None:
+        p_true = np.exp(np.where(zero, -np.inf, logprob))[index]
+    if plan.topk_column is not None:
+        top1, top_p, has = _top(batch.column(plan.topk_column), logprob)
+        top1, top_p = top1[index][has[index]], top_p[index][has[index]]
+    state.add(
+        TokenRows(
+            loss=loss[index],
+            tokens=token_counts,
+            n_bytes=take.get("bytes"),
+            words=take.get("words"),
+            unit=unit,
+            doc=None if doc is None else doc.take(arrow_indices(index)),
+            p_true=p_true,
+            top1=top1,
+            top_p=top_p,
+        )
+    )
+
+
+def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _floats(column: pa.Array | pa.ChunkedArray) -> NDArray[np.float64]:
+    """A numeric (or boolean) column as float64, nulls as NaN (no pandas involved)."""
+    if pa.types.is_boolean(column.type):
+        column = column.cast(pa.int8())
+    return floats(_array(column), "", None)
+
+
+def _counts(
+    batch: pa.RecordBatch, column: str, name: str, rows: NDArray[np.int64], source: str
+) -> NDArray[np.float64]:
+    """A count column as float64 (nulls NaN); negative or fractional counts are errors."""
+    values = _floats(batch.column(column))
+    finite = np.isfinite(values)
+    wrong = finite & ((values < 0) | (values != np.floor(values)))
+    if wrong.any():
+        k = int(np.flatnonzero(wrong)[0])
+        raise XentError(
+            f"{source}: --{name} column {column!r} holds {values[k]:g} at row {int(rows[k])}: "
+            f"a count of {name} is a whole number, 0 or more"
+        )
+    return values
+
+
+def _check_signs(
+    plan: TokenPlan, logprob: NDArray[np.float64], keep: NDArray[np.bool_],
+    rows: NDArray[np.int64], source: str,
+) -> None:  # fmt: skip
+    """A log-probability above 0 beyond rounding (an NLL below 0) is not one."""
+    wrong = (logprob > ROUNDING) & keep
+    if not wrong.any():
+        return
+    k = int(np.flatnonzero(wrong)[0])
+    count = int(wrong.sum())
+    if plan.kind == "logprob":
+        raise XentError(
+            f"{source}: column {plan.value_column!r} holds positive log-probabilities "
+            f"({logprob[k]:g} at row {int(rows[k])}, {count} in this batch): log p is at most 0",
+            hint=f"if the column holds negative log-likelihoods, pass --nll {plan.value_column}",
+        )
+    raise XentError(
+        f"{source}: column {plan.value_column!r} holds negative NLL values "
+        f"({-logprob[k]:g} at row {int(rows[k])}, {count} in this batch): an NLL is at least 0",
+        hint=f"if the column holds log-probabilities, pass --logprob {plan.value_column}",
+    )
+
+
+def _check_tokens(
+    plan: TokenPlan, tokens: NDArray[np.float64], keep: NDArray[np.bool_],
+    rows: NDArray[np.int64], source: str,
+) -> None:  # fmt: skip
+    wrong = (tokens < 1) & keep
+    if wrong.any():
+        k = int(np.flatnonzero(wrong)[0])
+        raise XentError(
+            f"{source}: --tokens column {plan.tokens_column!r} holds {tokens[k]:g} at row "
+            f"{int(rows[k])}: a row's log-probability sums at least one token"
+        )
+
+
+def _top(
+    column: pa.Array | pa.ChunkedArray, logprob: NDArray[np.float64]
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.bool_]]:
+    """Per row: the actual token's log-prob is the top one (ties count), exp(the top
+    log-prob), and whether the row has a non-empty top-k list (lists may differ in length)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    top = np.full(len(column), -np.inf)
+    lengths = _floats(pc.list_value_length(column))
+    has = np.nan_to_num(lengths, nan=0.0) > 0
+    if has.any():
+        flat = pc.list_flatten(column)
+        parents = _floats(pc.list_parent_indices(column)).astype(np.intp)
+        values = _floats(flat)
+        values = np.where(np.isnan(values), -np.inf, values)
+        np.maximum.at(top, parents, values)
+    best = np.maximum(top, np.where(np.isnan(logprob), -np.inf, logprob))
+    return logprob >= best, np.exp(best), has
+
+
+def _warn(state: TokenState, code: str, rows: NDArray[np.int64], which: NDArray[np.bool_]) -> None:
+    if which.any():
+        state.diagnostics.add(code, rows[which].tolist())

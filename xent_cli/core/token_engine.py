@@ -1,0 +1,103 @@
+"""One streaming pass over token files: sources -> token plan -> scored rows -> state.
+
+The plan is made once from the first input's schema and the options; every input is read
+for the plan's columns only, in bounded batches, and folded into one
+:class:`~xent_cli.core.token_state.TokenState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import pyarrow as pa
+
+from xent_cli.core.token_batch import score_batch
+from xent_cli.core.token_state import TokenState
+from xent_cli.core.tokens import TokenPlan, make_token_plan
+from xent_cli.errors import XentError
+from xent_cli.io.base import BatchSource
+from xent_cli.io.prefetch import prefetch
+from xent_cli.io.text import TextSource
+from xent_cli.options import Settings
+
+READ_AHEAD_BYTES = 4 << 20
+ProgressCallback = Callable[[int, "int | None"], None]
+
+
+class TokenScan:
+    """The token plan of the inputs, and their batches of the plan's columns."""
+
+    def __init__(
+        self,
+        sources: Sequence[BatchSource],
+        settings: Settings,
+        on_progress: ProgressCallback | None = None,
+        *,
+        first_row: int = 0,
+        plan: TokenPlan | None = None,
+    ) -> None:
+        if not sources:
+            raise XentError("no input given")
+        self.sources = list(sources)
+        self.on_progress = on_progress
+        self.first_row = first_row
+        first = self.sources[0]
+        self.plan = (
+            plan if plan is not None else make_token_plan(first.schema, settings, first.name)
+        )
+
+    @property
+    def files(self) -> list[str]:
+        return [s.name for s in self.sources]
+
+    def input_names(self) -> str:
+        names = self.files
+        return names[0] if len(names) == 1 else f"{names[0]} (and {len(names) - 1} more)"
+
+    def _read(self, source: BatchSource) -> Iterator[pa.RecordBatch]:
+        needed = self.plan.needed_columns
+        present = set(source.schema.names)
+        missing = [c for c in needed if c not in present]
+        if missing:
+            raise XentError(
+                f"{source.name}: column {missing[0]!r} not found "
+                f"(it is in {self.sources[0].name}; several files must share their columns)"
+            )
+        batches = source.batches(needed, self._types(source))
+        if source.size is None or source.size > READ_AHEAD_BYTES:
+            batches = prefetch(batches)
+        return batches
+
+    def _types(self, source: BatchSource) -> dict[str, pa.DataType]:
+        """Text inputs: numbers as float64, document ids as text (``007`` stays ``007``)."""
+        if not isinstance(source, TextSource):
+            return {}
+        plan = self.plan
+        numbers = [plan.value_column, plan.tokens_column, plan.bytes_column, plan.words_column]
+        types: dict[str, pa.DataType] = {c: pa.float64() for c in numbers if c is not None}
+        if plan.doc_column is not None:
+            types[plan.doc_column] = pa.string()
+        if plan.token_column is not None and plan.settings.ignore_label is not None:
+            types[plan.token_column] = pa.string()
+        if plan.topk_column is not None:
+            types[plan.topk_column] = pa.list_(pa.float64())
+        return types
+
+    def state(self) -> TokenState:
+        """The whole pass folded into one state."""
+        plan = self.plan
+        state = TokenState.empty(plan.settings.top_warnings, plan.doc_column is not None)
+        start = self.first_row
+        for source in self.sources:
+            for batch in self._read(source):
+                score_batch(plan, batch, start, state, source.name)
+                start += batch.num_rows
+                if self.on_progress is not None:
+                    self._report_progress()
+        return state
+
+    def _report_progress(self) -> None:
+        assert self.on_progress is not None
+        sizes = [s.size for s in self.sources]
+        total = None if None in sizes else sum(s or 0 for s in sizes)
+        self.on_progress(sum(s.bytes_done() for s in self.sources), total)
