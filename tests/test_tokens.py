@@ -319,6 +319,7 @@ def test_token_options_on_the_command_line(tmp_path):
     r, se, _, low, high, *_ = clustered(
         loss[kept], size[kept].astype(float), group[kept], level=0.9
     )
+    assert report_se_and_high(result.stdout) == pytest.approx((se, high), rel=1e-9)
     assert report["kind"] == "nll"
     assert report["kind_source"] == "--nll"
     assert report["per"] == "byte"
@@ -331,3 +332,8 @@ def test_token_options_on_the_command_line(tmp_path):
     rows = invoke("rows", path, "--nll", "neg")
     assert rows.exit_code == 2
     assert "a token file: xent rows lists a classifier's rows" in rows.stderr
+
+
+def report_se_and_high(stdout: str) -> tuple[float, float]:
+    ci = json.loads(stdout)["ci"]
+    return ci["se"], ci["high"]
