@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
 WIDTH = "100"
 RUN_LANGS = {"console", "bash", "sh", "shell", "python"}
+TOOLS = ("jq", "awk", "gzip")  # programs besides xent that the pages' commands use
 COMMAND_LIKE = re.compile(r"^\s*(\$ |xent |python -m xent_cli )")
 EXIT_COMMENT = re.compile(r"\s#\s*exit\s+(\d+)\b")
 DIRECTIVE = re.compile(
@@ -82,6 +83,10 @@ class Block:
     @property
     def name(self) -> str:
         return f"{self.page}:{self.line}"
+
+    def missing_tools(self) -> list[str]:
+        text = "\n".join([*self.setup, *self.body])
+        return [t for t in TOOLS if re.search(rf"\b{t}\b", text) and not shutil.which(t)]
 
     @property
     def runs(self) -> bool:
@@ -384,16 +389,22 @@ def run_github_step(block: Block, folder: Path, env: dict[str, str]) -> Outcome:
 
 
 def describe(block: Block, outcome: Outcome) -> str:
-    """A failure as the integrator needs it: where, what ran, what it printed."""
+    """A failure as the integrator needs it: where, what ran, and what it printed (as a diff
+    from what the page shows, when the page shows an output)."""
+    import difflib
+
     command = outcome.command
     where = f"{block.page}:{command.line if command else block.line}"
     text = f"{where}: {outcome.problem}"
     if command is not None:
         text += "\n  command: " + command.text.replace("\n", "\n           ")
-    if command is not None and command.shown is not None:
-        text += "\n  the page shows:\n" + "\n".join("    | " + s for s in command.shown)
-    text += "\n  it printed:\n" + "\n".join("    | " + s for s in outcome.output)
-    return text
+    exited = "exited" in (outcome.problem or "")
+    if command is not None and command.shown is not None and not exited:
+        diff = difflib.unified_diff(
+            command.shown, outcome.output, "the page shows", "it printed", lineterm="", n=2
+        )
+        return text + "\n" + "\n".join("    " + line for line in diff)
+    return text + "\n  it printed:\n" + "\n".join("    | " + s for s in outcome.output)
 
 
 def update(page: Path, folder: Path) -> list[str]:

@@ -54,10 +54,13 @@ def page_folders(tmp_path_factory: pytest.TempPathFactory) -> PageFolders:
     return PageFolders(tmp_path_factory.mktemp("docs"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", RUNNABLE, ids=[b.name for b in RUNNABLE])
 def test_shown_commands_run_as_shown(block: Block, page_folders: PageFolders) -> None:
     if block.skip:
         pytest.skip(block.skip)
+    if block.missing_tools():
+        pytest.skip(f"needs {', '.join(block.missing_tools())}, not installed here")
     folder = page_folders.ready_for(block)
     outcomes = docblocks.run_block(block, folder)
     failures = [docblocks.describe(block, o) for o in outcomes if o.problem]
