@@ -66,6 +66,7 @@ from xent_cli.kernels.digits import (
     special,
     split_doubles,
 )
+from xent_cli.kernels.mergeable import require_mergeable
 
 __all__ = ["BINS_BUDGET", "BLOCK", "CHUNK", "ExactSums", "exact_sum", "totals"]
 
@@ -272,10 +273,7 @@ class ExactSums:
 
         Digit-wise int64 addition over the union of the two windows.
         """
-        if not isinstance(other, ExactSums):
-            raise TypeError(f"cannot merge ExactSums with {type(other).__name__}")
-        if other._n != self._n:
-            raise ValueError(f"cannot merge {self._n} buckets with {other._n}")
+        require_mergeable(self, other)
         out = ExactSums(self._n)
         out._digits, out._d0, out._load = self._digits.copy(), self._d0, self._load
         if other._digits.shape[1]:
@@ -306,6 +304,14 @@ class ExactSums:
                 if part is not None:
                     out._nonfinite += part
         return out
+
+    def empty_like(self) -> ExactSums:
+        """No values, as many buckets."""
+        return ExactSums(self._n)
+
+    def fingerprint(self) -> dict[str, object]:
+        """What must agree to merge: the number of buckets."""
+        return {"n_buckets": self._n}
 
     def resized(self, n_buckets: int) -> ExactSums:
         """A new state with ``n_buckets`` (no fewer) buckets: these sums, then empty ones."""
@@ -418,12 +424,15 @@ class ExactSums:
     def to_state(self) -> dict[str, object]:
         """JSON-serialisable (ints, lists of ints, strings only; no floats needed) exact state.
 
-        Normalised digits (radix 2**26, all below 2**53 in magnitude) of the used window.
+        Normalised digits (radix 2**26, all below 2**53 in magnitude) of the used window, in
+        their one shortest form: the same values write the same state, whatever the history.
         """
         self._settle()
         digits = self._digits
         used = np.flatnonzero(digits.any(axis=0)) if digits.size else np.zeros(0, np.intp)
         lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 0)
+        digits = _shortest(digits[:, lo:hi])
+        hi = lo + digits.shape[1]
         nonfinite = self._nonfinite_counts()
         rows = np.flatnonzero(nonfinite.any(axis=1))
         return {
@@ -433,7 +442,7 @@ class ExactSums:
             "radix_bits": BITS,
             "digit_offset": self._d0 + lo if used.size else 0,
             "n_digits": hi - lo,
-            "digits": digits[:, lo:hi].reshape(-1).tolist(),
+            "digits": digits.reshape(-1).tolist(),
             "nonfinite": [[int(r), *nonfinite[r].tolist()] for r in rows],
         }
 
@@ -484,6 +493,17 @@ class ExactSums:
                 out._nonfinite = np.zeros((n, 3), np.int64)
             out._nonfinite[entry[0]] += entry[1:]
         return out
+
+
+def _shortest(digits: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Normalised digits without a redundant top column: a top digit of 0 or -1 (for every
+    bucket) is folded into the one below, which stays in [-2**26, 2**26) (a negative sum
+    may otherwise end in ..., 2**26 - 1, -1 or in ..., -1, depending on the carries)."""
+    while digits.shape[1] > 1 and ((digits[:, -1] == 0) | (digits[:, -1] == -1)).all():
+        folded = digits[:, :-1].copy()
+        folded[:, -1] += digits[:, -1] << BITS
+        digits = folded
+    return digits
 
 
 def totals(many: Sequence[ExactSums]) -> list[float]:
