@@ -1,1 +1,43 @@
-"""metrics"""
+"""Add-on metrics, one file each, and the registry the core runs them from.
+
+A metric is a :class:`~xent_cli.metrics.base.Metric` (its state, inputs, figures and slices in
+one module); registering it in :data:`METRICS` is all the core needs: the plan asks each one
+whether the run wants it (:func:`active_metrics`), and the state, the saved states, the slices
+and the report go through them in this order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from xent_cli.metrics.base import ActiveMetric, AnyMetric
+from xent_cli.metrics.calibration import CALIBRATION
+from xent_cli.options import Mode, Settings
+
+METRICS: tuple[AnyMetric, ...] = (CALIBRATION,)
+
+
+def active_metrics(settings: Settings, mode: Mode) -> tuple[ActiveMetric, ...]:
+    """The metrics these settings ask for, each with its settings resolved for the mode."""
+    active = []
+    for metric in METRICS:
+        config = metric.configure(settings, mode)
+        if config is not None:
+            active.append(ActiveMetric(metric, config))
+    return tuple(active)
+
+
+def slice_metrics(active: tuple[ActiveMetric, ...]) -> tuple[ActiveMetric, ...]:
+    """Those of ``active`` with figures per slice, with their settings for slices."""
+    return tuple(m for m in (a.for_slices() for a in active) if m is not None)
+
+
+def metric_fingerprints(settings: Settings) -> dict[str, Any]:
+    """Every registered metric's settings (None: not asked for), by key."""
+    return {metric.key: metric.fingerprint(settings) for metric in METRICS}
+
+
+def state_loaders() -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """Each registered metric's saved-state loader, by key."""
+    return {metric.key: metric.load for metric in METRICS}
