@@ -17,21 +17,21 @@ A *state* is what some rows leave behind before they become figures. Every state
 its merge rule, in the manner of torchmetrics' ``Metric.add_state(name, default,
 dist_reduce_fx)``: the rule is written once, with the field, not in five methods.
 
-=============================  ===================================  ==========================
-declared as                    merged by                            saved as
-=============================  ===================================  ==========================
-``counted()``                  ``a + b`` (an int, or int64 arrays   an int or a list of ints
-                               of one length)
-``setting(convert)``           must be equal                        the value
-``nested(cls)``                ``a.merge(b)``                       ``a.to_state()``
-``nested(cls, optional=True)``  as nested, or absent on both sides   left out when absent
-``reduced(combine, identity)``  ``combine(a, b)`` (and, min, ...)    the value
-``keyed(cls)``                 per key: ``a[k].merge(b[k])``, or    ``[[key, state], ...]``,
-                               the one side's state                 sorted by key
-``flattened(loaders)``         per name, as nested                  each under its own name
-``attached()``                 not state (a plan's object): the     not saved, not compared
-                               first present is kept
-=============================  ===================================  ==========================
+================================  ====================================  =========================
+declared as                       merged by                             saved as
+================================  ====================================  =========================
+``counted()``                     ``a + b`` (an int, or int64 arrays    an int or a list of ints
+                                  of one length)
+``setting(convert)``              must be equal                         the value
+``nested(cls)``                   ``a.merge(b)``                        ``a.to_state()``
+``nested(cls, optional=True)``    as nested, or absent on both sides    left out when absent
+``reduced(combine, identity)``    ``combine(a, b)`` (and, min, ...)     the value
+``keyed(cls)``                    per key: ``a[k].merge(b[k])``, or     ``[[key, state], ...]``,
+                                  the one side's state                  sorted by key
+``flattened(loaders)``            per name, as nested                   each under its own name
+``attached()``                    not state (a plan's object): the      not saved, not compared
+                                  first present is kept
+================================  ====================================  =========================
 
 Fields without a rule are scratch (buffers, caches): they must be ``init=False``; a state
 files them into its declared fields in :meth:`FieldState._settle`, which runs before every

@@ -4,6 +4,19 @@ A metric is a :class:`~xent_cli.metrics.base.Metric` (its state, inputs, figures
 one module); registering it in :data:`METRICS` is all the core needs: the plan asks each one
 whether the run wants it (:func:`active_metrics`), and the state, the saved states, the slices
 and the report go through them in this order.
+
+Adding one (say a per-class Brier score, key ``"brier"``):
+
+1. ``metrics/brier.py``: its state, a ``@dataclass(eq=False)`` :class:`FieldState
+   <xent_cli.kernels.mergeable.FieldState>` whose fields declare their merge rules (exact sums
+   are ``nested(ExactSums)``, counts ``counted()``); its result, with ``to_dict()`` (the JSON
+   report's ``"brier"`` entry); and ``BRIER``, a :class:`~xent_cli.metrics.base.Metric`
+   subclass's instance;
+2. ``BRIER`` added to :data:`METRICS` below;
+3. the option that asks for it: a field of :class:`~xent_cli.options.Settings` (read by its
+   ``configure``) and the command line's flag for it;
+4. optionally, its rendering: the JSON and the saved state carry it already; the table and the
+   HTML page show what ``render/`` is taught to show.
 """
 
 from __future__ import annotations
