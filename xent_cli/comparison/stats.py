@@ -25,22 +25,23 @@ from numpy.typing import NDArray
 from xent_cli.comparison.pairing import Pairs
 from xent_cli.kernels.accumulate import weighted
 from xent_cli.kernels.exact import ExactSums
+from xent_cli.kernels.mergeable import FieldState, counted, nested
 from xent_cli.kernels.tdist import t_ppf, t_sf, t_two_sided_p
 from xent_cli.options import FailOn
 
 Float = NDArray[np.float64]
 
 
-@dataclass
-class PairedTotals:
-    """Exact per-class sums over paired entries."""
+@dataclass(eq=False)
+class PairedTotals(FieldState):
+    """Exact per-class sums over paired entries; mergeable (:mod:`xent_cli.kernels.mergeable`)."""
 
-    count: NDArray[np.int64]
-    weight: ExactSums
-    baseline: ExactSums  # Σ w·l_b
-    candidate: ExactSums  # Σ w·l_c
-    difference: ExactSums  # Σ w·l_c - Σ w·l_b, exactly (both added, one negated)
-    squares: ExactSums  # Σ w·d², d = l_c - l_b rounded per row
+    count: NDArray[np.int64] = counted()
+    weight: ExactSums = nested(ExactSums)
+    baseline: ExactSums = nested(ExactSums)  # Σ w·l_b
+    candidate: ExactSums = nested(ExactSums)  # Σ w·l_c
+    difference: ExactSums = nested(ExactSums)  # Σ w·l_c - Σ w·l_b, exactly (one negated)
+    squares: ExactSums = nested(ExactSums)  # Σ w·d², d = l_c - l_b rounded per row
 
     @classmethod
     def zeros(cls, n_classes: int) -> PairedTotals:
@@ -63,16 +64,6 @@ class PairedTotals:
         self.candidate.add(classes, wc)
         self.difference.add(np.concatenate([classes, classes]), np.concatenate([wc, -wb]))
         self.squares.add(classes, wd2)
-
-    def merge(self, other: PairedTotals) -> PairedTotals:
-        return PairedTotals(
-            self.count + other.count,
-            self.weight.merge(other.weight),
-            self.baseline.merge(other.baseline),
-            self.candidate.merge(other.candidate),
-            self.difference.merge(other.difference),
-            self.squares.merge(other.squares),
-        )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ stops the run with exit 2 and a hint to pass ``--kind``: the same policy for eve
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,8 @@ from xent_cli.core.labels import (
 )
 from xent_cli.errors import XentError
 from xent_cli.kernels.numerics import logsumexp_rows
+from xent_cli.metrics import active_metrics, slice_metrics
+from xent_cli.metrics.base import ActiveMetric
 from xent_cli.options import NORMALIZATION_TOLERANCE, Kind, Mode, Settings, signature_line
 from xent_cli.version import __version__
 
@@ -97,14 +100,15 @@ class Plan:
             return list(self.lookup.class_names)
         return list(self.class_names)
 
-    @property
-    def calibration(self) -> Any:
-        """--calibration: the convention (a calibration.Convention) resolved for the mode."""
-        if self.settings.calibration is None:
-            return None
-        from xent_cli.metrics.calibration import Convention
+    @functools.cached_property
+    def metrics(self) -> tuple[ActiveMetric, ...]:
+        """The add-on metrics asked for (--calibration), their settings resolved for the mode."""
+        return active_metrics(self.settings, self.mode)
 
-        return Convention.of(self.settings.calibration, self.mode)
+    @functools.cached_property
+    def slice_metrics(self) -> tuple[ActiveMetric, ...]:
+        """Those with figures per --by slice, with their settings for slices."""
+        return slice_metrics(self.metrics)
 
     @property
     def checks_probabilities_as_logits(self) -> bool:

@@ -9,7 +9,7 @@ so the same rows give the same arrays however the input is cut into batches.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,10 +29,8 @@ from xent_cli.kernels.scoring import (
     score_categorical_logits_parts,
     score_soft_targets,
 )
+from xent_cli.metrics.base import BatchScores
 from xent_cli.options import NORMALIZATION_TOLERANCE, Kind, Mode
-
-if TYPE_CHECKING:
-    from xent_cli.metrics.confidence import Confidences
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
@@ -53,8 +51,7 @@ class Prepared:
     warnings: dict[str, Int] = field(default_factory=dict)  # code -> rows within the batch
     in_unit: bool = True  # logits checked: every evaluated score in [0, 1] (rows sum to 1)
     slice_columns: tuple[pa.Array, ...] = ()  # --by: the batch's slice columns
-    confidences: Confidences | None = None  # --calibration: per-entry p, outcome, Brier
-    grid: list[Float] | None = None  # --decompose: per-entry losses at each temperature
+    metric_inputs: dict[str, Any] = field(default_factory=dict)  # add-on metrics' inputs, by key
 
     @property
     def rows(self) -> NDArray[np.int64]:
@@ -144,9 +141,9 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
         weight = weight[valid] if weight is not None else None
     scores, in_unit = _check_values(plan, scores, local, start, source, warnings)
 
-    parts = None  # --calibration of categorical logits: the loss kernel's exp sums
+    parts = None  # a metric's use of categorical logits: the loss kernel's exp sums
     if (
-        plan.settings.calibration is not None
+        any(metric.uses_logit_parts for metric in plan.metrics)
         and plan.mode is Mode.categorical
         and plan.kind is Kind.logits
         and targets is None
@@ -163,32 +160,12 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     if scored.zero.any():
         warnings[dx.ZERO_PROBABILITY] = np.unique(cells[scored.zero])
     prepared = Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit, by)
-    if plan.settings.calibration is not None:
-        _calibration_inputs(plan, prepared, scores, labels, targets, parts)
+    if plan.metrics:
+        batch_scores = BatchScores(
+            plan.mode, plan.kind, plan.settings.eps, scores, labels, targets, scored, parts
+        )
+        prepared.metric_inputs = {m.key: m.inputs(batch_scores) for m in plan.metrics}
     return prepared
-
-
-def _calibration_inputs(
-    plan: Plan,
-    prepared: Prepared,
-    scores: Float,
-    labels: Int,
-    targets: Float | None,
-    parts: tuple[Float, Float | None] | None,
-) -> None:
-    """--calibration: the batch's confidences; --decompose: its temperature-grid losses."""
-    from xent_cli.metrics.confidence import confidences
-    from xent_cli.metrics.temperature import as_logits, grid_losses
-
-    convention = plan.calibration
-    assert convention is not None
-    assert prepared.scored is not None
-    prepared.confidences = confidences(
-        plan.mode, plan.kind, convention.target, scores, labels, targets, prepared.scored, parts
-    )
-    if convention.decompose:
-        logits = as_logits(scores, plan.kind, plan.mode, plan.settings.eps)
-        prepared.grid = grid_losses(logits, plan.mode, labels, targets)
 
 
 def _labels(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> tuple[Int, Float | None]:

@@ -89,6 +89,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xent_cli.kernels.exact import ExactSums
+from xent_cli.kernels.mergeable import require_mergeable
 
 __all__ = [
     "FOLD_ROWS",
@@ -510,19 +511,17 @@ class PoissonBootstrap:
 
     # ----------------------------------------------------------------- combining
 
-    def _check_compatible(self, other: object) -> PoissonBootstrap:
-        if not isinstance(other, PoissonBootstrap):
-            raise TypeError(f"cannot merge PoissonBootstrap with {type(other).__name__}")
-        if other._resamples != self._resamples or other._seed != self._seed:
-            raise ValueError(
-                f"cannot merge a bootstrap of {other._resamples} resamples with seed "
-                f"{other._seed} into one of {self._resamples} with seed {self._seed}"
-            )
-        return other
+    def empty_like(self) -> PoissonBootstrap:
+        """No rows, the same resamples and seed."""
+        return PoissonBootstrap(self._resamples, self._seed)
+
+    def fingerprint(self) -> dict[str, object]:
+        """What must agree to merge: the resamples and the seed."""
+        return {"resamples": self._resamples, "seed": self._seed}
 
     def merge(self, other: PoissonBootstrap) -> PoissonBootstrap:
         """A new state holding both (same resamples and seed, else ValueError)."""
-        other = self._check_compatible(other)
+        require_mergeable(self, other)
         self._fold()
         other._fold()
         out = PoissonBootstrap(self._resamples, self._seed)
