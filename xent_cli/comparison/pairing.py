@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -297,13 +298,16 @@ def hash_ids(ids: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
     """A 64-bit hash of each id (pandas' hash_array: the same id, the same hash, anywhere)."""
     import pandas as pd
 
-    return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
+    return cast(
+        "NDArray[np.uint64]",
+        pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)),
+    )
 
 
 def _partition(ids: pa.ChunkedArray, n_parts: int) -> NDArray[np.int64]:
     if n_parts == 1:
         return np.zeros(len(ids), np.int64)
-    return (hash_ids(ids) % np.uint64(n_parts)).astype(np.int64)
+    return cast("NDArray[np.int64]", (hash_ids(ids) % np.uint64(n_parts)).astype(np.int64))
 
 
 def _read(path: Path) -> pa.Table | None:
@@ -316,8 +320,8 @@ def _read(path: Path) -> pa.Table | None:
 
 
 def _entries(table: pa.Table) -> Entries:
-    def col(name: str) -> NDArray:  # type: ignore[type-arg]
-        return table.column(name).to_numpy()
+    def col(name: str) -> NDArray[Any]:
+        return cast("NDArray[Any]", table.column(name).to_numpy())
 
     return Entries(
         col("row"),

@@ -242,6 +242,14 @@ def _not_like_scores(values: NDArray[np.float64], every_constant: bool) -> str |
 # -- the positive class of a binary file ---------------------------------------------------
 
 
+def _same(a: str, b: str) -> bool:
+    return a == b
+
+
+def _same_ignoring_case(a: str, b: str) -> bool:
+    return a.casefold() == b.casefold()
+
+
 def _positive_from_column(settings: Settings, roles: Roles, labels: Sequence[Any]) -> Settings:
     """Binary labels that are not 0/1 (or true/false), one of which names the score column
     (``prob_benign`` for labels benign / malignant): that label is the positive class. The
@@ -256,7 +264,7 @@ def _positive_from_column(settings: Settings, roles: Roles, labels: Sequence[Any
     derived += [column[: -len(s)] for s in NAME_SUFFIXES if column.lower().endswith(s)]
     derived = [n.strip() for n in derived if n.strip()]
     wanted = [n.strip() for n in [*roles.class_names, column, *derived] if n.strip()]
-    for match in (lambda a, b: a == b, lambda a, b: a.casefold() == b.casefold()):
+    for match in (_same, _same_ignoring_case):
         for name in wanted:
             for value in labels:
                 key = canonical(value)

@@ -84,6 +84,7 @@ import math
 import operator
 import threading
 from fractions import Fraction
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -179,7 +180,7 @@ def _top16_table() -> NDArray[np.int8]:
     table = np.searchsorted(_THRESHOLDS, lows, side="right").astype(np.int8)
     cut = [t >> 37 for t in POISSON_THRESHOLDS if t & ((1 << 37) - 1)]
     table[cut] = _BOUNDARY
-    return table
+    return cast("NDArray[np.int8]", table)
 
 
 _TABLE = _top16_table()
@@ -563,7 +564,7 @@ class PoissonBootstrap:
         with B_r == 0 are dropped."""
         a, b = self.numerators(), self.denominators()
         keep = b != 0
-        return a[keep] / b[keep]
+        return cast("NDArray[np.float64]", a[keep] / b[keep])
 
     def interval(self, level: float) -> tuple[float, float]:
         """Percentile interval of the replicate means: (k-th smallest, k-th largest),

@@ -51,6 +51,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -215,7 +216,7 @@ class ExactSums:
 
     @property
     def _end(self) -> int:
-        return self._d0 + self._digits.shape[1]
+        return cast("int", self._d0 + self._digits.shape[1])
 
     def _cover(self, lo: int, hi: int) -> None:
         """Grow the digit window to include positions lo..hi-1."""

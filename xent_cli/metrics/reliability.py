@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,7 +47,7 @@ N_FINE = 2 * HALF + 1
 def _low_key(q: Float) -> Int:
     """Fine index of q in [0, 0.5] from its float64 bits (monotone, exact)."""
     keys = (q.view(np.int64) >> _SHIFT) - _BASE
-    return np.clip(keys, 0, HALF).astype(np.intp)
+    return cast("Int", np.clip(keys, 0, HALF).astype(np.intp))
 
 
 def fine_bin(p: Float) -> Int:
