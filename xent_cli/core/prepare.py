@@ -16,7 +16,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
-from xent_cli.core.labels import MISSING, encode
+from xent_cli.core.labels import MISSING, canonical, encode
 from xent_cli.core.plan import LOG_PROB_SLACK, Plan
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import floats, python_values
@@ -52,6 +52,7 @@ class Prepared:
     in_unit: bool = True  # logits checked: every evaluated score in [0, 1] (rows sum to 1)
     slice_columns: tuple[pa.Array, ...] = ()  # --by: the batch's slice columns
     metric_inputs: dict[str, Any] = field(default_factory=dict)  # add-on metrics' inputs, by key
+    n_ignored: int = 0  # rows whose label is --ignore-label's value: not scored, not warned
 
     @property
     def rows(self) -> NDArray[np.int64]:
@@ -102,6 +103,7 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     by = tuple(batch.column(c) for c in roles.by_columns) if plan.slicer is not None else ()
 
     scores = score_matrix(plan, batch, source)
+    batch, ignored = _without_ignored_labels(plan, batch)
     labels, targets = _labels(plan, batch, source, len(plan.class_names))
     weight = (
         floats(column(batch, roles.weight_column), source, roles.weight_column)
@@ -110,8 +112,12 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     )
 
     present = (labels != MISSING).all(axis=1) if labels.ndim == 2 else labels != MISSING
-    if not present.all():
-        warnings[dx.MISSING_LABEL] = np.flatnonzero(~present)
+    if ignored is not None:
+        present &= ~ignored
+    missing = ~present if ignored is None else ~present & ~ignored
+    if missing.any():
+        warnings[dx.MISSING_LABEL] = np.flatnonzero(missing)
+    n_ignored = 0 if ignored is None else int(ignored.sum())
     finite = finite_rows(scores, allow_neg_inf=plan.kind is Kind.log_probs)
     if targets is not None and not all_usable(targets):
         finite &= usable(targets).all(axis=1)
@@ -133,7 +139,9 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
             warnings[dx.NON_FINITE] = np.flatnonzero(present & ~finite)
         local = np.flatnonzero(valid)
     if len(local) == 0:
-        return Prepared(start, n, 0, local, None, None, ids, warnings, slice_columns=by)
+        return Prepared(
+            start, n, 0, local, None, None, ids, warnings, slice_columns=by, n_ignored=n_ignored
+        )
     if len(local) < n:  # drop skipped rows (a copy; most batches have none)
         scores = scores[valid]
         labels = labels[valid]
@@ -160,12 +168,38 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     if scored.zero.any():
         warnings[dx.ZERO_PROBABILITY] = np.unique(cells[scored.zero])
     prepared = Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit, by)
+    prepared.n_ignored = n_ignored
     if plan.metrics:
         batch_scores = BatchScores(
             plan.mode, plan.kind, plan.settings.eps, scores, labels, targets, scored, parts
         )
         prepared.metric_inputs = {m.key: m.inputs(batch_scores) for m in plan.metrics}
     return prepared
+
+
+def _without_ignored_labels(
+    plan: Plan, batch: pa.RecordBatch
+) -> tuple[pa.RecordBatch, NDArray[np.bool_] | None]:
+    """``--ignore-label VALUE``: the batch with those rows' labels null, and which rows they
+    are (PyTorch's ``ignore_index``: ``-100``, ``-100.0`` and ``"-100"`` are one value)."""
+    wanted = plan.settings.ignore_label
+    if wanted is None:
+        return batch, None
+    import pyarrow.compute as pc
+
+    name = plan.roles.label_columns[0]
+    index = batch.schema.get_field_index(name)
+    column = batch.column(index)
+    key = canonical(wanted)
+    values = pc.unique(column.dictionary if pa.types.is_dictionary(column.type) else column)
+    matching = [v for v in values.to_pylist() if v is not None and canonical(v) == key]
+    if not matching:
+        return batch, np.zeros(batch.num_rows, bool)
+    plain = column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+    hit = pc.is_in(plain, value_set=pa.array(matching, plain.type))
+    ignored = np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), bool)
+    nulled = pc.if_else(pa.array(ignored), pa.nulls(batch.num_rows, column.type), column)
+    return batch.set_column(index, batch.schema.field(index), nulled), ignored
 
 
 def _labels(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> tuple[Int, Float | None]:

@@ -98,6 +98,7 @@ class Report:
     signature: str = ""
     version: str = __version__
     gate: Gate = field(default_factory=Gate)
+    n_ignored: int | None = None  # --ignore-label: rows left out (None: not asked)
     slices: SliceReport | None = None  # --by
     metrics: dict[str, Any] = field(default_factory=dict)  # add-on metrics' results, by key
 
@@ -108,7 +109,7 @@ class Report:
 
     @property
     def n_skipped(self) -> int:
-        return self.n_rows - self.n_evaluated
+        return self.n_rows - self.n_evaluated - (self.n_ignored or 0)
 
     @property
     def unit(self) -> str:
@@ -127,6 +128,7 @@ class Report:
             "n_rows": self.n_rows,
             "n_evaluated": self.n_evaluated,
             "n_skipped": self.n_skipped,
+            **({"n_ignored": self.n_ignored} if self.n_ignored is not None else {}),
             "loss": json_number(self.loss),
             "loss_sum": json_number(self.loss_sum),
             "perplexity": json_number(self.perplexity),
@@ -308,6 +310,7 @@ def build_report(
         eps=settings.eps,
         n_rows=state.n_rows,
         n_evaluated=state.n_evaluated,
+        n_ignored=state.n_ignored if plan.settings.ignore_label is not None else None,
         loss=loss_nats * per_nat,
         loss_sum=sums.total_loss * per_nat,
         perplexity=math.exp(loss_nats) if loss_nats < 709 else math.inf,

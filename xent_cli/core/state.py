@@ -32,6 +32,7 @@ from xent_cli.kernels.mergeable import (
     flattened,
     keyed,
     nested,
+    rare_count,
     reduced,
     setting,
 )
@@ -58,6 +59,7 @@ class EvalState(FieldState):
     metrics: dict[str, Any] = flattened(state_loaders)
     slicer: Slicer | None = attached()  # --by: the plan's (not part of the saved state)
     active: tuple[ActiveMetric, ...] = attached(default=())  # the plan's metrics (not saved)
+    n_ignored: int = rare_count()  # --ignore-label: rows left out (saved only when not 0)
 
     @classmethod
     def empty(cls, plan: Plan) -> EvalState:
@@ -83,6 +85,7 @@ class EvalState(FieldState):
         """Fold in one batch (batches of one pass arrive in input order)."""
         self.n_rows += batch.n_rows
         self.n_evaluated += batch.n_evaluated
+        self.n_ignored += batch.n_ignored
         limit = self.diagnostics.limit
         for code in dx.CODES:
             local = batch.warnings.get(code)

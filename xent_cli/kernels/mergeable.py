@@ -157,6 +157,18 @@ class _Count(Rule):
         return np.zeros_like(value) if isinstance(value, np.ndarray) else 0
 
 
+class _RareCount(_Count):
+    """A count that is usually 0: saved only when it is not, read as 0 when absent (so the
+    states of runs that never count it keep their old form)."""
+
+    def write(self, out: dict[str, Any], key: str, value: Any) -> None:
+        if value:
+            super().write(out, key, value)
+
+    def read(self, state: Mapping[str, Any], key: str, where: str) -> Any:
+        return super().read(state, key, where) if key in state else 0
+
+
 class _Setting(Rule):
     def __init__(self, convert: Callable[[Any], Any] | None, key: str | None) -> None:
         super().__init__(key)
@@ -314,6 +326,13 @@ def _field(rule: Rule, **options: Any) -> Any:
 def counted(*, key: str | None = None, **options: Any) -> Any:
     """A count: an int or an int64 array (one per class, bin, ...), merged by addition."""
     return _field(_Count(key), **options)
+
+
+def rare_count(*, key: str | None = None, **options: Any) -> Any:
+    """A count that is usually 0 (rows left out by an option): merged by addition, saved
+    only when it is not 0."""
+    options.setdefault("default", 0)
+    return _field(_RareCount(key), **options)
 
 
 def setting(
