@@ -337,3 +337,50 @@ def test_token_options_on_the_command_line(tmp_path):
 def report_se_and_high(stdout: str) -> tuple[float, float]:
     ci = json.loads(stdout)["ci"]
     return ci["se"], ci["high"]
+
+
+def test_slices_of_a_token_file(tmp_path):
+    """--by domain: each slice's loss per token and perplexity, against a pandas groupby;
+    the same through saved states of two files; the slice gate judges the worst slice."""
+    import pandas as pd
+
+    rng = np.random.default_rng(13)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "doc_id": np.repeat(np.arange(30), 20),
+            "domain": np.repeat(rng.choice(["code", "news", "web"], 30), 20),
+            "logprob": -rng.gamma(2.0, 1.0, n),
+        }
+    )
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path, index=False)
+    report = xent_cli.evaluate(path, by="domain").to_dict()
+    expected = frame.assign(nll=-frame.logprob).groupby("domain")["nll"].agg(["mean", "size"])
+    groups = {g["key"]["domain"]: g for g in report["slices"]["groups"]}
+    assert set(groups) == set(expected.index)
+    for domain, row in expected.iterrows():
+        assert groups[domain]["loss"] == pytest.approx(row["mean"], rel=1e-12)
+        assert groups[domain]["perplexity"] == pytest.approx(math.exp(row["mean"]), rel=1e-12)
+        assert groups[domain]["count"] == groups[domain]["tokens"] == row["size"]
+    losses = [g["loss"] for g in report["slices"]["groups"]]
+    assert losses == sorted(losses, reverse=True)
+    parts = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    frame.iloc[:250].to_parquet(parts[0], index=False)
+    frame.iloc[250:].to_parquet(parts[1], index=False)
+    states = []
+    for part in parts:
+        state = part.with_suffix(".state")
+        assert invoke("eval", part, "--by", "domain", "--save-state", state).exit_code == 0
+        states.append(state)
+    merged = json.loads(invoke("merge", *states, "-f", "json").stdout)
+    merged.pop("files")
+    report.pop("files")
+    assert merged == report
+    worst = max(expected["mean"])
+    gap = worst - (-frame.logprob).mean()
+    passing = invoke("eval", path, "--by", "domain", "--max-slice-gap", f"{gap * 1.01}")
+    failing = invoke("eval", path, "--by", "domain", "--max-slice-gap", f"{gap * 0.99}")
+    assert passing.exit_code == 0, passing.output
+    assert failing.exit_code == 1
+    assert "--max-slice-gap" in failing.stderr

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
 from xent_cli.core.labels import canonical
-from xent_cli.core.token_state import TokenRows, TokenState
+from xent_cli.core.token_state import SLICE_SEPARATOR, TokenRows, TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import arrow_indices, floats, is_text, null_mask
@@ -104,6 +104,12 @@ def score_batch(
     if plan.topk_column is not None:
         top1, top_p, has = _top(batch.column(plan.topk_column), logprob)
         top1, top_p = top1[index][has[index]], top_p[index][has[index]]
+    if plan.slicer is not None and state.slices is not None and len(index):
+        arrays = [_array(batch.column(c)) for c in plan.slicer.names]
+        codes, keys = plan.slicer.local_codes(arrays, index)
+        names = [SLICE_SEPARATOR.join(k) for k in keys]
+        rows_one = np.ones(len(index), np.int64)
+        state.slices.add(names, codes, loss[index], [rows_one, token_counts, unit])
     state.add(
         TokenRows(
             loss=loss[index],

@@ -11,11 +11,12 @@ of the interval; bytes and words (``--bytes``, ``--words``) are other units to n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from xent_cli.core.columns import LABEL_CANDIDATES, is_numeric
+from xent_cli.core.slicer import Slicer
 from xent_cli.errors import XentError
 from xent_cli.io.records import ROWS_ARE
 from xent_cli.options import Per, Settings
@@ -55,6 +56,7 @@ class TokenPlan:
     token_column: str | None  # the actual token's id or text (--ignore-label; pairing)
     per: Per
     tokens_known: bool  # rows are tokens (1 each) or --tokens counts them
+    slicer: Slicer | None = field(default=None, compare=False)  # --by (decided by the scan)
 
     @property
     def needed_columns(self) -> list[str]:
@@ -67,6 +69,7 @@ class TokenPlan:
             self.mask_column,
             self.topk_column,
             self.token_column if self.settings.ignore_label is not None else None,
+            *(self.slicer.names if self.slicer is not None else ()),
         ]
         return list(dict.fromkeys(c for c in wanted if c is not None))
 
