@@ -384,3 +384,36 @@ def test_slices_of_a_token_file(tmp_path):
     assert passing.exit_code == 0, passing.output
     assert failing.exit_code == 1
     assert "--max-slice-gap" in failing.stderr
+
+
+def test_calibration_of_the_top1_confidence(tmp_path):
+    """--calibration with --topk: ECE, MCE and the top-label Brier score of exp(top log-prob)
+    against 'the actual token was the top one', by numpy, in 10 equal-width bins."""
+    rng = np.random.default_rng(17)
+    n = 800
+    top = np.sort(-rng.gamma(1.5, 0.8, (n, 3)), axis=1)[:, ::-1]  # log-probs, best first
+    right = rng.random(n) < np.exp(top[:, 0]) * 0.9
+    logprob = np.where(right, top[:, 0], top[:, 1] - rng.gamma(1.0, 0.5, n))
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"doc_id": np.arange(n) // 40, "logprob": logprob,
+                             "top_logprobs": top.tolist()}), path)  # fmt: skip
+    report = xent_cli.evaluate(path, calibration=True, ece_bins=10).to_dict()
+    p = np.exp(top[:, 0])
+    y = (logprob >= top[:, 0]).astype(float)
+    bins = np.clip(np.ceil(p * 10).astype(int) - 1, 0, 9)  # (lo, hi], the first closed at 0
+    ece = mce = 0.0
+    for b in range(10):
+        inside = bins == b
+        if inside.any():
+            gap = abs(p[inside].mean() - y[inside].mean())
+            ece += inside.sum() / n * gap
+            mce = max(mce, gap)
+    calibration = report["calibration"]
+    assert report["accuracy"] == pytest.approx(y.mean(), rel=1e-12)
+    assert calibration["ece"] == pytest.approx(ece, rel=1e-9)
+    assert calibration["mce"] == pytest.approx(mce, rel=1e-9)
+    assert calibration["brier"] == pytest.approx(((p - y) ** 2).mean(), rel=1e-9)
+    without = tmp_path / "plain.parquet"
+    write(without, logprob=logprob)
+    with pytest.raises(XentError, match="bins the top-1 confidence: it needs the model"):
+        xent_cli.evaluate(without, calibration=True)

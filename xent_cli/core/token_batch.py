@@ -24,6 +24,7 @@ from xent_cli.core.token_state import SLICE_SEPARATOR, TokenRows, TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import arrow_indices, floats, is_text, null_mask
+from xent_cli.metrics.confidence import Confidences
 from xent_cli.options import Per
 
 #: A log-probability above 0 by at most this much is rounding (float32 logits), read as 0.
@@ -104,6 +105,10 @@ def score_batch(
     if plan.topk_column is not None:
         top1, top_p, has = _top(batch.column(plan.topk_column), logprob)
         top1, top_p = top1[index][has[index]], top_p[index][has[index]]
+        if plan.convention is not None and state.calibration is not None and len(top1):
+            observed = top1.astype(np.float64)
+            confident = Confidences(top_p, observed, (top_p - observed) ** 2)
+            state.calibration.add(plan.convention, confident, None, None)
     if plan.slicer is not None and state.slices is not None and len(index):
         arrays = [_array(batch.column(c)) for c in plan.slicer.names]
         codes, keys = plan.slicer.local_codes(arrays, index)

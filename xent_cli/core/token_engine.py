@@ -19,6 +19,7 @@ from xent_cli.errors import XentError
 from xent_cli.io.base import BatchSource
 from xent_cli.io.prefetch import prefetch
 from xent_cli.io.text import TextSource
+from xent_cli.metrics.calibration import CalibrationState
 from xent_cli.options import Settings
 
 READ_AHEAD_BYTES = 4 << 20
@@ -102,6 +103,8 @@ class TokenScan:
         state = TokenState.empty(
             plan.settings.top_warnings, plan.doc_column is not None, plan.slicer is not None
         )
+        if plan.convention is not None:
+            state.calibration = CalibrationState.empty(plan.convention, 1, False)
         start = self.first_row
         for i, source in enumerate(self.sources):
             stream = self._first if i == 0 and self._first is not None else self._read(source)

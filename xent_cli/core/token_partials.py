@@ -20,7 +20,8 @@ from xent_cli.core.token_report import TokenReport, build_token_report
 from xent_cli.core.token_state import TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
-from xent_cli.options import Per, make_settings
+from xent_cli.metrics.calibration import Convention
+from xent_cli.options import Mode, Per, make_settings
 from xent_cli.version import __version__
 
 STATE_FORMAT = "xent-state"
@@ -66,6 +67,7 @@ def fingerprint(plan: TokenPlan) -> dict[str, Any]:
         "top_warnings": s.top_warnings,
         "top_docs": s.top_docs,
         "by": plan.slicer.to_state() if plan.slicer is not None else None,
+        "calibration": s.calibration.to_dict() if s.calibration is not None else None,
     }
 
 
@@ -77,11 +79,12 @@ def to_dict(partial: TokenPartial) -> dict[str, Any]:
     plan = partial.plan
     settings = {k: _plain(v) for k, v in dataclasses.asdict(plan.settings).items()}
     settings["by"] = plan.settings.by.text if plan.settings.by is not None else None
-    settings["calibration"] = None  # (token files are not calibrated)
+    spec = plan.settings.calibration
+    settings["calibration"] = spec.to_dict() if spec is not None else None
     fields = {
         f.name: _plain(getattr(plan, f.name))
         for f in dataclasses.fields(plan)
-        if f.name not in ("settings", "slicer")
+        if f.name not in ("settings", "slicer", "convention")
     }
     if plan.slicer is not None:
         fields["slicer"] = plan.slicer.to_state()
@@ -105,6 +108,8 @@ def from_dict(data: dict[str, Any], name: str) -> TokenPartial:
         fields["per"] = Per(fields["per"])
         if fields.get("slicer") is not None:
             fields["slicer"] = Slicer.from_state(fields["slicer"])
+        if settings.calibration is not None:
+            fields["convention"] = Convention.of(settings.calibration, Mode.categorical)
         plan = TokenPlan(settings=settings, **fields)
         state = TokenState.from_state(data["state"])
     except (KeyError, TypeError, ValueError) as error:

@@ -44,6 +44,7 @@ from xent_cli.errors import XentError
 from xent_cli.jsonvalues import json_number
 from xent_cli.kernels.exact import exact_sum
 from xent_cli.kernels.tdist import t_ppf
+from xent_cli.metrics.calibration import calibration_figures
 from xent_cli.options import Base, Per
 from xent_cli.version import __version__
 
@@ -188,6 +189,7 @@ class TokenReport:
     gate: Gate = field(default_factory=Gate)
     mode: str = "tokens"
     slices: TokenSlices | None = None  # --by
+    calibration: dict[str, Any] | None = None  # --calibration: the top-1 confidence's
 
     @property
     def n_skipped(self) -> int:
@@ -241,6 +243,7 @@ class TokenReport:
             "mean_p_true": json_number(self.mean_p_true),
             "ci": self.ci.to_dict(),
             **({"documents": self.documents.to_dict()} if self.documents is not None else {}),
+            **({"calibration": self.calibration} if self.calibration is not None else {}),
             **({"slices": self.slices.to_dict()} if self.slices is not None else {}),
             "columns": self.columns,
             "classes": [],
@@ -357,7 +360,18 @@ def build_token_report(
         warnings=warnings,
         signature=plan.signature(),
         slices=_slices(plan, state, per_nat, min_slice_size),
+        calibration=_calibration(plan, state),
     )
+
+
+def _calibration(plan: TokenPlan, state: TokenState) -> dict[str, Any] | None:
+    """The top-1 confidence's calibration over the tokens with a top-k list (ECE, MCE, the
+    top-label Brier score ``mean (p_top - [top-1 right])**2``, the bins)."""
+    if plan.convention is None or state.calibration is None:
+        return None
+    n = state.counts["n_topk"]
+    figures = calibration_figures(state.calibration, plan.convention, [], 0.0, float(n), 1.0)
+    return figures.to_dict()
 
 
 def _slices(

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from xent_cli.core import diagnostics as dx
 from xent_cli.io.arrays import floats
 from xent_cli.kernels.exact import ExactSums
+from xent_cli.metrics.calibration import CalibrationState
 
 # The float sums over rows, each exact (an ExactSums of one bucket)
 LOSS, LOSS_SQUARED, LOSS_TIMES_UNIT, P_TRUE, TOP_P = range(5)
@@ -188,6 +189,7 @@ class TokenState:
     diagnostics: dx.Diagnostics
     documents: KeyedSums | None
     slices: KeyedSums | None = None  # --by: per slice rows, tokens, units
+    calibration: CalibrationState | None = None  # --calibration: top-1 confidence bins
 
     @classmethod
     def empty(cls, top_warnings: int, with_documents: bool, sliced: bool = False) -> TokenState:
@@ -236,7 +238,9 @@ class TokenState:
 
     def merge(self, other: TokenState) -> TokenState:
         """Both states (associative and commutative)."""
-        documents = slices = None
+        documents = slices = calibration = None
+        if self.calibration is not None and other.calibration is not None:
+            calibration = self.calibration.merge(other.calibration)
         if self.documents is not None and other.documents is not None:
             documents = self.documents.merge(other.documents)
         if self.slices is not None and other.slices is not None:
@@ -251,6 +255,7 @@ class TokenState:
             self.diagnostics.merge(other.diagnostics),
             documents,
             slices,
+            calibration,
         )
 
     def shifted(self, offset: int) -> TokenState:
@@ -265,6 +270,7 @@ class TokenState:
             self.diagnostics.shifted(offset),
             self.documents,
             self.slices,
+            self.calibration,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -279,6 +285,9 @@ class TokenState:
             "diagnostics": self.diagnostics.to_state(),
             "documents": None if self.documents is None else self.documents.to_state(),
             **({"slices": self.slices.to_state()} if self.slices is not None else {}),
+            **(
+                {"calibration": self.calibration.to_state()} if self.calibration is not None else {}
+            ),
         }
 
     @classmethod
@@ -287,6 +296,7 @@ class TokenState:
             raise ValueError("not a token state")
         documents = state.get("documents")
         slices = state.get("slices")
+        calibration = state.get("calibration")
         return cls(
             int(state["n_rows"]),
             int(state["n_evaluated"]),
@@ -297,6 +307,7 @@ class TokenState:
             dx.Diagnostics.from_state(state["diagnostics"]),
             None if documents is None else KeyedSums.from_state(documents),
             None if slices is None else KeyedSums.from_state(slices),
+            None if calibration is None else CalibrationState.from_state(calibration),
         )
 
     def __eq__(self, other: object) -> bool:

@@ -9,7 +9,15 @@ from collections.abc import Sequence
 
 from xent_cli.core.token_report import TokenReport
 from xent_cli.options import OutputFormat
-from xent_cli.render.report import csv_text, fmt_loss, fmt_percent, md_text
+from xent_cli.render.report import (
+    RELIABILITY_COLUMNS,
+    calibration_fields,
+    csv_text,
+    fmt_loss,
+    fmt_percent,
+    md_text,
+    reliability_rows,
+)
 from xent_cli.render.table import DASHED, Column, printable, shorten, table_lines, wrap_fields
 
 MIN_ID_WIDTH = 8
@@ -124,6 +132,12 @@ def _table(report: TokenReport, width: int) -> str:
     docs = report.documents
     if docs is not None and docs.worst:
         lines += ["", *_worst_table(report, width)]
+    if report.calibration is not None:
+        calibration = report.calibration
+        lines += ["", *wrap_fields(calibration_fields(calibration), width)]
+        _, bins = reliability_rows(calibration)
+        if bins:
+            lines += ["", *table_lines(RELIABILITY_COLUMNS, bins, width=width, look=DASHED)]
     if report.slices is not None:
         lines += ["", *_slice_table(report, width)]
     return "\n".join(lines) + "\n"
@@ -221,6 +235,9 @@ def _markdown(report: TokenReport) -> str:
             f"{fmt_loss(d.loss)} | {_num(d.perplexity)} |"
             for d in docs.worst
         ]
+    if report.calibration is not None:
+        fields = calibration_fields(report.calibration)
+        lines += ["", md_text(" · ".join(fields[:3]) + " " + fields[3])]
     if report.slices is not None:
         unit = f"loss/{report.per}"
         lines += [
