@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
@@ -35,6 +34,8 @@ def score_batch(
     plan: TokenPlan, batch: pa.RecordBatch, first_row: int, state: TokenState, source: str
 ) -> None:
     """Fold ``batch`` (rows ``first_row, first_row + 1, ...`` of the input) into ``state``."""
+    import pyarrow.compute as pc  # (not at import: a classifier's run never needs it)
+
     n = batch.num_rows
     state.n_rows += n
     if n == 0:
@@ -198,6 +199,8 @@ def _top(
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.bool_]]:
     """Per row: the actual token's log-prob is the top one (ties count), exp(the top
     log-prob), and whether the row has a non-empty top-k list (lists may differ in length)."""
+    import pyarrow.compute as pc  # (not at import: a classifier's run never needs it)
+
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     top = np.full(len(column), -np.inf)
