@@ -27,6 +27,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
 from xent_cli.core.report import Gate, gate_reasons
@@ -383,7 +384,7 @@ def _slices(
         return None
     size = DEFAULT_MIN_SLICE_SIZE if min_size is None else min_size
     names = plan.slicer.names
-    keys, sums, counts = state.slices.finish()
+    keys, sums, counts = state.slices.finish(ordered=True)
     groups = []
     for key, loss, (rows, tokens, units) in zip(keys, sums.tolist(), counts.tolist(), strict=True):
         rate = loss / units if units > 0 else math.nan
@@ -476,7 +477,7 @@ def _documents(plan: TokenPlan, state: TokenState, per_nat: float) -> Documents:
     with np.errstate(over="ignore"):
         perplexities = np.exp(rates)
     mean_perplexity = exact_sum(perplexities[has]) / count if count else None
-    order = sorted(np.flatnonzero(has).tolist(), key=lambda i: (-rates[i], keys[i]))
+    order = _worst(rates, has, keys, plan.settings.top_docs)
     worst = [
         Document(
             id=keys[i],
@@ -484,9 +485,24 @@ def _documents(plan: TokenPlan, state: TokenState, per_nat: float) -> Documents:
             loss=float(rates[i]) * per_nat,
             perplexity=float(perplexities[i]),
         )
-        for i in order[: plan.settings.top_docs]
+        for i in order
     ]
     return Documents(plan.doc_column, len(keys), mean_loss, mean_perplexity, worst)
+
+
+def _worst(
+    rates: NDArray[np.float64], has: NDArray[np.bool_], keys: list[str], n: int
+) -> list[int]:
+    """The ``n`` documents with the highest loss per unit, worst first (ties: by id): the
+    candidates are those at or above the n-th highest rate, so only they are sorted."""
+    if n <= 0 or not has.any():
+        return []
+    scored = np.flatnonzero(has)
+    values = rates[scored]
+    if len(values) > n:
+        threshold = np.partition(values, len(values) - n)[len(values) - n]
+        scored = scored[values >= threshold]
+    return sorted(scored.tolist(), key=lambda i: (-rates[i], keys[i]))[:n]
 
 
 def _warnings(plan: TokenPlan, state: TokenState) -> list[dx.WarningRecord]:

@@ -68,13 +68,16 @@ class KeyedSums:
         """Fold rows in: row ``i`` belongs to ``keys[codes[i]]``; ``columns``: its counts (a
         None column adds nothing)."""
         known = self.index
-        remap = np.empty(len(keys), np.intp)
-        for i, key in enumerate(keys):
-            code = known.get(key)
+        found = [known.get(key) for key in keys]
+        for i, code in enumerate(found):  # keys not seen before (each batch: a few)
             if code is None:
-                code = known[key] = len(self.keys)
-                self.keys.append(key)
-            remap[i] = code
+                key = keys[i]
+                code = known.get(key)  # (a key twice in ``keys``: once added, found)
+                if code is None:
+                    code = known[key] = len(self.keys)
+                    self.keys.append(key)
+                found[i] = code
+        remap = np.array(found, np.intp)
         if len(self.keys) > self.loss.n_buckets:
             self._grow(len(self.keys))
         buckets = remap[codes]
@@ -92,7 +95,11 @@ class KeyedSums:
 
         values = pc.unique(rows.doc)
         local = floats(pc.index_in(rows.doc, value_set=values), "", None).astype(np.intp)
-        keys = [document_key(v) for v in values.to_pylist()]
+        plain = values.to_pylist()
+        if pa.types.is_integer(values.type) or pa.types.is_string(values.type):
+            keys = [str(v) for v in plain]  # the common ids: no conversion to choose
+        else:
+            keys = [document_key(v) for v in plain]
         self.add(keys, local, rows.loss, [rows.tokens, rows.n_bytes, rows.words])
 
     def _grow(self, n: int) -> None:
@@ -113,15 +120,21 @@ class KeyedSums:
         counts[theirs] += other.counts[: len(other.keys)]
         return KeyedSums(keys, index, loss, counts)
 
-    def finish(self) -> tuple[list[str], NDArray[np.float64], NDArray[np.int64]]:
-        """The keys, each key's ``Σl`` (rounded once) and counts, in key order."""
-        order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
-        losses = self.loss.finish()[: len(self.keys)] if self.keys else np.zeros(0)
+    def finish(
+        self, *, ordered: bool = False
+    ) -> tuple[list[str], NDArray[np.float64], NDArray[np.int64]]:
+        """The keys, each key's ``Σl`` (rounded once) and counts: in the order the keys came
+        (the figures of sums do not depend on it), or in key order (``ordered``)."""
+        n = len(self.keys)
+        losses = self.loss.finish()[:n] if n else np.zeros(0)
+        if not ordered:
+            return self.keys, losses, self.counts[:n]
+        order = sorted(range(n), key=self.keys.__getitem__)
         take = np.array(order, np.intp)
         return [self.keys[i] for i in order], losses[take], self.counts[take]
 
     def to_state(self) -> dict[str, Any]:
-        keys, _, counts = self.finish()
+        keys, _, counts = self.finish(ordered=True)
         order = np.array(sorted(range(len(self.keys)), key=self.keys.__getitem__), np.intp)
         placed = _placed(self.loss, np.argsort(order).astype(np.intp), len(keys))
         return {"keys": keys, "loss": placed.to_state(), "counts": counts.tolist()}
