@@ -41,10 +41,14 @@ class PairedTotals:
     candidate: ExactSums  # Σ w·l_c
     difference: ExactSums  # Σ w·l_c - Σ w·l_b, exactly (both added, one negated)
     squares: ExactSums  # Σ w·d², d = l_c - l_b rounded per row
+    products: tuple[ExactSums, ExactSums, ExactSums]  # Σ w·l_b², Σ w·l_c², Σ w·l_b·l_c
 
     @classmethod
     def zeros(cls, n_classes: int) -> PairedTotals:
-        return cls(np.zeros(n_classes, np.int64), *(ExactSums(n_classes) for _ in range(5)))
+        weight, baseline, candidate, difference, squares = (ExactSums(n_classes) for _ in range(5))
+        products = (ExactSums(1), ExactSums(1), ExactSums(1))
+        counts = np.zeros(n_classes, np.int64)
+        return cls(counts, weight, baseline, candidate, difference, squares, products)
 
     def add(self, pairs: Pairs) -> None:
         b, c = pairs.baseline, pairs.candidate
@@ -63,6 +67,9 @@ class PairedTotals:
         self.candidate.add(classes, wc)
         self.difference.add(np.concatenate([classes, classes]), np.concatenate([wc, -wb]))
         self.squares.add(classes, wd2)
+        for sums, values in zip(self.products, (b.loss * wb, c.loss * wc, b.loss * wc),
+                                strict=True):  # fmt: skip
+            sums.add(None, values)
 
     def merge(self, other: PairedTotals) -> PairedTotals:
         return PairedTotals(
@@ -72,6 +79,11 @@ class PairedTotals:
             self.candidate.merge(other.candidate),
             self.difference.merge(other.difference),
             self.squares.merge(other.squares),
+            (
+                self.products[0].merge(other.products[0]),
+                self.products[1].merge(other.products[1]),
+                self.products[2].merge(other.products[2]),
+            ),
         )
 
 
@@ -111,6 +123,24 @@ def statistics(totals: PairedTotals) -> Statistics:
         se,
         float(w - 1) if w is not None else math.nan,
     )
+
+
+def correlation(totals: PairedTotals) -> float | None:
+    """Pearson's correlation of the paired losses (weighted: frequency weights), exactly from
+    the exact sums: ``cov / sqrt(var_b var_c)`` with ``cov = Σ w l_b l_c - Σ w l_b Σ w l_c / Σ
+    w``; None when either side's losses do not vary (or a sum is not finite)."""
+    w = totals.weight.exact_total()
+    sb, sc = totals.baseline.exact_total(), totals.candidate.exact_total()
+    bb, cc, bc = (s.exact_total() for s in totals.products)
+    if w is None or sb is None or sc is None or bb is None or cc is None or bc is None:
+        return None
+    if w <= 0:
+        return None
+    vb, vc = bb - sb * sb / w, cc - sc * sc / w
+    if vb <= 0 or vc <= 0:
+        return None
+    r = float(bc - sb * sc / w) / math.sqrt(float(vb) * float(vc))
+    return max(-1.0, min(1.0, r))
 
 
 def t_interval(stats: Statistics, level: float) -> tuple[float, float]:

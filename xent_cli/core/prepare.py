@@ -55,6 +55,7 @@ class Prepared:
     slice_columns: tuple[pa.Array, ...] = ()  # --by: the batch's slice columns
     confidences: Confidences | None = None  # --calibration: per-entry p, outcome, Brier
     grid: list[Float] | None = None  # --decompose: per-entry losses at each temperature
+    scores: Float | None = None  # the evaluated rows' validated scores (n, k); binary (n, 1)
 
     @property
     def rows(self) -> NDArray[np.int64]:
@@ -163,6 +164,7 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     if scored.zero.any():
         warnings[dx.ZERO_PROBABILITY] = np.unique(cells[scored.zero])
     prepared = Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit, by)
+    prepared.scores = scores  # (xent compare's distributions are computed from them)
     if plan.settings.calibration is not None:
         _calibration_inputs(plan, prepared, scores, labels, targets, parts)
     return prepared

@@ -38,6 +38,7 @@ CSV_COLUMNS = (
     "loss_candidate",
     "delta",
     "contribution",
+    "value",
 )
 
 
@@ -79,6 +80,66 @@ def summary_fields(report: ComparisonReport) -> list[str]:
         f"{level} CI [{_signed(ci['low'], 3)}, {_signed(ci['high'], 3)}]",
         f"p={p_text}",
     ]
+
+
+def _g(value: float | None, digits: int = 4) -> str:
+    """A figure in ``digits`` significant digits (``-`` when there is none)."""
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return fmt_loss(value)
+    return f"{value:.{digits}g}"
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100 * value:.{digits}f}%"
+
+
+def _p(value: float | None) -> str:
+    return "nan" if value is None or math.isnan(value) else f"{value:.3g}"
+
+
+def changed_groups(report: ComparisonReport) -> list[list[str]]:
+    """The "what changed" block: churn and flips, how far the distributions moved (KL,
+    delta p), the perplexity ratio and the losses' correlation; each group of fields starts a
+    line."""
+    groups = []
+    d = report.distribution
+    if d is not None:
+        agreement, flips, kl, dp = d["top1_agreement"], d["flips"], d["kl"], d["delta_p"]
+        se = f" +- {_pct(agreement['se'])}" if agreement["se"] is not None else ""
+        groups += [
+            [
+                f"what changed: churn {_pct(d['churn'])} (top-1 agreement "
+                f"{_pct(agreement['rate'])}{se})",
+                f"flips: {flips['right_to_wrong']} right->wrong, {flips['wrong_to_right']} "
+                f"wrong->right (McNemar p={_p(flips['mcnemar_p'])})",
+            ],
+            [
+                f"KL(baseline||candidate) mean {_g(kl['mean'])} +- {_g(kl['se'], 2)} {report.unit}",
+                f"median {_g(kl['percentiles']['50'])}, 99% {_g(kl['percentiles']['99'])}, "
+                f"max {_g(kl['max'])}",
+            ],
+            [f"p(true) change: mean {_signed(dp['mean'], 3)}, RMS {_g(dp['rms'], 3)}"],
+        ]
+    fields = []
+    ci = report.ci
+    ratio = f"perplexity ratio {_g(report.perplexity_ratio, 5)}"
+    if "perplexity_ratio_low" in ci:
+        ratio += f" [{_g(ci['perplexity_ratio_low'], 5)}, {_g(ci['perplexity_ratio_high'], 5)}]"
+    fields.append(ratio)
+    fields.append(f"loss correlation {_g(report.correlation, 4)}")
+    docs = report.documents
+    if docs is not None:
+        fields.append(
+            f"documents: {docs['count']}, candidate better in {_pct(docs['candidate_better'], 1)}"
+        )
+    return [*groups, fields]
+
+
+def changed_fields(report: ComparisonReport) -> list[str]:
+    """Every field of the "what changed" block, in order."""
+    return [field for group in changed_groups(report) for field in group]
 
 
 def summary_line(report: ComparisonReport) -> str:
@@ -237,6 +298,8 @@ def _table(report: ComparisonReport, width: int | None) -> str:
     lines = [*_header_lines(report, width), ""]
     lines += table_lines(CLASS_COLUMNS, classes, width=width, look=COMPACT, footer=_overall(report))
     lines += ["", *wrap_fields(summary_fields(report), width, "  ")]
+    for group in changed_groups(report):
+        lines += wrap_fields(group, width, "  ")
     lines += wrap_fields([verdict(report)], width)
     if report.slices is not None:
         lines += _slice_table(report, width)
@@ -256,6 +319,7 @@ def _markdown(report: ComparisonReport) -> str:
     for c in report.classes:
         lines.append("| " + " | ".join(x.replace("|", "\\|") for x in _cells(c)) + " |")
     lines.append("| " + " | ".join(f"**{x}**" for x in _overall(report)) + " |")
+    lines += ["", *(md_text(" · ".join(g)) + "  " for g in changed_groups(report))]
     if report.slices is not None:
         lines += _slice_markdown(report)
     return "\n".join(lines) + "\n"
@@ -265,7 +329,7 @@ def _csv(report: ComparisonReport) -> str:
     rows: list[list[object]] = [list(CSV_COLUMNS)]
     for c in report.classes:
         data = c.to_dict()
-        rows.append(["class", c.name, c.count, *(_value(data[k]) for k in CSV_COLUMNS[3:])])
+        rows.append(["class", c.name, c.count, *(_value(data[k]) for k in CSV_COLUMNS[3:-1]), ""])
     rows.append(
         [
             "overall",
@@ -275,13 +339,36 @@ def _csv(report: ComparisonReport) -> str:
             repr(report.loss_candidate),
             repr(report.delta),
             repr(report.delta),
+            "",
         ]
     )
     if report.slices is not None:
         for g in report.slices.worst_first():
             data = g.to_dict()
-            rows.append(["slice", g.name, g.count, *(_value(data[k]) for k in CSV_COLUMNS[3:])])
+            cells = (_value(data[k]) for k in CSV_COLUMNS[3:-1])
+            rows.append(["slice", g.name, g.count, *cells, ""])
+    figures = report.to_dict()
+    for name in ("perplexity_ratio", "correlation"):
+        rows.append(["figure", name, "", "", "", "", "", _value(figures[name])])
+    for scope in ("ci", "distribution", "documents"):
+        for name, value in _flat(figures.get(scope), scope):
+            rows.append(["figure", name, "", "", "", "", "", _value(value)])
     return csv_text(rows)
+
+
+def _flat(value: object, prefix: str) -> list[tuple[str, object]]:
+    """A JSON block's numbers (and flags), each under its dotted path: ``distribution.kl.mean``
+    (the histogram and the worst documents are left to the JSON)."""
+    if isinstance(value, dict):
+        out = []
+        for key, item in value.items():
+            if key in ("histogram", "worst"):
+                continue
+            out += _flat(item, f"{prefix}.{key}")
+        return out
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return [(prefix, value)]
+    return []
 
 
 def _value(value: object) -> str:
