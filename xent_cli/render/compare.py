@@ -160,13 +160,17 @@ def verdict(report: ComparisonReport) -> str:
 def _header_fields(report: ComparisonReport) -> list[tuple[list[str], str]]:
     """The header's lines, each as its fields and the gap between them."""
     join = report.join
-    by = "position" if join["by"] == "position" else f"--id {join['by']}"
+    by = {
+        "token": f"document and position ({join['by']})",
+        "doc": f"document ({join['by'].removeprefix('doc:')})",
+    }.get(report.pair_by, "position" if join["by"] == "position" else f"--id {join['by']}")
+    what = "documents" if report.pair_by == "doc" else "rows"
     sides = []
     for name, side in (("baseline:", report.baseline), ("candidate:", report.candidate)):
         numbers = f"({side.n_rows} rows, {side.kind}, loss {fmt_loss(side.loss)})"
         sides.append(([f"{name:<10} {', '.join(side.files)}", numbers], "  "))
     pairing = [
-        f"paired by {by}: {join['n_joined']} rows ({join['n_only_baseline']} only in the "
+        f"paired by {by}: {join['n_joined']} {what} ({join['n_only_baseline']} only in the "
         f"baseline, {join['n_only_candidate']} only in the candidate)",
         f"mode: {report.baseline.mode}",
         f"unit: {report.unit}",
@@ -293,16 +297,49 @@ def _slice_markdown(report: ComparisonReport) -> list[str]:
     return lines
 
 
+# The worst documents of a token comparison; a narrow width drops tokens first, then the
+# candidate's and the baseline's loss (document and delta stay).
+DOCUMENT_COLUMNS = (
+    Column("document", align="left", shorten=True),
+    Column("tokens", rank=3),
+    Column("baseline", rank=1),
+    Column("candidate", rank=2),
+    Column("delta"),
+)
+
+
+def _document_lines(report: ComparisonReport, width: int | None) -> list[str]:
+    docs = report.documents
+    if not docs or not docs.get("worst"):
+        return []
+    rows = [
+        [printable(str(d["id"])), "-" if d["tokens"] is None else str(d["tokens"]),
+         fmt_loss(d["loss_baseline"]), fmt_loss(d["loss_candidate"]), _signed(d["delta"])]
+        for d in docs["worst"]
+    ]  # fmt: skip
+    title = f"documents whose loss rose most (of {docs['count']}):"
+    return ["", title, *table_lines(DOCUMENT_COLUMNS, rows, width=width, look=COMPACT)]
+
+
 def _table(report: ComparisonReport, width: int | None) -> str:
     classes = [_cells(c) for c in report.classes]
     lines = [*_header_lines(report, width), ""]
-    lines += table_lines(CLASS_COLUMNS, classes, width=width, look=COMPACT, footer=_overall(report))
+    if classes:
+        lines += table_lines(
+            CLASS_COLUMNS, classes, width=width, look=COMPACT, footer=_overall(report)
+        )
+    else:  # a token file: the loss per unit of each side
+        per = report.ci.get("per", "token")
+        lines += wrap_fields(
+            [f"loss per {per}: baseline {fmt_loss(report.loss_baseline)}",
+             f"candidate {fmt_loss(report.loss_candidate)}"], width, "  ")  # fmt: skip
     lines += ["", *wrap_fields(summary_fields(report), width, "  ")]
     for group in changed_groups(report):
         lines += wrap_fields(group, width, "  ")
     lines += wrap_fields([verdict(report)], width)
     if report.slices is not None:
         lines += _slice_table(report, width)
+    lines += _document_lines(report, width)
     if report.rows:
         lines += ["", "rows whose loss rose most:"]
         rows = [_row_cells(r) for r in report.rows]
