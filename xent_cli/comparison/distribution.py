@@ -4,15 +4,16 @@ Per paired entry (a row; in multilabel mode a row x label cell), from each side'
 scores (:func:`log_probs`): the log-probabilities ``a = log p_b`` and ``b = log p_c`` of every
 outcome (categorical: the classes; binary and multilabel: the two outcomes), and
 
-- ``KL(p_b || p_c) = Σ_j p_j (a_j - b_j)``, computed term by term in its non-negative form
-  ``Σ_j [p_j (a_j - b_j) + (q_j - p_j)]`` (``q = p_c``; the added terms sum to 1 - 1 = 0): each
-  term is ``p·φ(a - b)`` with ``φ(d) = d - 1 + e^{-d} >= 0``, so a row's KL is never negative
-  but by the rounding of its last additions (below 1e-15; such a row counts as 0, and is
-  counted in ``n_rounded``). Log-probabilities come from logits in log space (``z - m -
-  log Σ e^{z - m}``), never as the log of a softmax; probabilities are clipped to ``[eps, 1]``
+- ``KL(p_b || p_c) = Σ_j p_j (a_j - b_j)``, computed in the form ``Σ_j [p_j (a_j - b_j) +
+  (q_j - p_j)]`` (``q = p_c``; the added terms sum to 1 - 1 = 0) whose every term is
+  ``p·φ(a - b)`` with ``φ(d) = d - 1 + e^{-d} >= 0``; when both sides are logits, ``Σ p =
+  Σ q = 1`` by construction and ``Σ p (a - b)`` alone is summed. A row's KL is negative only
+  by rounding (above -1e-12; such a row counts as 0, and is counted in ``n_rounded``).
+  Log-probabilities come from logits in log space (``z - m - log Σ e^{z - m}``, or ``z -
+  (loss + z_y)``), never as the log of a softmax; probabilities are clipped to ``[eps, 1]``
   as the loss clips them, and ``-inf`` log-probabilities become ``log(eps)`` (then a row of
-  probabilities that does not sum to 1 gives the generalized divergence ``Σ p log(p/q) - Σ p +
-  Σ q``, still >= 0);
+  probabilities that does not sum to 1 gives the generalized divergence ``Σ p log(p/q) - Σ p
+  + Σ q``, still >= 0);
 - ``delta_p = p_c(true) - p_b(true)`` (each model's probability of the true class, as its loss
   reads it);
 - top-1 agreement (both sides' arg-max is the same class; ties: the first) and the flips of
@@ -114,19 +115,56 @@ def kl_rows(a: Float, p: Float, b: Float, q: Float) -> Float:
     return row_sums(d)
 
 
-def divergence(a_side: Float, b_side: Float, mode: Mode, kind: tuple[Kind, Kind], eps: float
-               ) -> Float:  # fmt: skip
-    """KL(p_b || p_c) of each entry from both sides' validated scores, in row steps."""
-    n = len(a_side)
-    width = max(a_side.shape[1] if a_side.ndim == 2 else 1, 2)
+def divergence(
+    scores: tuple[Float, Float],
+    mode: Mode,
+    kind: tuple[Kind, Kind],
+    eps: float,
+    norms: tuple[Float | None, Float | None] = (None, None),
+) -> Float:
+    """KL(p_b || p_c) of each entry from both sides' validated scores, in row steps.
+    ``norms``: categorical logits' ``log Σ e^z`` per row where the caller has it (the loss
+    plus the true class's logit), which spares the log-sum-exp here."""
+    n = len(scores[0])
+    width = max(scores[0].shape[1] if scores[0].ndim == 2 else 1, 2)
     step = max(1, STEP_VALUES // width)
     out = np.empty(n)
     for start in range(0, n, step):
         stop = min(n, start + step)
-        a, p = log_probs(a_side[start:stop], mode, kind[0], eps)
-        b, q = log_probs(b_side[start:stop], mode, kind[1], eps)
+        if norms[0] is not None and norms[1] is not None:
+            out[start:stop] = _kl_logits(
+                scores[0][start:stop], norms[0][start:stop], scores[1][start:stop],
+                norms[1][start:stop],
+            )  # fmt: skip
+            continue
+        sides = []
+        for side in (0, 1):
+            z, norm = scores[side][start:stop], norms[side]
+            if norm is not None:
+                log_p = z - norm[start:stop, None]
+                sides.append((log_p, np.exp(log_p)))
+            else:
+                sides.append(log_probs(z, mode, kind[side], eps))
+        (a, p), (b, q) = sides
         out[start:stop] = kl_rows(a, p, b, q)
     return out
+
+
+def _kl_logits(zb: Float, norm_b: Float, zc: Float, norm_c: Float) -> Float:
+    """Both sides logits: ``Σ p (a - b)`` (``Σ p = Σ q = 1`` by construction: :func:`kl_rows`'
+    form without its ``q - p`` terms, so without the candidate's exponentials; identical rows
+    give exactly 0)."""
+    a = zb - norm_b[:, None]
+    b = zc - norm_c[:, None]
+    p = np.exp(a)
+    np.subtract(a, b, out=b)
+    b *= p
+    return row_sums(b)
+
+
+def logits_norm(scores: Float, loss: Float, truth: NDArray[np.int64]) -> Float:
+    """``log Σ_j e^{z_j}`` per row from its loss ``log Σ e^z - z_y`` (categorical logits)."""
+    return loss + scores[np.arange(len(truth)), truth]
 
 
 @dataclass
@@ -141,6 +179,7 @@ class DistributionTotals:
     right_to_wrong: int = 0
     wrong_to_right: int = 0
     n_rounded: int = 0  # rows whose KL came out below 0 by rounding (counted as 0)
+    weighted: bool = False  # weights were given (else the weight and agreement sums are counts)
     kl: LogHistogram = field(default_factory=LogHistogram)
     delta_p: LogHistogram = field(default_factory=LogHistogram)
 
@@ -169,6 +208,10 @@ class DistributionTotals:
             "dp4": (delta_p * delta_p) ** 2,
             "same": agree,
         }
+        if weight is None:  # the weights' and the agreements' sums are the counts
+            del parts["weight"], parts["same"]
+        else:
+            self.weighted = True
         for name, values in parts.items():
             self.sums[name].add(None, values if weight is None or name == "weight"
                                 else weighted(values, weight))  # fmt: skip
@@ -187,6 +230,7 @@ class DistributionTotals:
             self.right_to_wrong + other.right_to_wrong,
             self.wrong_to_right + other.wrong_to_right,
             self.n_rounded + other.n_rounded,
+            self.weighted or other.weighted,
             self.kl.merge(other.kl),
             self.delta_p.merge(other.delta_p),
         )
@@ -243,6 +287,8 @@ def _lgamma(x: Float) -> Float:
 def finish(totals: DistributionTotals, per_nat: float) -> dict[str, Any]:
     """The JSON ``distribution`` block (KL in the report's unit)."""
     s = {k: totals.sums[k].exact_total() for k in _SUMS}
+    if not totals.weighted:
+        s["weight"], s["same"] = Fraction(totals.n), Fraction(totals.same_top)
     n = s["weight"]
     kl_mean, kl_se = mean_se(s["kl"], s["kl2"], n)
     dp_mean, dp_se = mean_se(s["dp"], s["dp2"], n)

@@ -17,6 +17,7 @@ from xent_cli.comparison.distribution import (
     distribution_reasons,
     divergence,
     finish,
+    logits_norm,
 )
 from xent_cli.comparison.pairing import (
     JoinCounts,
@@ -60,6 +61,7 @@ from xent_cli.io.base import BatchSource
 from xent_cli.io.sources import make_sources
 from xent_cli.options import (
     Interval,
+    Kind,
     Mode,
     PairBy,
     Settings,
@@ -195,7 +197,7 @@ def _compare_rows(
     for chunk in pairs:
         totals.add(chunk)
         if moved is not None:
-            _add_distribution(moved, chunk, mode, kinds, settings.eps)
+            _add_distribution(moved, chunk, mode, kinds, settings)
         if codes is not None:
             sliced.add(chunk)
         if bootstrap is not None:
@@ -306,8 +308,8 @@ def _add_distribution(
     moved: DistributionTotals,
     chunk: Pairs,
     mode: Mode,
-    kinds: tuple[Any, Any],
-    eps: float,
+    kinds: tuple[Kind, Kind],
+    settings: Settings,
 ) -> None:
     """One chunk's KL, delta_p, agreement and flips into ``moved``."""
     b, c = chunk.baseline, chunk.candidate
@@ -317,7 +319,13 @@ def _add_distribution(
     assert c.predicted is not None
     assert b.p_true is not None
     assert c.p_true is not None
-    kl = divergence(b.scores, c.scores, mode, kinds, eps)
+    norms: list[Any] = [None, None]
+    if mode is Mode.categorical and not settings.targets:  # the losses give log Σ e^z
+        for side, entries in enumerate((b, c)):
+            if kinds[side] is Kind.logits:
+                assert entries.scores is not None
+                norms[side] = logits_norm(entries.scores, entries.loss, entries.truth)
+    kl = divergence((b.scores, c.scores), mode, kinds, settings.eps, (norms[0], norms[1]))
     right = (b.predicted == b.truth, c.predicted == c.truth)
     moved.add(kl, c.p_true - b.p_true, b.predicted == c.predicted, right, b.weight)
 

@@ -151,7 +151,7 @@ def verdict(report: ComparisonReport) -> str:
     gate = report.gate
     if gate["passed"]:
         names = ("max_regression", "max_relative_regression", "min_improvement",
-                 "max_slice_regression")  # fmt: skip
+                 "max_slice_regression", "max_kl", "max_churn")  # fmt: skip
         rules = [k for k in names if gate.get(k) is not None]
         return "gate: passed" + (f" ({', '.join(rules)})" if rules else " (no gate set)")
     return "gate: FAILED: " + "; ".join(gate["reasons"])
