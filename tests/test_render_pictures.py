@@ -134,7 +134,7 @@ def test_reliability_table_from_a_dict_fits_narrow_terminals(tmp_path):
         ],
         "temperature": {"best": 0.5, "loss_at_best": 0.25, "at_grid_end": False},
     }
-    report = dataclasses.replace(evaluate(path), calibration=calibration)  # type: ignore[arg-type]
+    report = dataclasses.replace(evaluate(path), metrics={"calibration": calibration})
     text = calibration_text(report).splitlines()
     assert text[1] == (
         "calibration: ECE 0.1375   MCE 0.1750   Brier 0.1581   "

@@ -337,3 +337,83 @@ def test_token_options_on_the_command_line(tmp_path):
 def report_se_and_high(stdout: str) -> tuple[float, float]:
     ci = json.loads(stdout)["ci"]
     return ci["se"], ci["high"]
+
+
+def test_slices_of_a_token_file(tmp_path):
+    """--by domain: each slice's loss per token and perplexity, against a pandas groupby;
+    the same through saved states of two files; the slice gate judges the worst slice."""
+    import pandas as pd
+
+    rng = np.random.default_rng(13)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "doc_id": np.repeat(np.arange(30), 20),
+            "domain": np.repeat(rng.choice(["code", "news", "web"], 30), 20),
+            "logprob": -rng.gamma(2.0, 1.0, n),
+        }
+    )
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path, index=False)
+    report = xent_cli.evaluate(path, by="domain").to_dict()
+    expected = frame.assign(nll=-frame.logprob).groupby("domain")["nll"].agg(["mean", "size"])
+    groups = {g["key"]["domain"]: g for g in report["slices"]["groups"]}
+    assert set(groups) == set(expected.index)
+    for domain, row in expected.iterrows():
+        assert groups[domain]["loss"] == pytest.approx(row["mean"], rel=1e-12)
+        assert groups[domain]["perplexity"] == pytest.approx(math.exp(row["mean"]), rel=1e-12)
+        assert groups[domain]["count"] == groups[domain]["tokens"] == row["size"]
+    losses = [g["loss"] for g in report["slices"]["groups"]]
+    assert losses == sorted(losses, reverse=True)
+    parts = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    frame.iloc[:250].to_parquet(parts[0], index=False)
+    frame.iloc[250:].to_parquet(parts[1], index=False)
+    states = []
+    for part in parts:
+        state = part.with_suffix(".state")
+        assert invoke("eval", part, "--by", "domain", "--save-state", state).exit_code == 0
+        states.append(state)
+    merged = json.loads(invoke("merge", *states, "-f", "json").stdout)
+    merged.pop("files")
+    report.pop("files")
+    assert merged == report
+    worst = max(expected["mean"])
+    gap = worst - (-frame.logprob).mean()
+    passing = invoke("eval", path, "--by", "domain", "--max-slice-gap", f"{gap * 1.01}")
+    failing = invoke("eval", path, "--by", "domain", "--max-slice-gap", f"{gap * 0.99}")
+    assert passing.exit_code == 0, passing.output
+    assert failing.exit_code == 1
+    assert "--max-slice-gap" in failing.stderr
+
+
+def test_calibration_of_the_top1_confidence(tmp_path):
+    """--calibration with --topk: ECE, MCE and the top-label Brier score of exp(top log-prob)
+    against 'the actual token was the top one', by numpy, in 10 equal-width bins."""
+    rng = np.random.default_rng(17)
+    n = 800
+    top = np.sort(-rng.gamma(1.5, 0.8, (n, 3)), axis=1)[:, ::-1]  # log-probs, best first
+    right = rng.random(n) < np.exp(top[:, 0]) * 0.9
+    logprob = np.where(right, top[:, 0], top[:, 1] - rng.gamma(1.0, 0.5, n))
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"doc_id": np.arange(n) // 40, "logprob": logprob,
+                             "top_logprobs": top.tolist()}), path)  # fmt: skip
+    report = xent_cli.evaluate(path, calibration=True, ece_bins=10).to_dict()
+    p = np.exp(top[:, 0])
+    y = (logprob >= top[:, 0]).astype(float)
+    bins = np.clip(np.ceil(p * 10).astype(int) - 1, 0, 9)  # (lo, hi], the first closed at 0
+    ece = mce = 0.0
+    for b in range(10):
+        inside = bins == b
+        if inside.any():
+            gap = abs(p[inside].mean() - y[inside].mean())
+            ece += inside.sum() / n * gap
+            mce = max(mce, gap)
+    calibration = report["calibration"]
+    assert report["accuracy"] == pytest.approx(y.mean(), rel=1e-12)
+    assert calibration["ece"] == pytest.approx(ece, rel=1e-9)
+    assert calibration["mce"] == pytest.approx(mce, rel=1e-9)
+    assert calibration["brier"] == pytest.approx(((p - y) ** 2).mean(), rel=1e-9)
+    without = tmp_path / "plain.parquet"
+    write(without, logprob=logprob)
+    with pytest.raises(XentError, match="bins the top-1 confidence: it needs the model"):
+        xent_cli.evaluate(without, calibration=True)

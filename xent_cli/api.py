@@ -77,7 +77,9 @@ class TokenRun:
 
     def report(self, *, min_slice_size: int | None = None) -> TokenReport:
         scan = self.scan
-        return build_token_report(scan.plan, self.state, scan.files, scan.input_names())
+        return build_token_report(
+            scan.plan, self.state, scan.files, scan.input_names(), min_slice_size=min_slice_size
+        )
 
     def partial(self) -> TokenPartial:
         """The state as ``--save-state`` writes it (for ``xent merge``)."""

@@ -17,7 +17,7 @@ def main() -> None:
         try:
             print(f"xent {__version__}", flush=True)
         except BrokenPipeError:  # `xent --version | true`: quiet, like other Unix tools
-            sys.stdout = None  # type: ignore[assignment]
+            sys.stdout = None  # type: ignore[assignment,unused-ignore]
         return
     from xent_cli.cli.main import main as run
 

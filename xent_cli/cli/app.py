@@ -19,7 +19,7 @@ class XentGroup(typer.core.TyperGroup):
     """The one edge where errors become exit codes: a user error (``XentError``) or a usage
     error prints one plain line (plus a hint or a pointer to --help) and exits 2."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override,unused-ignore]
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)

@@ -207,8 +207,8 @@ def merge_command(states: States, *, report_options: ReportOptions) -> None:
 
     merged = merge([load(name) for name in states], states)
     if isinstance(merged, TokenPartial):
-        check_slice_gates(False, report_options)
-        emit_report(merged.finish(), report_options)
+        check_slice_gates(merged.plan.slicer is not None, report_options)
+        emit_report(merged.finish(min_slice_size=report_options.min_slice_size), report_options)
         return
     check_slice_gates(merged.plan.slicer is not None, report_options)
     report = build_report(

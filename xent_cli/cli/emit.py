@@ -86,7 +86,13 @@ def _judged(report: Report | TokenReport, options: ReportOptions) -> Report | To
     from xent_cli.core.token_report import TokenReport, apply_token_gate
 
     if isinstance(report, TokenReport):
-        return apply_token_gate(report, options.max_loss, options.strict)
+        return apply_token_gate(
+            report,
+            options.max_loss,
+            options.strict,
+            max_slice_loss=options.max_slice_loss,
+            max_slice_gap=options.max_slice_gap,
+        )
     return apply_gate(
         report,
         options.max_loss,

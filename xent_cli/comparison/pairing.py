@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -335,13 +335,16 @@ def hash_ids(ids: pa.Array | pa.ChunkedArray) -> NDArray[np.uint64]:
     """A 64-bit hash of each id (pandas' hash_array: the same id, the same hash, anywhere)."""
     import pandas as pd
 
-    return pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object))
+    return cast(
+        "NDArray[np.uint64]",
+        pd.util.hash_array(np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)),
+    )
 
 
 def _partition(ids: pa.ChunkedArray, n_parts: int) -> NDArray[np.int64]:
     if n_parts == 1:
         return np.zeros(len(ids), np.int64)
-    return (hash_ids(ids) % np.uint64(n_parts)).astype(np.int64)
+    return cast("NDArray[np.int64]", (hash_ids(ids) % np.uint64(n_parts)).astype(np.int64))
 
 
 def _read(path: Path) -> pa.Table | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -367,7 +367,9 @@ def _keys(chunk: Pairs, width: int) -> np.ndarray:
     b = chunk.baseline
     if b.ids is None:
         return (b.row * width + b.sub).astype(np.uint64)
-    return hash_ids(b.ids) ^ (b.sub.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    return cast(
+        "np.ndarray", hash_ids(b.ids) ^ (b.sub.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    )
 
 
 def _rows(

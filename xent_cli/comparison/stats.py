@@ -25,30 +25,34 @@ from numpy.typing import NDArray
 from xent_cli.comparison.pairing import Pairs
 from xent_cli.kernels.accumulate import weighted
 from xent_cli.kernels.exact import ExactSums
+from xent_cli.kernels.mergeable import FieldState, counted, nested
 from xent_cli.kernels.tdist import t_ppf, t_sf, t_two_sided_p
 from xent_cli.options import FailOn
 
 Float = NDArray[np.float64]
 
 
-@dataclass
-class PairedTotals:
-    """Exact per-class sums over paired entries."""
+@dataclass(eq=False)
+class PairedTotals(FieldState):
+    """Exact per-class sums over paired entries; mergeable (:mod:`xent_cli.kernels.mergeable`)."""
 
-    count: NDArray[np.int64]
-    weight: ExactSums
-    baseline: ExactSums  # Σ w·l_b
-    candidate: ExactSums  # Σ w·l_c
-    difference: ExactSums  # Σ w·l_c - Σ w·l_b, exactly (both added, one negated)
-    squares: ExactSums  # Σ w·d², d = l_c - l_b rounded per row
-    products: tuple[ExactSums, ExactSums, ExactSums]  # Σ w·l_b², Σ w·l_c², Σ w·l_b·l_c
+    count: NDArray[np.int64] = counted()
+    weight: ExactSums = nested(ExactSums)
+    baseline: ExactSums = nested(ExactSums)  # Σ w·l_b
+    candidate: ExactSums = nested(ExactSums)  # Σ w·l_c
+    difference: ExactSums = nested(ExactSums)  # Σ w·l_c - Σ w·l_b, exactly (one negated)
+    squares: ExactSums = nested(ExactSums)  # Σ w·d², d = l_c - l_b rounded per row
+    # Pearson's correlation of the paired losses: Σ w·l_b², Σ w·l_c², Σ w·l_b·l_c (one bucket)
+    baseline_squares: ExactSums = nested(ExactSums)
+    candidate_squares: ExactSums = nested(ExactSums)
+    products: ExactSums = nested(ExactSums)
 
     @classmethod
     def zeros(cls, n_classes: int) -> PairedTotals:
         weight, baseline, candidate, difference, squares = (ExactSums(n_classes) for _ in range(5))
-        products = (ExactSums(1), ExactSums(1), ExactSums(1))
         counts = np.zeros(n_classes, np.int64)
-        return cls(counts, weight, baseline, candidate, difference, squares, products)
+        return cls(counts, weight, baseline, candidate, difference, squares,
+                   ExactSums(1), ExactSums(1), ExactSums(1))  # fmt: skip
 
     def add(self, pairs: Pairs) -> None:
         b, c = pairs.baseline, pairs.candidate
@@ -67,24 +71,9 @@ class PairedTotals:
         self.candidate.add(classes, wc)
         self.difference.add(np.concatenate([classes, classes]), np.concatenate([wc, -wb]))
         self.squares.add(classes, wd2)
-        for sums, values in zip(self.products, (b.loss * wb, c.loss * wc, b.loss * wc),
-                                strict=True):  # fmt: skip
-            sums.add(None, values)
-
-    def merge(self, other: PairedTotals) -> PairedTotals:
-        return PairedTotals(
-            self.count + other.count,
-            self.weight.merge(other.weight),
-            self.baseline.merge(other.baseline),
-            self.candidate.merge(other.candidate),
-            self.difference.merge(other.difference),
-            self.squares.merge(other.squares),
-            (
-                self.products[0].merge(other.products[0]),
-                self.products[1].merge(other.products[1]),
-                self.products[2].merge(other.products[2]),
-            ),
-        )
+        self.baseline_squares.add(None, b.loss * wb)
+        self.candidate_squares.add(None, c.loss * wc)
+        self.products.add(None, b.loss * wc)
 
 
 @dataclass(frozen=True)
@@ -131,7 +120,10 @@ def correlation(totals: PairedTotals) -> float | None:
     w``; None when either side's losses do not vary (or a sum is not finite)."""
     w = totals.weight.exact_total()
     sb, sc = totals.baseline.exact_total(), totals.candidate.exact_total()
-    bb, cc, bc = (s.exact_total() for s in totals.products)
+    bb, cc, bc = (
+        s.exact_total()
+        for s in (totals.baseline_squares, totals.candidate_squares, totals.products)
+    )
     if w is None or sb is None or sc is None or bb is None or cc is None or bc is None:
         return None
     if w <= 0:

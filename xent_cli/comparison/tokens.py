@@ -200,7 +200,7 @@ class TokenPairTotals:
         self.units_squared += int((b.unit * b.unit).sum())
         if self.documents is not None:
             for sums, side in zip(self.documents, (b, c), strict=True):
-                sums.add(_document_rows(side, b))
+                sums.add_documents(_document_rows(side, b))
 
 
 def _document_rows(side: Entries, base: Entries) -> TokenRows:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from xent_cli.kernels.mergeable import require_mergeable
 from xent_cli.options import Settings
 
 ZERO_PROBABILITY = "zero-probability"
@@ -48,8 +49,9 @@ class WarningRecord:
 class Diagnostics:
     """Warning records of a pass: the full count of each code and its ``limit`` smallest rows.
 
-    Mergeable: counts add and the rows kept are the ``limit`` smallest of both, so any split
-    of the input, merged in any order, keeps the same rows.
+    Mergeable (:mod:`xent_cli.kernels.mergeable`): counts add and the rows kept are the
+    ``limit`` smallest of both, so any split of the input, merged in any order, keeps the same
+    rows; saved in report order, so the same rows write the same state.
     """
 
     def __init__(self, limit: int) -> None:
@@ -77,8 +79,16 @@ class Diagnostics:
             if ids is not None:
                 record.ids.extend(list(ids)[:room])
 
+    def empty_like(self) -> Diagnostics:
+        return Diagnostics(self.limit)
+
+    def fingerprint(self) -> dict[str, object]:
+        """What must agree to merge: the rows kept per warning."""
+        return {"limit": self.limit}
+
     def merge(self, other: Diagnostics) -> Diagnostics:
         """Both sides' warnings: counts added, the smallest rows (with their ids) kept."""
+        require_mergeable(self, other)
         merged = Diagnostics(self.limit)
         for code in dict.fromkeys([*self._records, *other._records]):
             parts = [d._records[code] for d in (self, other) if code in d._records]
@@ -109,7 +119,7 @@ class Diagnostics:
             "limit": self.limit,
             "records": [
                 {"code": r.code, "count": r.count, "rows": r.rows, "ids": r.ids}
-                for r in self._records.values()
+                for r in self._ordered()
             ],
         }
 
@@ -126,14 +136,16 @@ class Diagnostics:
         record = self._records.get(code)
         return record.count if record else 0
 
+    def _ordered(self) -> list[WarningRecord]:
+        """The records in report order: those of CODES in its order, then others by code."""
+        known = [self._records[c] for c in CODES if c in self._records]
+        return known + [self._records[c] for c in sorted(self._records) if c not in CODES]
+
     def records(self, settings: Settings) -> list[WarningRecord]:
         """New records in report order, each with its sentence (this state is unchanged)."""
-        ordered = [self._records[c] for c in CODES if c in self._records] + [
-            r for c, r in self._records.items() if c not in CODES
-        ]
         return [
             WarningRecord(r.code, r.count, list(r.rows), list(r.ids), describe(r, settings))
-            for r in ordered
+            for r in self._ordered()
         ]
 
 

@@ -68,13 +68,15 @@ class Scan:
             self._first = self._read(first, plan.roles)
             self.plan = plan
             return
-        if settings.ignore_label is not None:  # (see core/prepare.py: not read there yet)
-            raise XentError(
-                "--ignore-label applies to token files; a classifier's rows are left out by "
-                "a missing label",
-                hint="empty the labels of the rows to leave out (they are counted as missing)",
-            )
         roles = resolve_roles(first.schema, settings, first.name)
+        if settings.ignore_label is not None and (
+            roles.mode is Mode.multilabel or not roles.label_columns
+        ):
+            raise XentError(
+                "--ignore-label leaves out rows by their label: it needs one label column "
+                "(a multilabel file's cells are 0/1; soft targets have no label)",
+                hint="leave rows out by an empty label (counted as missing-label)",
+            )
         self._first = self._read(first, roles)
         sample, width, labels = None, None, None
         if (

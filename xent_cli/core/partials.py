@@ -28,6 +28,7 @@ from xent_cli.core.state import EvalState
 from xent_cli.core.token_partials import TokenPartial
 from xent_cli.errors import XentError
 from xent_cli.io.atomic import write_atomically
+from xent_cli.metrics import metric_fingerprints
 from xent_cli.options import Base, InputFormat, Kind, Mode, Settings
 from xent_cli.version import __version__
 
@@ -103,7 +104,7 @@ def fingerprint(plan: Plan) -> dict[str, Any]:
         "weight": r.weight_column,
         "top_warnings": s.top_warnings,
         "by": plan.slicer.to_state() if plan.slicer is not None else None,
-        "calibration": s.calibration.to_dict() if s.calibration is not None else None,
+        **metric_fingerprints(s),  # --calibration: "calibration"
     }
 
 

@@ -15,6 +15,7 @@ stops the run with exit 2 and a hint to pass ``--kind``: the same policy for eve
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,8 @@ from xent_cli.core.labels import (
 )
 from xent_cli.errors import XentError
 from xent_cli.kernels.numerics import logsumexp_rows
+from xent_cli.metrics import active_metrics, slice_metrics
+from xent_cli.metrics.base import ActiveMetric
 from xent_cli.options import NORMALIZATION_TOLERANCE, Kind, Mode, Settings, signature_line
 from xent_cli.version import __version__
 
@@ -97,14 +100,15 @@ class Plan:
             return list(self.lookup.class_names)
         return list(self.class_names)
 
-    @property
-    def calibration(self) -> Any:
-        """--calibration: the convention (a calibration.Convention) resolved for the mode."""
-        if self.settings.calibration is None:
-            return None
-        from xent_cli.metrics.calibration import Convention
+    @functools.cached_property
+    def metrics(self) -> tuple[ActiveMetric, ...]:
+        """The add-on metrics asked for (--calibration), their settings resolved for the mode."""
+        return active_metrics(self.settings, self.mode)
 
-        return Convention.of(self.settings.calibration, self.mode)
+    @functools.cached_property
+    def slice_metrics(self) -> tuple[ActiveMetric, ...]:
+        """Those with figures per --by slice, with their settings for slices."""
+        return slice_metrics(self.metrics)
 
     @property
     def checks_probabilities_as_logits(self) -> bool:
@@ -238,6 +242,14 @@ def _not_like_scores(values: NDArray[np.float64], every_constant: bool) -> str |
 # -- the positive class of a binary file ---------------------------------------------------
 
 
+def _same(a: str, b: str) -> bool:
+    return a == b
+
+
+def _same_ignoring_case(a: str, b: str) -> bool:
+    return a.casefold() == b.casefold()
+
+
 def _positive_from_column(settings: Settings, roles: Roles, labels: Sequence[Any]) -> Settings:
     """Binary labels that are not 0/1 (or true/false), one of which names the score column
     (``prob_benign`` for labels benign / malignant): that label is the positive class. The
@@ -252,7 +264,7 @@ def _positive_from_column(settings: Settings, roles: Roles, labels: Sequence[Any
     derived += [column[: -len(s)] for s in NAME_SUFFIXES if column.lower().endswith(s)]
     derived = [n.strip() for n in derived if n.strip()]
     wanted = [n.strip() for n in [*roles.class_names, column, *derived] if n.strip()]
-    for match in (lambda a, b: a == b, lambda a, b: a.casefold() == b.casefold()):
+    for match in (_same, _same_ignoring_case):
         for name in wanted:
             for value in labels:
                 key = canonical(value)

@@ -9,14 +9,14 @@ so the same rows give the same arrays however the input is cut into batches.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
-from xent_cli.core.labels import MISSING, encode
+from xent_cli.core.labels import MISSING, canonical, encode
 from xent_cli.core.plan import LOG_PROB_SLACK, Plan
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import floats, python_values
@@ -29,10 +29,8 @@ from xent_cli.kernels.scoring import (
     score_categorical_logits_parts,
     score_soft_targets,
 )
+from xent_cli.metrics.base import BatchScores
 from xent_cli.options import NORMALIZATION_TOLERANCE, Kind, Mode
-
-if TYPE_CHECKING:
-    from xent_cli.metrics.confidence import Confidences
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
@@ -53,8 +51,8 @@ class Prepared:
     warnings: dict[str, Int] = field(default_factory=dict)  # code -> rows within the batch
     in_unit: bool = True  # logits checked: every evaluated score in [0, 1] (rows sum to 1)
     slice_columns: tuple[pa.Array, ...] = ()  # --by: the batch's slice columns
-    confidences: Confidences | None = None  # --calibration: per-entry p, outcome, Brier
-    grid: list[Float] | None = None  # --decompose: per-entry losses at each temperature
+    metric_inputs: dict[str, Any] = field(default_factory=dict)  # add-on metrics' inputs, by key
+    n_ignored: int = 0  # rows whose label is --ignore-label's value: not scored, not warned
     scores: Float | None = None  # the evaluated rows' validated scores (n, k); binary (n, 1)
 
     @property
@@ -106,6 +104,7 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     by = tuple(batch.column(c) for c in roles.by_columns) if plan.slicer is not None else ()
 
     scores = score_matrix(plan, batch, source)
+    batch, ignored = _without_ignored_labels(plan, batch)
     labels, targets = _labels(plan, batch, source, len(plan.class_names))
     weight = (
         floats(column(batch, roles.weight_column), source, roles.weight_column)
@@ -114,8 +113,12 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     )
 
     present = (labels != MISSING).all(axis=1) if labels.ndim == 2 else labels != MISSING
-    if not present.all():
-        warnings[dx.MISSING_LABEL] = np.flatnonzero(~present)
+    if ignored is not None:
+        present &= ~ignored
+    missing = ~present if ignored is None else ~present & ~ignored
+    if missing.any():
+        warnings[dx.MISSING_LABEL] = np.flatnonzero(missing)
+    n_ignored = 0 if ignored is None else int(ignored.sum())
     finite = finite_rows(scores, allow_neg_inf=plan.kind is Kind.log_probs)
     if targets is not None and not all_usable(targets):
         finite &= usable(targets).all(axis=1)
@@ -137,7 +140,9 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
             warnings[dx.NON_FINITE] = np.flatnonzero(present & ~finite)
         local = np.flatnonzero(valid)
     if len(local) == 0:
-        return Prepared(start, n, 0, local, None, None, ids, warnings, slice_columns=by)
+        return Prepared(
+            start, n, 0, local, None, None, ids, warnings, slice_columns=by, n_ignored=n_ignored
+        )
     if len(local) < n:  # drop skipped rows (a copy; most batches have none)
         scores = scores[valid]
         labels = labels[valid]
@@ -145,9 +150,9 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
         weight = weight[valid] if weight is not None else None
     scores, in_unit = _check_values(plan, scores, local, start, source, warnings)
 
-    parts = None  # --calibration of categorical logits: the loss kernel's exp sums
+    parts = None  # a metric's use of categorical logits: the loss kernel's exp sums
     if (
-        plan.settings.calibration is not None
+        any(metric.uses_logit_parts for metric in plan.metrics)
         and plan.mode is Mode.categorical
         and plan.kind is Kind.logits
         and targets is None
@@ -165,32 +170,38 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
         warnings[dx.ZERO_PROBABILITY] = np.unique(cells[scored.zero])
     prepared = Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit, by)
     prepared.scores = scores  # (xent compare's distributions are computed from them)
-    if plan.settings.calibration is not None:
-        _calibration_inputs(plan, prepared, scores, labels, targets, parts)
+    prepared.n_ignored = n_ignored
+    if plan.metrics:
+        batch_scores = BatchScores(
+            plan.mode, plan.kind, plan.settings.eps, scores, labels, targets, scored, parts
+        )
+        prepared.metric_inputs = {m.key: m.inputs(batch_scores) for m in plan.metrics}
     return prepared
 
 
-def _calibration_inputs(
-    plan: Plan,
-    prepared: Prepared,
-    scores: Float,
-    labels: Int,
-    targets: Float | None,
-    parts: tuple[Float, Float | None] | None,
-) -> None:
-    """--calibration: the batch's confidences; --decompose: its temperature-grid losses."""
-    from xent_cli.metrics.confidence import confidences
-    from xent_cli.metrics.temperature import as_logits, grid_losses
+def _without_ignored_labels(
+    plan: Plan, batch: pa.RecordBatch
+) -> tuple[pa.RecordBatch, NDArray[np.bool_] | None]:
+    """``--ignore-label VALUE``: the batch with those rows' labels null, and which rows they
+    are (PyTorch's ``ignore_index``: ``-100``, ``-100.0`` and ``"-100"`` are one value)."""
+    wanted = plan.settings.ignore_label
+    if wanted is None:
+        return batch, None
+    import pyarrow.compute as pc
 
-    convention = plan.calibration
-    assert convention is not None
-    assert prepared.scored is not None
-    prepared.confidences = confidences(
-        plan.mode, plan.kind, convention.target, scores, labels, targets, prepared.scored, parts
-    )
-    if convention.decompose:
-        logits = as_logits(scores, plan.kind, plan.mode, plan.settings.eps)
-        prepared.grid = grid_losses(logits, plan.mode, labels, targets)
+    name = plan.roles.label_columns[0]
+    index = batch.schema.get_field_index(name)
+    column = batch.column(index)
+    key = canonical(wanted)
+    values = pc.unique(column.dictionary if pa.types.is_dictionary(column.type) else column)
+    matching = [v for v in values.to_pylist() if v is not None and canonical(v) == key]
+    if not matching:
+        return batch, np.zeros(batch.num_rows, bool)
+    plain = column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+    hit = pc.is_in(plain, value_set=pa.array(matching, plain.type))
+    ignored = np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), bool)
+    nulled = pc.if_else(pa.array(ignored), pa.nulls(batch.num_rows, column.type), column)
+    return batch.set_column(index, batch.schema.field(index), nulled), ignored
 
 
 def _labels(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> tuple[Int, Float | None]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from xent_cli.core import diagnostics as dx
 from xent_cli.errors import XentError
 from xent_cli.jsonvalues import json_number
+from xent_cli.metrics.base import CoreTotals
 from xent_cli.options import Base, Mode
 from xent_cli.version import __version__
 
@@ -97,12 +98,18 @@ class Report:
     signature: str = ""
     version: str = __version__
     gate: Gate = field(default_factory=Gate)
+    n_ignored: int | None = None  # --ignore-label: rows left out (None: not asked)
     slices: SliceReport | None = None  # --by
-    calibration: Calibration | None = None  # --calibration
+    metrics: dict[str, Any] = field(default_factory=dict)  # add-on metrics' results, by key
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """--calibration: its figures (None without); short for ``metrics.get("calibration")``."""
+        return self.metrics.get("calibration")
 
     @property
     def n_skipped(self) -> int:
-        return self.n_rows - self.n_evaluated
+        return self.n_rows - self.n_evaluated - (self.n_ignored or 0)
 
     @property
     def unit(self) -> str:
@@ -121,6 +128,7 @@ class Report:
             "n_rows": self.n_rows,
             "n_evaluated": self.n_evaluated,
             "n_skipped": self.n_skipped,
+            **({"n_ignored": self.n_ignored} if self.n_ignored is not None else {}),
             "loss": json_number(self.loss),
             "loss_sum": json_number(self.loss_sum),
             "perplexity": json_number(self.perplexity),
@@ -131,7 +139,7 @@ class Report:
             "columns": self.columns,
             "classes": [c.to_dict() for c in self.classes],
             "warnings": [w.to_dict(self.has_ids) for w in self.warnings],
-            **({"calibration": self.calibration.to_dict()} if self.calibration else {}),
+            **{key: result.to_dict() for key, result in self.metrics.items()},
             **({"slices": self.slices.to_dict()} if self.slices is not None else {}),
             "gate": self.gate.to_dict(),
             "signature": self.signature,
@@ -282,24 +290,17 @@ def build_report(
     if state.slices is not None and slicer is not None:
         from xent_cli.core.slice_report import build_slices
         from xent_cli.core.slicer import DEFAULT_MIN_SLICE_SIZE
-        from xent_cli.core.state import slice_convention
 
         size = DEFAULT_MIN_SLICE_SIZE if min_slice_size is None else min_slice_size
         slices = build_slices(
-            slicer, state.slices, loss_nats * per_nat, per_nat, size, slice_convention(plan)
+            slicer, state.slices, loss_nats * per_nat, per_nat, size, plan.slice_metrics
         )
-    calibration = None
-    if state.calibration is not None:
-        from xent_cli.metrics.calibration import finish
-
-        calibration = finish(
-            state.calibration,
-            plan.calibration,
-            [c.name for c in classes],
-            sums.total_loss,
-            sums.total_weight,
-            settings.base.log,
-        )
+    core = CoreTotals(
+        [c.name for c in classes], sums.total_loss, sums.total_weight, settings.base.log
+    )
+    metrics = {
+        m.key: m.finish(state.metrics[m.key], core) for m in plan.metrics if m.key in state.metrics
+    }
     return Report(
         files=files,
         mode=plan.mode.value,
@@ -309,6 +310,7 @@ def build_report(
         eps=settings.eps,
         n_rows=state.n_rows,
         n_evaluated=state.n_evaluated,
+        n_ignored=state.n_ignored if plan.settings.ignore_label is not None else None,
         loss=loss_nats * per_nat,
         loss_sum=sums.total_loss * per_nat,
         perplexity=math.exp(loss_nats) if loss_nats < 709 else math.inf,
@@ -322,7 +324,7 @@ def build_report(
         has_ids=plan.roles.id_column is not None,
         signature=plan.signature(),
         slices=slices,
-        calibration=calibration,
+        metrics=metrics,
     )
 
 

@@ -4,14 +4,14 @@ worst first, and the slice gates."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from xent_cli.core.slicer import DEFAULT_MIN_SLICE_SIZE, MISSING_SLICE, Key, Slicer
-from xent_cli.core.state import EvalState, SliceStates
+from xent_cli.core.state import SliceStates
 from xent_cli.jsonvalues import json_number
 from xent_cli.kernels.accumulate import overall_totals
-from xent_cli.metrics.calibration import finish
+from xent_cli.metrics.base import ActiveMetric, CoreTotals
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,15 @@ class SliceResult:
     mean_p_true: float | None
     zero_probability: int
     small: bool
-    calibration: dict[str, Any] | None = None  # --calibration: the slice's ece, mce, brier
+    # add-on metrics' figures for the slice, by key (--calibration: its ece, mce, brier)
+    metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    @property
+    def calibration(self) -> dict[str, float | None] | None:
+        """--calibration: the slice's ece, mce and brier (None without)."""
+        return self.metrics.get("calibration")
 
     def to_dict(self) -> dict[str, Any]:
-
-        extra = self.calibration or {}
         return {
             "key": self.key,
             "count": self.count,
@@ -40,7 +44,11 @@ class SliceResult:
             "small": self.small,
             "zero_probability": self.zero_probability,
             "share": json_number(self.share),
-            **{k: json_number(v) for k, v in extra.items()},
+            **{
+                name: json_number(value)
+                for figures in self.metrics.values()
+                for name, value in figures.items()
+            },
         }
 
     @property
@@ -78,16 +86,6 @@ class SliceReport:
         }
 
 
-def _slice_calibration(
-    state: EvalState, convention: Any, loss_sum: float, weight: float
-) -> dict[str, Any] | None:
-    if state.calibration is None or convention is None:
-        return None
-
-    figures = finish(state.calibration, convention, [], loss_sum, weight, 1.0)
-    return {"ece": figures.ece, "mce": figures.mce, "brier": figures.brier}
-
-
 def slice_order(slicer: Slicer, key: Key) -> tuple[Any, ...]:
     parts: list[Any] = []
     for column, value in zip(slicer.columns, key, strict=True):
@@ -109,10 +107,11 @@ def build_slices(
     overall_loss: float,
     per_nat: float,
     min_size: int = DEFAULT_MIN_SLICE_SIZE,
-    convention: Any = None,
+    metrics: tuple[ActiveMetric, ...] = (),
 ) -> SliceReport:
-    """Each slice's figures (in the report's base), sorted by key; the differences and the
-    worst slice over the eligible (not small) slices."""
+    """Each slice's figures (in the report's base; ``metrics``: the add-on metrics with
+    figures per slice), sorted by key; the differences and the worst slice over the eligible
+    (not small) slices."""
 
     states = slices.states
     totals = dict(zip(states, overall_totals([s.totals for s in states.values()]), strict=True))
@@ -133,7 +132,13 @@ def build_slices(
                 mean_p_true=sums.p_true / w if w > 0 else None,
                 zero_probability=sums.zero_probability,
                 small=state.n_evaluated < min_size,
-                calibration=_slice_calibration(state, convention, sums.loss, w),
+                metrics={
+                    m.key: m.slice_figures(
+                        state.metrics[m.key], CoreTotals([], sums.loss, w, 1.0 / per_nat)
+                    )
+                    for m in metrics
+                    if m.key in state.metrics
+                },
             )
         )
     eligible = [g for g in groups if not g.small and g.loss is not None]

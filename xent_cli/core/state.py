@@ -3,12 +3,16 @@
 ``add`` folds in one prepared batch, ``merge`` combines two states (associative and
 commutative: any split of the rows, merged in any order, gives an equal state), and
 :func:`xent_cli.core.report.build_report` finishes a state into a
-:class:`~xent_cli.core.report.Report`.
+:class:`~xent_cli.core.report.Report`. Merging, ``==``, the saved state (``to_state`` /
+``from_state``) and the fingerprint are derived from the fields' declared rules
+(:mod:`xent_cli.kernels.mergeable`); the add-on metrics' states are held by key and driven
+through :class:`~xent_cli.metrics.base.ActiveMetric`, one loop for all of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,25 +25,41 @@ from xent_cli.core.plan import Plan
 from xent_cli.core.prepare import Prepared
 from xent_cli.core.slicer import Key, Slicer
 from xent_cli.kernels.accumulate import ClassTotals
+from xent_cli.kernels.mergeable import (
+    FieldState,
+    attached,
+    counted,
+    flattened,
+    keyed,
+    nested,
+    rare_count,
+    reduced,
+    setting,
+)
+from xent_cli.metrics import state_loaders
+from xent_cli.metrics.base import ActiveMetric
 from xent_cli.metrics.calibration import CalibrationState
-from xent_cli.metrics.confidence import Confidences
-from xent_cli.options import EceTarget, Mode
+from xent_cli.options import Mode
 
 
-@dataclass
-class EvalState:
-    """Counts, exact per-class sums and warnings of the rows seen so far."""
+@dataclass(eq=False)
+class EvalState(FieldState):
+    """Counts, exact per-class sums, warnings and add-on metrics of the rows seen so far."""
 
-    n_rows: int
-    n_evaluated: int
-    totals: ClassTotals
-    diagnostics: dx.Diagnostics
-    looks_like_probs: bool = True  # logits checked: every row so far in [0, 1], summing to 1
-    labels: dict[str, Any] | None = None  # binary: what the label lookup learned (see labels.py)
-    slices: SliceStates | None = None  # --by: one state per slice (see slices.py)
-    slicer: Any = None  # --by: the plan's slices.Slicer (not part of the saved state)
-    calibration: CalibrationState | None = None  # --calibration: bins, Brier, temperatures
-    convention: Any = None  # --calibration: the plan's calibration.Convention (not saved)
+    n_rows: int = counted()
+    n_evaluated: int = counted()
+    totals: ClassTotals = nested(ClassTotals)
+    diagnostics: dx.Diagnostics = nested(dx.Diagnostics, key="warnings")
+    # logits checked: every row so far in [0, 1], summing to 1
+    looks_like_probs: bool = reduced(operator.and_, True, convert=bool)
+    # binary: what the label lookup learned (see labels.py)
+    labels: dict[str, Any] | None = reduced(merge_learned, None)
+    slices: SliceStates | None = nested(lambda: SliceStates, optional=True)  # --by
+    # add-on metrics' states by key (--calibration: "calibration"), each saved under its key
+    metrics: dict[str, Any] = flattened(state_loaders)
+    slicer: Slicer | None = attached()  # --by: the plan's (not part of the saved state)
+    active: tuple[ActiveMetric, ...] = attached(default=())  # the plan's metrics (not saved)
+    n_ignored: int = rare_count()  # --ignore-label: rows left out (saved only when not 0)
 
     @classmethod
     def empty(cls, plan: Plan) -> EvalState:
@@ -52,15 +72,20 @@ class EvalState:
         )
         if plan.slicer is not None:
             state.slices, state.slicer = SliceStates.empty(plan), plan.slicer
-        if plan.settings.calibration is not None:
-            state.convention = plan.calibration
-            state.calibration = CalibrationState.empty(state.convention, plan.n_classes, weighted)
+        state.active = plan.metrics
+        state.metrics = {m.key: m.empty(plan.n_classes, weighted) for m in plan.metrics}
         return state
+
+    @property
+    def calibration(self) -> CalibrationState | None:
+        """--calibration: its state (None without); short for ``metrics.get("calibration")``."""
+        return self.metrics.get("calibration")
 
     def add(self, batch: Prepared) -> None:
         """Fold in one batch (batches of one pass arrive in input order)."""
         self.n_rows += batch.n_rows
         self.n_evaluated += batch.n_evaluated
+        self.n_ignored += batch.n_ignored
         limit = self.diagnostics.limit
         for code in dx.CODES:
             local = batch.warnings.get(code)
@@ -74,40 +99,17 @@ class EvalState:
         self.totals.add(
             scored.classes, scored.loss, batch.weight, scored.correct, scored.p_true, scored.zero
         )
-        if self.slices is not None and batch.slice_columns:
+        if self.slices is not None and self.slicer is not None and batch.slice_columns:
             self.slices.add(self.slicer, batch)
-        if self.calibration is not None and batch.confidences is not None:
-            self.calibration.add(self.convention, batch.confidences, batch.weight, batch.grid)
-
-    def merge(self, other: EvalState) -> EvalState:
-        return EvalState(
-            self.n_rows + other.n_rows,
-            self.n_evaluated + other.n_evaluated,
-            self.totals.merge(other.totals),
-            self.diagnostics.merge(other.diagnostics),
-            self.looks_like_probs and other.looks_like_probs,
-            merge_learned(self.labels, other.labels),
-            _merge_slices(self.slices, other.slices),
-            self.slicer if self.slicer is not None else other.slicer,
-            _merge_calibration(self.calibration, other.calibration),
-            self.convention if self.convention is not None else other.convention,
-        )
+        for metric in self.active:
+            inputs = batch.metric_inputs.get(metric.key)
+            if inputs is not None:
+                metric.add(self.metrics[metric.key], inputs, batch.weight)
 
     def shifted(self, offset: int) -> EvalState:
         """The same state with its warnings' row numbers moved by ``offset`` (a part that
         starts ``offset`` rows into the whole input)."""
-        return EvalState(
-            self.n_rows,
-            self.n_evaluated,
-            self.totals,
-            self.diagnostics.shifted(offset),
-            self.looks_like_probs,
-            self.labels,
-            self.slices,
-            self.slicer,
-            self.calibration,
-            self.convention,
-        )
+        return dataclasses.replace(self, diagnostics=self.diagnostics.shifted(offset))
 
     def class_names(self, plan: Plan) -> list[str]:
         """The per-class table's names; binary: the two label values the rows held."""
@@ -117,79 +119,21 @@ class EvalState:
         lookup.learn(self.labels)
         return lookup.class_names
 
-    def to_state(self) -> dict[str, Any]:
-        """JSON-serialisable and exact (saved states, Dask tasks)."""
-        return {
-            "n_rows": self.n_rows,
-            "n_evaluated": self.n_evaluated,
-            "totals": self.totals.to_state(),
-            "warnings": self.diagnostics.to_state(),
-            "looks_like_probs": self.looks_like_probs,
-            "labels": self.labels,
-            **({"slices": self.slices.to_state()} if self.slices is not None else {}),
-            **(
-                {"calibration": self.calibration.to_state()} if self.calibration is not None else {}
-            ),
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> EvalState:
-        slices = None
-        if state.get("slices") is not None:
-            slices = SliceStates.from_state(state["slices"])
-        calibration = None
-        if state.get("calibration") is not None:
-            calibration = CalibrationState.from_state(state["calibration"])
-        return cls(
-            int(state["n_rows"]),
-            int(state["n_evaluated"]),
-            ClassTotals.from_state(state["totals"]),
-            dx.Diagnostics.from_state(state["warnings"]),
-            bool(state["looks_like_probs"]),
-            state.get("labels"),
-            slices,
-            calibration=calibration,
-        )
-
-
-def _merge_slices(a: SliceStates | None, b: SliceStates | None) -> SliceStates | None:
-    if a is None or b is None:
-        return a if b is None else b
-    return a.merge(b)
-
-
-def _merge_calibration(
-    a: CalibrationState | None, b: CalibrationState | None
-) -> CalibrationState | None:
-    if a is None or b is None:
-        return a if b is None else b
-    return a.merge(b)
-
-
-def slice_convention(plan: Plan) -> Any:
-    """The calibration convention of each slice: the run's, for top or positive targets
-    (classwise and the temperature scan are the whole run's only)."""
-    convention = plan.calibration
-    if convention is None:
-        return None
-    if convention.target is EceTarget.classwise:
-        return None
-    return dataclasses.replace(convention, decompose=False)
-
 
 # -- --by: every slice's state, side by side ------------------------------------------------
 
-FLUSH_ENTRIES = 1 << 20  # calibration entries buffered before they are filed into their slices
+FLUSH_ENTRIES = 1 << 20  # metric entries buffered before they are filed into their slices
 FIRST_CAPACITY = 16  # slices the side-by-side totals have room for before they first grow
 
 
 @dataclass
 class _Pending:
-    """Calibration entries of some batches, not yet filed into their slices."""
+    """Some batches' entries for the slices' metrics, not yet filed into their slices:
+    per entry its slice code and weight, and each metric's per-entry columns."""
 
     codes: list[NDArray[np.intp]] = field(default_factory=list)
-    confidences: list[tuple[NDArray[Any], ...]] = field(default_factory=list)
     weights: list[NDArray[np.float64]] = field(default_factory=list)
+    columns: dict[str, list[tuple[NDArray[Any], ...]]] = field(default_factory=dict)
     entries: int = 0
 
 
@@ -223,28 +167,30 @@ class _SideBySide:
 
 
 @dataclass(eq=False)
-class SliceStates:
+class SliceStates(FieldState):
     """One :class:`EvalState` per slice key (mergeable: a merge is per key).
 
     The per-class sums of all slices are accumulated side by side (:class:`_SideBySide`) and
-    handed to the slices' states when these are asked for; calibration entries are buffered
-    (at most :data:`FLUSH_ENTRIES`) and filed one ``add`` per slice per flush. The sums are
-    exact, so neither changes a figure. A slice's state keeps no warnings and no evidence of
-    probabilities passed as logits (those are the run's, judged by batch: per slice they would
-    depend on how the rows were split)."""
+    handed to the slices' states when these are asked for; the add-on metrics' entries are
+    buffered (at most :data:`FLUSH_ENTRIES`) and filed one ``add`` per slice per flush. The
+    sums are exact, so neither changes a figure. A slice's state keeps no warnings and no
+    evidence of probabilities passed as logits (those are the run's, judged by batch: per
+    slice they would depend on how the rows were split)."""
 
-    n_classes: int
-    weighted: bool
-    _states: dict[Key, EvalState] = field(default_factory=dict)
-    convention: Any = field(default=None, repr=False)  # per-slice calibration
-    _keys: list[Key] = field(default_factory=list, repr=False)
-    _index: dict[Key, int] = field(default_factory=dict, repr=False)
-    _side: _SideBySide | None = field(default=None, repr=False)
-    _pending: _Pending = field(default_factory=_Pending, repr=False)
+    n_classes: int = setting(int)
+    weighted: bool = setting(bool)
+    _states: dict[Key, EvalState] = keyed(
+        lambda: EvalState, encode=list, decode=tuple, key="slices"
+    )
+    active: tuple[ActiveMetric, ...] = attached(default=())  # the metrics with slice figures
+    _keys: list[Key] = field(default_factory=list, init=False, repr=False)
+    _index: dict[Key, int] = field(default_factory=dict, init=False, repr=False)
+    _side: _SideBySide | None = field(default=None, init=False, repr=False)
+    _pending: _Pending = field(default_factory=_Pending, init=False, repr=False)
 
     @classmethod
     def empty(cls, plan: Plan) -> SliceStates:
-        return cls(plan.n_classes, plan.roles.weight_column is not None, {}, slice_convention(plan))
+        return cls(plan.n_classes, plan.roles.weight_column is not None, {}, plan.slice_metrics)
 
     @property
     def states(self) -> dict[Key, EvalState]:
@@ -252,25 +198,15 @@ class SliceStates:
         self.flush()
         return self._states
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SliceStates):
-            return NotImplemented
-        return (self.n_classes, self.weighted, self.states) == (
-            other.n_classes,
-            other.weighted,
-            other.states,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
+    def _settle(self) -> None:
+        self.flush()
 
     def _state(self, key: Key) -> EvalState:
         state = self._states.get(key)
         if state is None:
             totals = ClassTotals.zeros(self.n_classes, self.weighted)
             state = self._states[key] = EvalState(0, 0, totals, dx.Diagnostics(0))
-            if self.convention is not None:
-                state.convention = self.convention
-                state.calibration = CalibrationState.empty(self.convention, 1, self.weighted)
+            state.metrics = {m.key: m.empty(self.n_classes, self.weighted) for m in self.active}
         return state
 
     def add(self, slicer: Slicer, batch: Prepared) -> None:
@@ -300,18 +236,20 @@ class SliceStates:
         s = batch.scored
         classes = codes * self.n_classes + s.classes
         side.totals.add(classes, s.loss, batch.weight, s.correct, s.p_true, s.zero)
-        if self.convention is not None and batch.confidences is not None:
-            c, pending = batch.confidences, self._pending
+        if self.active and batch.metric_inputs:
+            pending = self._pending
             pending.codes.append(codes)
-            pending.confidences.append((c.confidence, c.observed, c.brier))
+            for metric in self.active:
+                columns = metric.slice_columns(batch.metric_inputs[metric.key])
+                pending.columns.setdefault(metric.key, []).append(columns)
             if batch.weight is not None:
                 pending.weights.append(batch.weight)
             pending.entries += len(codes)
             if pending.entries >= FLUSH_ENTRIES:
-                self._file_calibration()
+                self._file_metrics()
 
     def flush(self) -> None:
-        """Hand the side-by-side totals and the buffered calibration entries to the slices."""
+        """Hand the side-by-side totals and the buffered metric entries to the slices."""
         side, self._side = self._side, None
         if side is not None:
             parts = side.totals.split(self.n_classes)
@@ -324,10 +262,10 @@ class SliceStates:
                 state.n_rows += rows
                 state.n_evaluated += rows
                 state.totals = parts[code] if first else state.totals.merge(parts[code])
-        self._file_calibration()
+        self._file_metrics()
 
-    def _file_calibration(self) -> None:
-        """File the buffered calibration entries: one ``add`` per slice."""
+    def _file_metrics(self) -> None:
+        """File the buffered metric entries: one ``add`` per slice and metric."""
         pending = self._pending
         if not pending.entries:
             return
@@ -336,10 +274,11 @@ class SliceStates:
         # stable: entries keep their order within a slice; 16-bit codes sort by radix, O(n)
         small = codes.astype(np.uint16) if len(self._keys) <= 1 << 16 else codes
         order = np.argsort(small, kind="stable")
-        confidence, observed, brier = (
-            np.concatenate([c[j] for c in pending.confidences])[order] for j in range(3)
-        )
         weight = np.concatenate(pending.weights)[order] if pending.weights else None
+        columns = {
+            key: [np.concatenate([c[j] for c in batches])[order] for j in range(len(batches[0]))]
+            for key, batches in pending.columns.items()
+        }
         sizes = np.bincount(codes)
         present = np.flatnonzero(sizes)
         ends_all = np.cumsum(sizes)
@@ -347,27 +286,8 @@ class SliceStates:
         ends = ends_all[present].tolist()
         for code, lo, hi in zip(present.tolist(), starts.tolist(), ends, strict=True):
             state = self._state(self._keys[code])
-            assert state.calibration is not None
             part = slice(lo, hi)
-            rows = Confidences(confidence[part], observed[part], brier[part])
             w = weight[part] if weight is not None else None
-            state.calibration.add(self.convention, rows, w, None)
-
-    def merge(self, other: SliceStates) -> SliceStates:
-        states = dict(self.states)
-        for key, state in other.states.items():
-            states[key] = states[key].merge(state) if key in states else state
-        convention = self.convention if self.convention is not None else other.convention
-        return SliceStates(self.n_classes, self.weighted, states, convention)
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "n_classes": self.n_classes,
-            "weighted": self.weighted,
-            "slices": [[list(k), s.to_state()] for k, s in self.states.items()],
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> SliceStates:
-        states = {tuple(k): EvalState.from_state(s) for k, s in state["slices"]}
-        return cls(int(state["n_classes"]), bool(state["weighted"]), states)
+            for metric in self.active:
+                inputs = metric.slice_inputs(tuple(c[part] for c in columns[metric.key]))
+                metric.add(state.metrics[metric.key], inputs, w)

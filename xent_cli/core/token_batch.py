@@ -15,15 +15,15 @@ import math
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
 from xent_cli.core.labels import canonical
-from xent_cli.core.token_state import TokenRows, TokenState
+from xent_cli.core.token_state import SLICE_SEPARATOR, TokenRows, TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import arrow_indices, floats, is_text, null_mask
+from xent_cli.metrics.confidence import Confidences
 from xent_cli.options import Per
 
 #: A log-probability above 0 by at most this much is rounding (float32 logits), read as 0.
@@ -34,6 +34,8 @@ def score_batch(
     plan: TokenPlan, batch: pa.RecordBatch, first_row: int, state: TokenState, source: str
 ) -> None:
     """Fold ``batch`` (rows ``first_row, first_row + 1, ...`` of the input) into ``state``."""
+    import pyarrow.compute as pc  # (not at import: a classifier's run never needs it)
+
     n = batch.num_rows
     state.n_rows += n
     if n == 0:
@@ -104,6 +106,16 @@ def score_batch(
     if plan.topk_column is not None:
         top1, top_p, has = _top(batch.column(plan.topk_column), logprob)
         top1, top_p = top1[index][has[index]], top_p[index][has[index]]
+        if plan.convention is not None and state.calibration is not None and len(top1):
+            observed = top1.astype(np.float64)
+            confident = Confidences(top_p, observed, (top_p - observed) ** 2)
+            state.calibration.add(plan.convention, confident, None, None)
+    if plan.slicer is not None and state.slices is not None and len(index):
+        arrays = [_array(batch.column(c)) for c in plan.slicer.names]
+        codes, keys = plan.slicer.local_codes(arrays, index)
+        names = [SLICE_SEPARATOR.join(k) for k in keys]
+        rows_one = np.ones(len(index), np.int64)
+        state.slices.add(names, codes, loss[index], [rows_one, token_counts, unit])
     state.add(
         TokenRows(
             loss=loss[index],
@@ -188,6 +200,8 @@ def _top(
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.bool_]]:
     """Per row: the actual token's log-prob is the top one (ties count), exp(the top
     log-prob), and whether the row has a non-empty top-k list (lists may differ in length)."""
+    import pyarrow.compute as pc  # (not at import: a classifier's run never needs it)
+
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     top = np.full(len(column), -np.inf)

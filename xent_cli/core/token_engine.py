@@ -7,6 +7,7 @@ for the plan's columns only, in bounded batches, and folded into one
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
@@ -18,6 +19,7 @@ from xent_cli.errors import XentError
 from xent_cli.io.base import BatchSource
 from xent_cli.io.prefetch import prefetch
 from xent_cli.io.text import TextSource
+from xent_cli.metrics.calibration import CalibrationState
 from xent_cli.options import Settings
 
 READ_AHEAD_BYTES = 4 << 20
@@ -42,9 +44,17 @@ class TokenScan:
         self.on_progress = on_progress
         self.first_row = first_row
         first = self.sources[0]
-        self.plan = (
-            plan if plan is not None else make_token_plan(first.schema, settings, first.name)
-        )
+        self._first: Iterator[pa.RecordBatch] | None = None
+        if plan is None:
+            plan = make_token_plan(first.schema, settings, first.name)
+            if settings.by is not None:
+                from xent_cli.core.slicer import make_slicer
+
+                wanted = plan.needed_columns + settings.by.names()
+                stream = self._stream(first, plan, wanted)
+                slicer, self._first = make_slicer(settings.by, first.schema, stream, first.name)
+                plan = dataclasses.replace(plan, slicer=slicer)
+        self.plan = plan
 
     @property
     def files(self) -> list[str]:
@@ -55,7 +65,12 @@ class TokenScan:
         return names[0] if len(names) == 1 else f"{names[0]} (and {len(names) - 1} more)"
 
     def _read(self, source: BatchSource) -> Iterator[pa.RecordBatch]:
-        needed = self.plan.needed_columns
+        return self._stream(source, self.plan, self.plan.needed_columns)
+
+    def _stream(
+        self, source: BatchSource, plan: TokenPlan, needed: list[str]
+    ) -> Iterator[pa.RecordBatch]:
+        needed = list(dict.fromkeys(needed))
         present = set(source.schema.names)
         missing = [c for c in needed if c not in present]
         if missing:
@@ -63,16 +78,15 @@ class TokenScan:
                 f"{source.name}: column {missing[0]!r} not found "
                 f"(it is in {self.sources[0].name}; several files must share their columns)"
             )
-        batches = source.batches(needed, self._types(source))
+        batches = source.batches(needed, self._types(source, plan))
         if source.size is None or source.size > READ_AHEAD_BYTES:
             batches = prefetch(batches)
         return batches
 
-    def _types(self, source: BatchSource) -> dict[str, pa.DataType]:
+    def _types(self, source: BatchSource, plan: TokenPlan) -> dict[str, pa.DataType]:
         """Text inputs: numbers as float64, document ids as text (``007`` stays ``007``)."""
         if not isinstance(source, TextSource):
             return {}
-        plan = self.plan
         numbers = [plan.value_column, plan.tokens_column, plan.bytes_column, plan.words_column]
         types: dict[str, pa.DataType] = {c: pa.float64() for c in numbers if c is not None}
         if plan.doc_column is not None:
@@ -86,10 +100,15 @@ class TokenScan:
     def state(self) -> TokenState:
         """The whole pass folded into one state."""
         plan = self.plan
-        state = TokenState.empty(plan.settings.top_warnings, plan.doc_column is not None)
+        state = TokenState.empty(
+            plan.settings.top_warnings, plan.doc_column is not None, plan.slicer is not None
+        )
+        if plan.convention is not None:
+            state.calibration = CalibrationState.empty(plan.convention, 1, False)
         start = self.first_row
-        for source in self.sources:
-            for batch in self._read(source):
+        for i, source in enumerate(self.sources):
+            stream = self._first if i == 0 and self._first is not None else self._read(source)
+            for batch in stream:
                 score_batch(plan, batch, start, state, source.name)
                 start += batch.num_rows
                 if self.on_progress is not None:

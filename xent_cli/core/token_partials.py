@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from xent_cli.core.slicer import Slicer
 from xent_cli.core.token_report import TokenReport, build_token_report
 from xent_cli.core.token_state import TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
-from xent_cli.options import Per, make_settings
+from xent_cli.metrics.calibration import Convention
+from xent_cli.options import Mode, Per, make_settings
 from xent_cli.version import __version__
 
 STATE_FORMAT = "xent-state"
@@ -38,7 +40,13 @@ class TokenPartial:
         return merge_tokens([self, other], ["the first part", "the second part"])
 
     def finish(self, *, min_slice_size: int | None = None) -> TokenReport:
-        return build_token_report(self.plan, self.state, self.files, ", ".join(self.files))
+        return build_token_report(
+            self.plan,
+            self.state,
+            self.files,
+            ", ".join(self.files),
+            min_slice_size=min_slice_size,
+        )
 
     def to_json(self) -> str:
         return json.dumps(to_dict(self), allow_nan=False)
@@ -58,6 +66,8 @@ def fingerprint(plan: TokenPlan) -> dict[str, Any]:
         "ignore_label": s.ignore_label,
         "top_warnings": s.top_warnings,
         "top_docs": s.top_docs,
+        "by": plan.slicer.to_state() if plan.slicer is not None else None,
+        "calibration": s.calibration.to_dict() if s.calibration is not None else None,
     }
 
 
@@ -68,11 +78,16 @@ def _plain(value: Any) -> Any:
 def to_dict(partial: TokenPartial) -> dict[str, Any]:
     plan = partial.plan
     settings = {k: _plain(v) for k, v in dataclasses.asdict(plan.settings).items()}
+    settings["by"] = plan.settings.by.text if plan.settings.by is not None else None
+    spec = plan.settings.calibration
+    settings["calibration"] = spec.to_dict() if spec is not None else None
     fields = {
         f.name: _plain(getattr(plan, f.name))
         for f in dataclasses.fields(plan)
-        if f.name != "settings"
+        if f.name not in ("settings", "slicer", "convention")
     }
+    if plan.slicer is not None:
+        fields["slicer"] = plan.slicer.to_state()
     return {
         "format": STATE_FORMAT,
         "version": STATE_VERSION,
@@ -91,6 +106,10 @@ def from_dict(data: dict[str, Any], name: str) -> TokenPartial:
         settings = make_settings(**data["plan"]["settings"])
         fields = dict(data["plan"]["fields"])
         fields["per"] = Per(fields["per"])
+        if fields.get("slicer") is not None:
+            fields["slicer"] = Slicer.from_state(fields["slicer"])
+        if settings.calibration is not None:
+            fields["convention"] = Convention.of(settings.calibration, Mode.categorical)
         plan = TokenPlan(settings=settings, **fields)
         state = TokenState.from_state(data["state"])
     except (KeyError, TypeError, ValueError) as error:

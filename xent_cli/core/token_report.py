@@ -30,12 +30,21 @@ import numpy as np
 
 from xent_cli.core import diagnostics as dx
 from xent_cli.core.report import Gate, gate_reasons
-from xent_cli.core.token_state import LOSS, LOSS_SQUARED, LOSS_TIMES_UNIT, P_TRUE, TokenState
+from xent_cli.core.slicer import DEFAULT_MIN_SLICE_SIZE
+from xent_cli.core.token_state import (
+    LOSS,
+    LOSS_SQUARED,
+    LOSS_TIMES_UNIT,
+    P_TRUE,
+    SLICE_SEPARATOR,
+    TokenState,
+)
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
 from xent_cli.jsonvalues import json_number
 from xent_cli.kernels.exact import exact_sum
 from xent_cli.kernels.tdist import t_ppf
+from xent_cli.metrics.calibration import calibration_figures
 from xent_cli.options import Base, Per
 from xent_cli.version import __version__
 
@@ -107,6 +116,45 @@ class Documents:
 
 
 @dataclass(frozen=True)
+class TokenSlice:
+    key: dict[str, str]
+    count: int  # rows scored
+    tokens: int | None
+    loss: float  # per unit, in the report's base
+    perplexity: float
+    small: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "count": self.count,
+            "tokens": self.tokens,
+            "loss": json_number(self.loss),
+            "perplexity": json_number(self.perplexity),
+            "small": self.small,
+        }
+
+
+@dataclass(frozen=True)
+class TokenSlices:
+    """``--by``: every slice's loss per unit and perplexity, worst first."""
+
+    by: list[str]
+    min_size: int
+    groups: list[TokenSlice]
+
+    def eligible(self) -> list[TokenSlice]:
+        return [g for g in self.groups if not g.small]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "min_size": self.min_size,
+            "groups": [g.to_dict() for g in self.groups],
+        }
+
+
+@dataclass(frozen=True)
 class TokenReport:
     """Everything ``xent eval`` prints for a token file; ``to_dict()`` is its JSON."""
 
@@ -140,7 +188,8 @@ class TokenReport:
     version: str = __version__
     gate: Gate = field(default_factory=Gate)
     mode: str = "tokens"
-    slices: None = None  # (--by is not available for token files yet)
+    slices: TokenSlices | None = None  # --by
+    calibration: dict[str, Any] | None = None  # --calibration: the top-1 confidence's
 
     @property
     def n_skipped(self) -> int:
@@ -194,6 +243,8 @@ class TokenReport:
             "mean_p_true": json_number(self.mean_p_true),
             "ci": self.ci.to_dict(),
             **({"documents": self.documents.to_dict()} if self.documents is not None else {}),
+            **({"calibration": self.calibration} if self.calibration is not None else {}),
+            **({"slices": self.slices.to_dict()} if self.slices is not None else {}),
             "columns": self.columns,
             "classes": [],
             "warnings": [w.to_dict(False) for w in self.warnings],
@@ -202,14 +253,50 @@ class TokenReport:
         }
 
 
-def apply_token_gate(report: TokenReport, max_loss: float | None, strict: bool) -> TokenReport:
-    """The report with ``--max-loss`` and ``--strict`` judged (as for any report)."""
+def apply_token_gate(
+    report: TokenReport,
+    max_loss: float | None,
+    strict: bool,
+    *,
+    max_slice_loss: float | None = None,
+    max_slice_gap: float | None = None,
+) -> TokenReport:
+    """The report with its gates judged as for any report: ``--max-loss``, ``--strict``, and
+    with ``--by`` the slice gates on the eligible slices' loss per unit."""
     reasons = gate_reasons(report.loss, report.unit, report.warnings, max_loss, strict)
-    return dataclasses.replace(report, gate=Gate(max_loss, strict, not reasons, tuple(reasons)))
+    unit = f"{report.unit}/{report.per}"
+    for name, value in (("--max-slice-loss", max_slice_loss), ("--max-slice-gap", max_slice_gap)):
+        if value is not None and report.slices is None:
+            raise XentError(f"{name} needs --by COL (the slices it judges)")
+    eligible = report.slices.eligible() if report.slices is not None else []
+    worst = eligible[0] if eligible else None
+    if max_slice_loss is not None and worst is not None and not worst.loss <= max_slice_loss:
+        reasons.append(
+            f"slice {_key_text(worst.key)} loss {worst.loss:.6g} {unit} exceeds "
+            f"--max-slice-loss {max_slice_loss:g}"
+        )
+    if max_slice_gap is not None and worst is not None:
+        gap = worst.loss - report.loss
+        if not gap <= max_slice_gap:
+            reasons.append(
+                f"slice {_key_text(worst.key)} is {gap:.6g} {unit} above the overall loss, "
+                f"more than --max-slice-gap {max_slice_gap:g}"
+            )
+    gate = Gate(max_loss, strict, not reasons, tuple(reasons), max_slice_loss, max_slice_gap)
+    return dataclasses.replace(report, gate=gate)
+
+
+def _key_text(key: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in key.items())
 
 
 def build_token_report(
-    plan: TokenPlan, state: TokenState, files: list[str], inputs: str
+    plan: TokenPlan,
+    state: TokenState,
+    files: list[str],
+    inputs: str,
+    *,
+    min_slice_size: int | None = None,
 ) -> TokenReport:
     """Finish a token state into its report (exit 2 when nothing was scored)."""
     if state.n_rows == 0:
@@ -272,7 +359,50 @@ def build_token_report(
         columns=plan.columns(),
         warnings=warnings,
         signature=plan.signature(),
+        slices=_slices(plan, state, per_nat, min_slice_size),
+        calibration=_calibration(plan, state),
     )
+
+
+def _calibration(plan: TokenPlan, state: TokenState) -> dict[str, Any] | None:
+    """The top-1 confidence's calibration over the tokens with a top-k list (ECE, MCE, the
+    top-label Brier score ``mean (p_top - [top-1 right])**2``, the bins)."""
+    if plan.convention is None or state.calibration is None:
+        return None
+    n = state.counts["n_topk"]
+    figures = calibration_figures(state.calibration, plan.convention, [], 0.0, float(n), 1.0)
+    return figures.to_dict()
+
+
+def _slices(
+    plan: TokenPlan, state: TokenState, per_nat: float, min_size: int | None
+) -> TokenSlices | None:
+    """Each slice's loss per unit and perplexity (counts: rows, tokens, units), worst first;
+    slices of fewer than ``min_size`` rows (20) are marked small."""
+    if plan.slicer is None or state.slices is None:
+        return None
+    size = DEFAULT_MIN_SLICE_SIZE if min_size is None else min_size
+    names = plan.slicer.names
+    keys, sums, counts = state.slices.finish()
+    groups = []
+    for key, loss, (rows, tokens, units) in zip(keys, sums.tolist(), counts.tolist(), strict=True):
+        rate = loss / units if units > 0 else math.nan
+        groups.append(
+            TokenSlice(
+                key=dict(zip(names, key.split(SLICE_SEPARATOR), strict=True)),
+                count=int(rows),
+                tokens=int(tokens) if plan.tokens_known else None,
+                loss=rate * per_nat,
+                perplexity=_exp(rate) if units > 0 else math.nan,
+                small=rows < size,
+            )
+        )
+    groups.sort(key=_worst_first)
+    return TokenSlices(names, size, groups)
+
+
+def _worst_first(group: TokenSlice) -> tuple[float, list[str]]:
+    return (-group.loss if not math.isnan(group.loss) else math.inf, list(group.key.values()))
 
 
 def _exp(x: float) -> float:

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from xent_cli.core import diagnostics as dx
 from xent_cli.io.arrays import floats
 from xent_cli.kernels.exact import ExactSums
+from xent_cli.metrics.calibration import CalibrationState
 
 # The float sums over rows, each exact (an ExactSums of one bucket)
 LOSS, LOSS_SQUARED, LOSS_TIMES_UNIT, P_TRUE, TOP_P = range(5)
@@ -46,8 +47,9 @@ class TokenRows:
 
 
 @dataclass
-class DocumentSums:
-    """Per document (keyed by its id as text): exact ``Σl`` and the integer counts."""
+class KeyedSums:
+    """Per key (a document id, a slice, as text): an exact ``Σl`` and integer counts (for
+    documents: tokens, bytes, words; for slices: rows, tokens, units)."""
 
     keys: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
@@ -57,40 +59,50 @@ class DocumentSums:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def add(self, rows: TokenRows) -> None:
-        """Fold a batch's rows into their documents' sums."""
-        assert rows.doc is not None
-        import pyarrow.compute as pc
-
-        values = pc.unique(rows.doc)
-        local = floats(pc.index_in(rows.doc, value_set=values), "", None).astype(np.intp)
+    def add(
+        self,
+        keys: list[str],
+        codes: NDArray[np.intp],
+        loss: NDArray[np.float64],
+        columns: list[NDArray[np.int64] | None],
+    ) -> None:
+        """Fold rows in: row ``i`` belongs to ``keys[codes[i]]``; ``columns``: its counts (a
+        None column adds nothing)."""
         known = self.index
-        codes = np.empty(len(values), np.intp)
-        for i, value in enumerate(values.to_pylist()):
-            key = document_key(value)
+        remap = np.empty(len(keys), np.intp)
+        for i, key in enumerate(keys):
             code = known.get(key)
             if code is None:
                 code = known[key] = len(self.keys)
                 self.keys.append(key)
-            codes[i] = code
+            remap[i] = code
         if len(self.keys) > self.loss.n_buckets:
             self._grow(len(self.keys))
-        buckets = codes[local]
-        self.loss.add(buckets, rows.loss)
-        columns = [rows.tokens, rows.n_bytes, rows.words]
+        buckets = remap[codes]
+        self.loss.add(buckets, loss)
         n = len(self.keys)
         for j, column in enumerate(columns):
             if column is not None:  # integer sums below 2**53: exact in float64
                 added = np.bincount(buckets, weights=column, minlength=n)
                 self.counts[:n, j] += added.astype(np.int64)
 
+    def add_documents(self, rows: TokenRows) -> None:
+        """Fold a batch's rows into their documents' sums (tokens, bytes, words)."""
+        assert rows.doc is not None
+        import pyarrow.compute as pc
+
+        values = pc.unique(rows.doc)
+        local = floats(pc.index_in(rows.doc, value_set=values), "", None).astype(np.intp)
+        keys = [document_key(v) for v in values.to_pylist()]
+        self.add(keys, local, rows.loss, [rows.tokens, rows.n_bytes, rows.words])
+
     def _grow(self, n: int) -> None:
         room = max(n, 2 * self.loss.n_buckets, 1024)
         self.loss = self.loss.resized(room)
         self.counts = np.pad(self.counts, ((0, room - len(self.counts)), (0, 0)))
 
-    def merge(self, other: DocumentSums) -> DocumentSums:
-        """Both sides' documents; a document in both has its sums added."""
+    def merge(self, other: KeyedSums) -> KeyedSums:
+        """Both sides' keys; a key in both has its sums added."""
         keys = list(dict.fromkeys([*self.keys, *other.keys]))
         index = {key: i for i, key in enumerate(keys)}
         n = len(keys)
@@ -100,11 +112,10 @@ class DocumentSums:
         counts = np.zeros((n, 3), np.int64)
         counts[mine] += self.counts[: len(self.keys)]
         counts[theirs] += other.counts[: len(other.keys)]
-        return DocumentSums(keys, index, loss, counts)
+        return KeyedSums(keys, index, loss, counts)
 
     def finish(self) -> tuple[list[str], NDArray[np.float64], NDArray[np.int64]]:
-        """The keys, each document's ``Σl`` (rounded once) and counts (tokens, bytes,
-        words), in key order."""
+        """The keys, each key's ``Σl`` (rounded once) and counts, in key order."""
         order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
         losses = self.loss.finish()[: len(self.keys)] if self.keys else np.zeros(0)
         take = np.array(order, np.intp)
@@ -117,20 +128,24 @@ class DocumentSums:
         return {"keys": keys, "loss": placed.to_state(), "counts": counts.tolist()}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> DocumentSums:
+    def from_state(cls, state: dict[str, Any]) -> KeyedSums:
         keys = [str(k) for k in state["keys"]]
         counts = np.array(state["counts"], np.int64).reshape(len(keys), 3)
         loss = ExactSums.from_state(state["loss"])
         if loss.n_buckets != len(keys):
-            raise ValueError("document sums: one exact sum per document expected")
+            raise ValueError("keyed sums: one exact sum per key expected")
         return cls(keys, {k: i for i, k in enumerate(keys)}, loss, counts)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, DocumentSums):
+        if not isinstance(other, KeyedSums):
             return NotImplemented
         return self.to_state() == other.to_state()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+DocumentSums = KeyedSums  # per document: tokens, bytes, words
+SLICE_SEPARATOR = "\x1f"  # between a slice key's values (the unit separator: not in data)
 
 
 def document_key(value: Any) -> str:
@@ -173,10 +188,12 @@ class TokenState:
     sums: list[ExactSums]  # LOSS, LOSS_SQUARED, LOSS_TIMES_UNIT, P_TRUE, TOP_P
     counts: dict[str, int]
     diagnostics: dx.Diagnostics
-    documents: DocumentSums | None
+    documents: KeyedSums | None
+    slices: KeyedSums | None = None  # --by: per slice rows, tokens, units
+    calibration: CalibrationState | None = None  # --calibration: top-1 confidence bins
 
     @classmethod
-    def empty(cls, top_warnings: int, with_documents: bool) -> TokenState:
+    def empty(cls, top_warnings: int, with_documents: bool, sliced: bool = False) -> TokenState:
         return cls(
             0,
             0,
@@ -185,7 +202,8 @@ class TokenState:
             [ExactSums(1) for _ in range(N_SUMS)],
             dict.fromkeys(COUNTS, 0),
             dx.Diagnostics(top_warnings),
-            DocumentSums() if with_documents else None,
+            KeyedSums() if with_documents else None,
+            KeyedSums() if sliced else None,
         )
 
     def add(self, rows: TokenRows) -> None:
@@ -217,13 +235,17 @@ class TokenState:
         else:
             self.counts["unit_squared"] += sum(int(u) * int(u) for u in unit_int.tolist())
         if self.documents is not None:
-            self.documents.add(rows)
+            self.documents.add_documents(rows)
 
     def merge(self, other: TokenState) -> TokenState:
         """Both states (associative and commutative)."""
-        documents = None
+        documents = slices = calibration = None
+        if self.calibration is not None and other.calibration is not None:
+            calibration = self.calibration.merge(other.calibration)
         if self.documents is not None and other.documents is not None:
             documents = self.documents.merge(other.documents)
+        if self.slices is not None and other.slices is not None:
+            slices = self.slices.merge(other.slices)
         return TokenState(
             self.n_rows + other.n_rows,
             self.n_evaluated + other.n_evaluated,
@@ -233,6 +255,8 @@ class TokenState:
             {k: self.counts[k] + other.counts[k] for k in COUNTS},
             self.diagnostics.merge(other.diagnostics),
             documents,
+            slices,
+            calibration,
         )
 
     def shifted(self, offset: int) -> TokenState:
@@ -246,6 +270,8 @@ class TokenState:
             dict(self.counts),
             self.diagnostics.shifted(offset),
             self.documents,
+            self.slices,
+            self.calibration,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -259,6 +285,10 @@ class TokenState:
             "counts": dict(self.counts),
             "diagnostics": self.diagnostics.to_state(),
             "documents": None if self.documents is None else self.documents.to_state(),
+            **({"slices": self.slices.to_state()} if self.slices is not None else {}),
+            **(
+                {"calibration": self.calibration.to_state()} if self.calibration is not None else {}
+            ),
         }
 
     @classmethod
@@ -266,6 +296,8 @@ class TokenState:
         if state.get("kind") != _STATE_KIND:
             raise ValueError("not a token state")
         documents = state.get("documents")
+        slices = state.get("slices")
+        calibration = state.get("calibration")
         return cls(
             int(state["n_rows"]),
             int(state["n_evaluated"]),
@@ -274,7 +306,9 @@ class TokenState:
             [ExactSums.from_state(part) for part in state["sums"]],
             {k: int(state["counts"][k]) for k in COUNTS},
             dx.Diagnostics.from_state(state["diagnostics"]),
-            None if documents is None else DocumentSums.from_state(documents),
+            None if documents is None else KeyedSums.from_state(documents),
+            None if slices is None else KeyedSums.from_state(slices),
+            None if calibration is None else CalibrationState.from_state(calibration),
         )
 
     def __eq__(self, other: object) -> bool:

@@ -11,14 +11,16 @@ of the interval; bytes and words (``--bytes``, ``--words``) are other units to n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from xent_cli.core.columns import LABEL_CANDIDATES, is_numeric
+from xent_cli.core.slicer import Slicer
 from xent_cli.errors import XentError
 from xent_cli.io.records import ROWS_ARE
-from xent_cli.options import Per, Settings
+from xent_cli.metrics.calibration import Convention
+from xent_cli.options import EceTarget, Mode, Per, Settings
 from xent_cli.version import __version__
 
 LOGPROB_NAMES = (
@@ -55,6 +57,9 @@ class TokenPlan:
     token_column: str | None  # the actual token's id or text (--ignore-label; pairing)
     per: Per
     tokens_known: bool  # rows are tokens (1 each) or --tokens counts them
+    slicer: Slicer | None = field(default=None, compare=False)  # --by (decided by the scan)
+    # --calibration (with --topk): the top-1 confidence's binning
+    convention: Convention | None = field(default=None, compare=False)
 
     @property
     def needed_columns(self) -> list[str]:
@@ -67,6 +72,7 @@ class TokenPlan:
             self.mask_column,
             self.topk_column,
             self.token_column if self.settings.ignore_label is not None else None,
+            *(self.slicer.names if self.slicer is not None else ()),
         ]
         return list(dict.fromkeys(c for c in wanted if c is not None))
 
@@ -179,6 +185,23 @@ def make_token_plan(schema: pa.Schema, settings: Settings, source: str) -> Token
     documents_only = metadata.get(ROWS_ARE) == b"documents"
     tokens_known = tokens is not None or not documents_only
     per = _per(settings.per, tokens_known, n_bytes, words, source)
+    convention = None
+    if settings.calibration is not None:
+        if topk is None:
+            raise XentError(
+                "--calibration of a token file bins the top-1 confidence: it needs the "
+                "model's top-k log-probabilities",
+                hint="pass --topk COL (a list column such as top_logprobs)",
+            )
+        if (
+            settings.calibration.target not in (None, EceTarget.top)
+            or settings.calibration.decompose
+        ):
+            raise XentError(
+                "a token file's calibration is of the top-1 confidence: --ece-target top, "
+                "no --decompose"
+            )
+        convention = Convention.of(settings.calibration, Mode.categorical)
     return TokenPlan(
         settings=settings,
         value_column=value,
@@ -193,6 +216,7 @@ def make_token_plan(schema: pa.Schema, settings: Settings, source: str) -> Token
         token_column=token,
         per=per,
         tokens_known=tokens_known,
+        convention=convention,
     )
 
 

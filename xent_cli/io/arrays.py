@@ -7,7 +7,7 @@ directly: values as a numpy view, nulls from the validity bitmap.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -51,7 +51,7 @@ def null_mask(array: pa.Array) -> NDArray[np.bool_] | None:
         return None
     bits = np.frombuffer(array.buffers()[0], dtype=np.uint8)
     valid = np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)]
-    return valid == 0
+    return cast("NDArray[np.bool_] | None", valid == 0)
 
 
 def digit_strings(array: pa.Array) -> NDArray[np.int64] | None:
@@ -78,13 +78,13 @@ def digit_strings(array: pa.Array) -> NDArray[np.int64] | None:
     if int(digits.max()) > 9:
         return None
     if longest == 1:
-        return digits.astype(np.int64)
+        return cast("NDArray[np.int64] | None", digits.astype(np.int64))
     ends = offsets[1:] - start  # one past each value's last digit
     value = digits[ends - 1].astype(np.int64)
     for k in range(1, longest):
         place = digits[np.maximum(ends - 1 - k, 0)].astype(np.int64) * 10**k
         value += place if k < shortest else np.where(lengths > k, place, 0)
-    return value
+    return cast("NDArray[np.int64] | None", value)
 
 
 def integers(array: pa.Array, missing: int) -> NDArray[np.int64]:

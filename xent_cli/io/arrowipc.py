@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -98,7 +98,10 @@ def _record_batches(reader: Any) -> Iterator[pa.RecordBatch]:
 def _rows_of(reader: Any) -> int | None:
     """Rows of an IPC file (from its footer: no data read); unknown for a stream."""
     if hasattr(reader, "num_record_batches"):
-        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+        return cast(
+            "int | None",
+            sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches)),
+        )
     return None
 
 

@@ -15,7 +15,7 @@ import glob
 import os
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from xent_cli.errors import XentError
@@ -41,7 +41,7 @@ def filesystem(uri: str) -> tuple[Any, str]:
     scheme = urlsplit(uri).scheme.lower()
     try:
         if scheme in ARROW_SCHEMES:
-            return pafs.FileSystem.from_uri(uri)
+            return cast("tuple[Any, str]", pafs.FileSystem.from_uri(uri))
         import fsspec
 
         fs, path = fsspec.core.url_to_fs(uri)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -124,7 +125,7 @@ def float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> 
         if len(types) == 1 and pa.types.is_floating(next(iter(types))):  # float64 or float32
             try:
                 tensor = selected.to_tensor(null_to_nan=True, row_major=True)
-                return tensor.to_numpy().astype(np.float64, copy=False)
+                return cast("Float", tensor.to_numpy().astype(np.float64, copy=False))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
                 pass  # convert column by column, with clear errors
     position = {name: i for i, name in enumerate(batch.schema.names)}
@@ -135,7 +136,7 @@ def float_matrix(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> 
     out = np.empty((len(columns), batch.num_rows), dtype=np.float64)
     for row, name in enumerate(columns):
         out[row] = numbers(arrays[position[name]], source, name)  # a view, copied once
-    return out.T
+    return cast("Float", out.T)
 
 
 def list_matrix(array: pa.Array, source: str, column: str) -> Float:

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import pyarrow as pa
 
@@ -239,7 +239,9 @@ def _stdin_input() -> IO[bytes]:
     whole = io.BufferedReader(PrefixedStream(head, stdin))
     for signature, codec in COMPRESSION_SIGNATURES.items():
         if head.startswith(signature):
-            return pa.CompressedInputStream(pa.PythonFile(whole, mode="r"), codec)
+            return cast(
+                "IO[bytes]", pa.CompressedInputStream(pa.PythonFile(whole, mode="r"), codec)
+            )
     return whole
 
 

@@ -10,7 +10,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -515,7 +515,7 @@ def _parse_in_parallel(
         table: Callable[[], pa.Table], chunk: memoryview, first: int, last: int
     ) -> list[pa.RecordBatch]:
         try:
-            return table().to_batches()
+            return cast("list[pa.RecordBatch]", table().to_batches())
         except pa.ArrowInvalid as error:
             raise _at_lines(error, chunk, first, last, locate) from None
 

@@ -17,7 +17,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import pyarrow as pa
@@ -187,7 +187,7 @@ def _grid_text(
     if len(separators) != n_values + pad - 1:
         raise ValueError("a value holds the delimiter")
     text[separators[per_line - 1 :: per_line]] = ord("\n")
-    return text
+    return cast("NDArray[np.uint8]", text)
 
 
 def _bad_value(fields: Fields, first: int, stop: int, message: str) -> pa.ArrowInvalid:
@@ -251,7 +251,10 @@ def _first_unreadable(fields: Fields, first: int, stop: int) -> pa.ArrowInvalid:
 def _bools(array: pa.Array) -> NDArray[np.bool_]:
     """A boolean Arrow array without nulls as numpy bools (from its bitmap; no pandas)."""
     bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
-    return np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)] == 1
+    return cast(
+        "NDArray[np.bool_]",
+        np.unpackbits(bits, bitorder="little")[array.offset : array.offset + len(array)] == 1,
+    )
 
 
 def _value_types(values: pa.Array, n_rows: int, width: int) -> list[pa.DataType]:

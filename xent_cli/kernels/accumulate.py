@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from xent_cli.kernels import exact
 from xent_cli.kernels.exact import ExactSums
+from xent_cli.kernels.mergeable import FieldState, counted, nested
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
@@ -37,21 +38,23 @@ class ClassSums:
     total_p_true: float
 
 
-@dataclass
-class ClassTotals:
+@dataclass(eq=False)
+class ClassTotals(FieldState):
     """Sums per true class over evaluated rows (or row x label cells in multilabel mode).
 
     ``loss``, ``p_true``, ``weight`` and ``correct`` are weighted by the sample weight;
     unweighted, ``weight`` and ``correct`` are the integer counts ``count`` and ``hits``.
+    Mergeable (:mod:`xent_cli.kernels.mergeable`): merging is addition, so any split of the
+    rows gives the same totals.
     """
 
-    count: NDArray[np.int64]
-    hits: NDArray[np.int64]  # rows whose arg-max is the truth
-    zero_probability: NDArray[np.int64]
-    loss: ExactSums
-    p_true: ExactSums
-    weight: ExactSums | None = None  # None: unweighted
-    correct: ExactSums | None = None
+    count: NDArray[np.int64] = counted()
+    hits: NDArray[np.int64] = counted()  # rows whose arg-max is the truth
+    zero_probability: NDArray[np.int64] = counted()
+    loss: ExactSums = nested(ExactSums)
+    p_true: ExactSums = nested(ExactSums)
+    weight: ExactSums | None = nested(ExactSums, optional=True)  # None: unweighted
+    correct: ExactSums | None = nested(ExactSums, optional=True)
 
     @classmethod
     def zeros(cls, n_classes: int, weighted: bool) -> ClassTotals:
@@ -99,22 +102,6 @@ class ClassTotals:
         self.correct.add(classes[correct], weight[correct])
         self.loss.add(classes, weighted(loss, weight))
         self.p_true.add(classes, weighted(p_true, weight))
-
-    def merge(self, other: ClassTotals) -> ClassTotals:
-        """The totals of both: merging is addition, so any split of the rows gives the same."""
-
-        def both(a: ExactSums | None, b: ExactSums | None) -> ExactSums | None:
-            return a.merge(b) if a is not None and b is not None else None
-
-        return ClassTotals(
-            self.count + other.count,
-            self.hits + other.hits,
-            self.zero_probability + other.zero_probability,
-            self.loss.merge(other.loss),
-            self.p_true.merge(other.p_true),
-            both(self.weight, other.weight),
-            both(self.correct, other.correct),
-        )
 
     def resized(self, n_classes: int) -> ClassTotals:
         """These totals with ``n_classes`` (at least as many) classes, the new ones empty."""
@@ -179,53 +166,6 @@ class ClassTotals:
             total_loss=self.loss.total(),
             total_correct=total(self.correct, self.hits),
             total_p_true=self.p_true.total(),
-        )
-
-    def to_state(self) -> dict[str, object]:
-        """JSON-serialisable exact state (for saved states)."""
-        state: dict[str, object] = {
-            "count": self.count.tolist(),
-            "hits": self.hits.tolist(),
-            "zero_probability": self.zero_probability.tolist(),
-            "loss": self.loss.to_state(),
-            "p_true": self.p_true.to_state(),
-        }
-        if self.weight is not None and self.correct is not None:
-            state["weight"] = self.weight.to_state()
-            state["correct"] = self.correct.to_state()
-        return state
-
-    @classmethod
-    def from_state(cls, state: dict[str, object]) -> ClassTotals:
-        def ints(key: str) -> NDArray[np.int64]:
-            return np.array(state[key], dtype=np.int64)
-
-        def sums(key: str) -> ExactSums | None:
-            value = state.get(key)
-            return ExactSums.from_state(value) if isinstance(value, dict) else None
-
-        loss, p_true = sums("loss"), sums("p_true")
-        assert loss is not None
-        assert p_true is not None
-        return cls(
-            ints("count"),
-            ints("hits"),
-            ints("zero_probability"),
-            loss,
-            p_true,
-            sums("weight"),
-            sums("correct"),
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ClassTotals):
-            return NotImplemented
-        return (
-            np.array_equal(self.count, other.count)
-            and np.array_equal(self.hits, other.hits)
-            and np.array_equal(self.zero_probability, other.zero_probability)
-            and (self.loss, self.p_true, self.weight, self.correct)
-            == (other.loss, other.p_true, other.weight, other.correct)
         )
 
 

@@ -84,11 +84,13 @@ import math
 import operator
 import threading
 from fractions import Fraction
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from xent_cli.kernels.exact import ExactSums
+from xent_cli.kernels.mergeable import require_mergeable
 
 __all__ = [
     "FOLD_ROWS",
@@ -178,7 +180,7 @@ def _top16_table() -> NDArray[np.int8]:
     table = np.searchsorted(_THRESHOLDS, lows, side="right").astype(np.int8)
     cut = [t >> 37 for t in POISSON_THRESHOLDS if t & ((1 << 37) - 1)]
     table[cut] = _BOUNDARY
-    return table
+    return cast("NDArray[np.int8]", table)
 
 
 _TABLE = _top16_table()
@@ -510,19 +512,17 @@ class PoissonBootstrap:
 
     # ----------------------------------------------------------------- combining
 
-    def _check_compatible(self, other: object) -> PoissonBootstrap:
-        if not isinstance(other, PoissonBootstrap):
-            raise TypeError(f"cannot merge PoissonBootstrap with {type(other).__name__}")
-        if other._resamples != self._resamples or other._seed != self._seed:
-            raise ValueError(
-                f"cannot merge a bootstrap of {other._resamples} resamples with seed "
-                f"{other._seed} into one of {self._resamples} with seed {self._seed}"
-            )
-        return other
+    def empty_like(self) -> PoissonBootstrap:
+        """No rows, the same resamples and seed."""
+        return PoissonBootstrap(self._resamples, self._seed)
+
+    def fingerprint(self) -> dict[str, object]:
+        """What must agree to merge: the resamples and the seed."""
+        return {"resamples": self._resamples, "seed": self._seed}
 
     def merge(self, other: PoissonBootstrap) -> PoissonBootstrap:
         """A new state holding both (same resamples and seed, else ValueError)."""
-        other = self._check_compatible(other)
+        require_mergeable(self, other)
         self._fold()
         other._fold()
         out = PoissonBootstrap(self._resamples, self._seed)
@@ -564,7 +564,7 @@ class PoissonBootstrap:
         with B_r == 0 are dropped."""
         a, b = self.numerators(), self.denominators()
         keep = b != 0
-        return a[keep] / b[keep]
+        return cast("NDArray[np.float64]", a[keep] / b[keep])
 
     def interval(self, level: float) -> tuple[float, float]:
         """Percentile interval of the replicate means: (k-th smallest, k-th largest),

@@ -11,7 +11,8 @@ Method
 A finite double is ``M * 2**(x - 1075)``, with ``x`` its biased exponent field (a
 subnormal counts as ``x = 1``) and ``M`` its signed integer mantissa, ``|M| < 2**53``. Both
 are read from the bits; ``M`` is split exactly into ``H * 2**26 + L`` (``|H| <= 2**27``,
-``|L| < 2**26``, same sign as ``M``).
+``|L| < 2**26``, same sign as ``M``). The bit-level arithmetic (splitting, bins, carries,
+rounding) is in :mod:`xent_cli.kernels.digits`; this module keeps the state.
 
 *Dense batches* (no more (bucket, exponent) bins than values, or than ``BINS_BUDGET``):
 per bin, ``np.bincount`` (few bins) or ``np.add.at`` (many) sum the ``H * 2**26`` and the
@@ -48,12 +49,25 @@ or whose values sum exactly to zero, finishes as +0.0 (never -0.0).
 from __future__ import annotations
 
 import operator
-import threading
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
+
+from xent_cli.kernels.digits import (
+    BITS,
+    WORK,
+    Bins,
+    Work,
+    carry,
+    scaled,
+    scatter_pieces,
+    special,
+    split_doubles,
+)
+from xent_cli.kernels.mergeable import require_mergeable
 
 __all__ = ["BINS_BUDGET", "BLOCK", "CHUNK", "ExactSums", "exact_sum", "totals"]
 
@@ -65,179 +79,8 @@ BLOCK = 1 << 16
 #: Float64 bins kept between calls: at most this many (bucket, exponent) pairs (2 x 8 bytes each).
 BINS_BUDGET = 1 << 16
 
-_BITS = 26
-_MASK = (1 << _BITS) - 1
-_BIAS = 1075  # a double is M * 2**(x - 1075), x its exponent field (x >= 1)
 _LOAD_LIMIT = 1 << 62  # normalise before the bound on |digit| could pass this
 _STATE_KIND = "xent_cli.exact.ExactSums"
-
-_SIGN_AND_FRACTION = np.int64(0x800FFFFFFFFFFFFF - (1 << 64))
-_EXPONENT_OF_2_52 = np.int64(0x4330000000000000)  # with a fraction f: the double 2**52 + f
-_HIGH_BITS = np.int64(~_MASK)
-_TWO_52 = float(1 << 52)
-_TWO_M26 = 2.0**-26
-
-_X = np.arange(2048, dtype=np.int64)
-_DIGIT_OF_X = (_X - _BIAS) // _BITS  # digit position of 2**(x - 1075)
-_SHIFT_OF_X = (_X - _BIAS) - _BITS * _DIGIT_OF_X  # and the bit within it
-_POW2_OF_X = np.int64(1) << _SHIFT_OF_X
-_POW2 = np.int64(1) << np.arange(_BITS, dtype=np.int64)  # multiply, not <<: signed values
-
-
-def _carry(digits: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Propagate carries in place: every digit but the top in [0, 2**26), top in [-2**26, 2**26).
-
-    Returns ``digits``, or a copy with more top columns if the top digit needed them.
-    """
-    while digits.shape[1]:
-        if digits.shape[1] > 1:
-            carry = digits[:, :-1] >> _BITS
-            if carry.any():
-                digits[:, :-1] &= _MASK
-                digits[:, 1:] += carry
-                continue
-        top = digits[:, -1] >> _BITS
-        if ((top != 0) & (top != -1)).any():
-            digits = np.concatenate([digits, np.zeros((digits.shape[0], 1), np.int64)], axis=1)
-            continue
-        break
-    return digits
-
-
-def _to_float(value: int, exponent: int) -> float:
-    """``value * 2**exponent`` correctly rounded (ties to even); +-inf beyond float64."""
-    try:
-        if exponent >= 0:
-            return float(value << exponent)
-        return value / (1 << -exponent)
-    except OverflowError:
-        return float("inf") if value > 0 else float("-inf")
-
-
-def _scaled(values: list[int], exponent: int) -> list[float]:
-    """``[_to_float(value, exponent) for value in values]``, faster when nothing overflows."""
-    try:
-        if exponent >= 0:
-            return [float(value << exponent) for value in values]
-        scale = 1 << -exponent
-        return [value / scale for value in values]
-    except OverflowError:
-        return [_to_float(value, exponent) for value in values]
-
-
-def _special(pos_inf: int, neg_inf: int, nan: int) -> float | None:
-    """The result forced by non-finite values, or None if there were none."""
-    if nan or (pos_inf and neg_inf):
-        return float("nan")
-    if pos_inf:
-        return float("inf")
-    if neg_inf:
-        return float("-inf")
-    return None
-
-
-class _Work(threading.local):
-    """Scratch int64 arrays, one set per thread, reused by every block of every ``add``.
-
-    Fresh arrays for each block would cost a page fault per 4 KiB touched.
-    """
-
-    def __init__(self) -> None:
-        self.arrays: dict[int, NDArray[np.int64]] = {}
-
-    def __call__(self, slot: int, n: int) -> NDArray[np.int64]:
-        array = self.arrays.get(slot)
-        if array is None or array.size < n:
-            array = self.arrays[slot] = np.empty(n, np.int64)
-        return array[:n]
-
-
-_WORK = _Work()
-
-
-class _Bins:
-    """Float64 sums of ``H * 2**26`` and ``L`` per (row, exponent field) for one chunk."""
-
-    __slots__ = ("hi", "lo", "rows", "xhi", "xlo")
-
-    def __init__(self, rows: int, xlo: int, xhi: int) -> None:
-        self.rows, self.xlo, self.xhi = rows, xlo, xhi
-        # xlo unused leading bins: a key is row * span + x, without subtracting xlo
-        size = xlo + rows * (xhi - xlo + 1)
-        self.hi = np.zeros(size)
-        self.lo = np.zeros(size)
-
-    @property
-    def span(self) -> int:
-        return self.xhi - self.xlo + 1
-
-    @property
-    def size(self) -> int:
-        return self.rows * self.span
-
-    def widened(self, xlo: int, xhi: int, copy: bool = False) -> _Bins:
-        """These bins, re-laid out to also cover exponent fields xlo..xhi (or a copy)."""
-        if xlo >= self.xlo and xhi <= self.xhi:
-            if not copy:
-                return self
-            xlo, xhi = self.xlo, self.xhi
-        new = _Bins(self.rows, min(xlo, self.xlo), max(xhi, self.xhi))
-        at = self.xlo - new.xlo
-        for old_sums, new_sums in ((self.hi, new.hi), (self.lo, new.lo)):
-            view = new_sums[new.xlo :].reshape(self.rows, new.span)
-            view[:, at : at + self.span] = old_sums[self.xlo :].reshape(self.rows, self.span)
-        return new
-
-    def add_bins(self, other: _Bins) -> None:
-        """Add the sums of ``other`` (same rows, exponent fields within these)."""
-        at = other.xlo - self.xlo
-        view = self.hi[self.xlo :].reshape(self.rows, self.span)
-        view[:, at : at + other.span] += other.hi[other.xlo :].reshape(self.rows, other.span)
-        view = self.lo[self.xlo :].reshape(self.rows, self.span)
-        view[:, at : at + other.span] += other.lo[other.xlo :].reshape(self.rows, other.span)
-
-    def add(
-        self,
-        rows: NDArray[np.intp] | None,
-        x: NDArray[np.int64],
-        hi: NDArray[np.float64],
-        lo: NDArray[np.float64],
-        work: _Work,
-    ) -> None:
-        if rows is None:
-            key = x
-        else:
-            key = np.multiply(rows, self.span, out=work(3, x.size))
-            key += x
-        if 8 * self.size <= key.size:  # few bins: bincount is faster
-            self.hi += np.bincount(key, hi, minlength=self.hi.size)
-            self.lo += np.bincount(key, lo, minlength=self.lo.size)
-        else:  # many bins: no per-block pass over all of them
-            np.add.at(self.hi, key, hi)
-            np.add.at(self.lo, key, lo)
-
-    def increments(self) -> tuple[int, NDArray[np.int64]]:
-        """(first digit position, int64 digit increments (rows x k)) holding these sums."""
-        e_lo = self.xlo - _BIAS
-        g_lo = e_lo // _BITS
-        n_groups = (self.xhi - _BIAS) // _BITS - g_lo + 1
-        at = e_lo - _BITS * g_lo
-        sums = np.zeros((2, self.rows, n_groups * _BITS), np.int64)
-        # exact: integer-valued float64 below 2**53 (the H sums are multiples of 2**26)
-        sums[0, :, at : at + self.span] = self.lo[self.xlo :].reshape(self.rows, -1)
-        sums[1, :, at : at + self.span] = (self.hi[self.xlo :] * _TWO_M26).reshape(self.rows, -1)
-        # per (row, digit g, bit r): (L + H * 2**26) * 2**r, and L + H * 2**26 = c0 + c1 *
-        # 2**26 + c2 * 2**52 with |c| <= 2**27; times 2**r (r <= 25), summed over r: < 2**57
-        low, high = sums & _MASK, sums >> _BITS
-        low[1] += high[0]
-        c = np.concatenate([low, high[1:]]).reshape(3, self.rows, n_groups, _BITS)
-        w = (c * _POW2).sum(axis=3)
-        w_low, w_high = w & _MASK, w >> _BITS
-        inc = np.zeros((self.rows, n_groups + 3), np.int64)
-        for k in range(3):
-            inc[:, k : k + n_groups] += w_low[k]
-            inc[:, k + 1 : k + 1 + n_groups] += w_high[k]
-        return g_lo, inc
 
 
 class ExactSums:
@@ -258,7 +101,7 @@ class ExactSums:
         self._d0 = 0  # digit position of column 0
         self._load = 0  # upper bound on |digit|
         self._nonfinite: NDArray[np.int64] | None = None  # (n, 3): +inf, -inf, NaN counts
-        self._bins: _Bins | None = None  # float64 bin sums not yet folded into the digits
+        self._bins: Bins | None = None  # float64 bin sums not yet folded into the digits
         self._pending = 0  # values in those bins (at most CHUNK)
 
     @property
@@ -294,11 +137,10 @@ class ExactSums:
             b = raw.astype(np.intp, copy=False)
         allowed = max(BINS_BUDGET, v.size)  # bins may outnumber no more values than this
         step = max(1, min(BLOCK, CHUNK, 1 << 26))
-        work = _WORK
+        work = WORK
         for start in range(0, v.size, step):
-            split = self._split(
-                None if b is None else b[start : start + step], v[start : start + step], work
-            )
+            part = None if b is None else b[start : start + step]
+            split = split_doubles(part, v[start : start + step], work, self._count_nonfinite)
             if split is None:
                 continue
             block_b, x, xlo, xhi, hi, lo = split
@@ -312,7 +154,7 @@ class ExactSums:
             if bins is not None:
                 bins = bins.widened(xlo, xhi)
             elif self._n * (xhi - xlo + 1) <= allowed:
-                bins = _Bins(self._n, xlo, xhi)
+                bins = Bins(self._n, xlo, xhi)
             if bins is None:  # wide: more (bucket, exponent) bins than values
                 self._scatter(block_b, x, hi, lo, work)
             else:
@@ -328,55 +170,9 @@ class ExactSums:
             self._absorb(self._bins)
             self._bins, self._pending = None, 0
 
-    def _absorb(self, bins: _Bins) -> None:
+    def _absorb(self, bins: Bins) -> None:
         first, inc = bins.increments()
         self._add_digits(first, inc, 1 << 33)  # |increment| < 3 * 2**26 + 3 * 2**31
-
-    def _split(
-        self, b: NDArray[np.intp] | None, v: NDArray[np.float64], work: _Work
-    ) -> (
-        tuple[
-            NDArray[np.intp] | None,
-            NDArray[np.int64],
-            int,
-            int,
-            NDArray[np.float64],
-            NDArray[np.float64],
-        ]
-        | None
-    ):
-        """(buckets, exponent fields, their min, max, H * 2**26, L) of the finite values.
-
-        Records the non-finite ones; None if nothing non-zero is left. Arrays in ``work``.
-        """
-        n = v.size
-        bits = v.view(np.int64)
-        x = np.right_shift(bits, 52, out=work(0, n))
-        x &= 0x7FF
-        xmin, xmax = int(x.min()), int(x.max())
-        if xmax == 0x7FF:  # an inf or NaN: count them, go on with the finite values
-            finite = np.isfinite(v)
-            self._count_nonfinite(None if b is None else b[~finite], v[~finite])
-            if not finite.any():
-                return None
-            return self._split(None if b is None else b[finite], v[finite], work)
-        mantissa = np.bitwise_and(bits, _SIGN_AND_FRACTION, out=work(1, n))
-        mantissa |= _EXPONENT_OF_2_52  # the double +-(2**52 + fraction)
-        hi = np.bitwise_and(mantissa, _HIGH_BITS, out=work(2, n)).view(np.float64)  # +-H*2**26
-        lo = mantissa.view(np.float64)
-        lo -= hi  # +-L, exact
-        if xmin == 0:  # zeros and subnormals: no implicit 2**52, exponent as x = 1
-            zero_field = x == 0
-            np.subtract(hi, np.copysign(_TWO_52, hi), out=hi, where=zero_field)
-            if np.any(v != 0.0, where=zero_field):  # a subnormal
-                xmin = 1
-            else:  # only zeros: park them (now 0 + 0) at the smallest other exponent
-                xmin = int(((x - 1) & 0xFFF).min()) + 1
-                if xmin > 0x7FF:
-                    return None
-            np.maximum(x, xmin, out=x)
-            xmax = max(xmax, xmin)
-        return b, x, xmin, xmax, hi, lo
 
     def _count_nonfinite(self, b: NDArray[np.intp] | None, v: NDArray[np.float64]) -> None:
         if self._nonfinite is None:
@@ -392,24 +188,12 @@ class ExactSums:
         x: NDArray[np.int64],
         hi: NDArray[np.float64],
         lo: NDArray[np.float64],
-        work: _Work,
+        work: Work,
     ) -> None:
         """Add each value straight into its bucket's digits (three 26-bit pieces)."""
         n = x.size
-        high = np.multiply(hi, _TWO_M26, out=work(4, n), casting="unsafe")  # H, |H| <= 2**27
-        low = work(5, n)
-        np.copyto(low, lo, casting="unsafe")  # L, |L| < 2**26 (integers: exact)
-        scale = np.take(_POW2_OF_X, x, out=work(6, n))  # 2**r: r the bit within the digit
-        low *= scale  # |.| < 2**51
-        high *= scale  # |.| <= 2**52
-        # (L + H * 2**26) * 2**r = q0 + q1 * 2**26 + q2 * 2**52, |q| <= 2**27
-        q0 = np.bitwise_and(low, _MASK, out=work(7, n))
-        q1 = np.right_shift(low, _BITS, out=low)
-        q1 += np.bitwise_and(high, _MASK, out=scale)
-        q2 = np.right_shift(high, _BITS, out=high)
-        digit = np.take(_DIGIT_OF_X, x, out=work(8, n))
+        digit, pieces = scatter_pieces(x, hi, lo, work)
         self._reserve(x.size << 27)
-        pieces = (q0, q1, q2)
         lo_pos, hi_pos = int(digit.min()), int(digit.max()) + 3
         tight = self._digits.shape[1] == 0 or lo_pos < self._d0 or hi_pos > self._end
         if tight:  # grow the window only as far as the non-zero pieces need
@@ -432,7 +216,7 @@ class ExactSums:
 
     @property
     def _end(self) -> int:
-        return self._d0 + self._digits.shape[1]
+        return cast("int", self._d0 + self._digits.shape[1])
 
     def _cover(self, lo: int, hi: int) -> None:
         """Grow the digit window to include positions lo..hi-1."""
@@ -459,9 +243,9 @@ class ExactSums:
         self._normalise()
 
     def _normalise(self) -> None:
-        digits = _carry(self._digits)
+        digits = carry(self._digits)
         self._digits = digits
-        self._load = 1 << _BITS if digits.size else 0
+        self._load = 1 << BITS if digits.size else 0
 
     def _add_digits(self, first: int, inc: NDArray[np.int64], bound: int) -> None:
         """Add ``inc`` (one row per bucket, digit positions first..) into the digits."""
@@ -490,10 +274,7 @@ class ExactSums:
 
         Digit-wise int64 addition over the union of the two windows.
         """
-        if not isinstance(other, ExactSums):
-            raise TypeError(f"cannot merge ExactSums with {type(other).__name__}")
-        if other._n != self._n:
-            raise ValueError(f"cannot merge {self._n} buckets with {other._n}")
+        require_mergeable(self, other)
         out = ExactSums(self._n)
         out._digits, out._d0, out._load = self._digits.copy(), self._d0, self._load
         if other._digits.shape[1]:
@@ -524,6 +305,14 @@ class ExactSums:
                 if part is not None:
                     out._nonfinite += part
         return out
+
+    def empty_like(self) -> ExactSums:
+        """No values, as many buckets."""
+        return ExactSums(self._n)
+
+    def fingerprint(self) -> dict[str, object]:
+        """What must agree to merge: the number of buckets."""
+        return {"n_buckets": self._n}
 
     def resized(self, n_buckets: int) -> ExactSums:
         """A new state with ``n_buckets`` (no fewer) buckets: these sums, then empty ones."""
@@ -573,7 +362,7 @@ class ExactSums:
         if not windows:
             return True
         lo, hi = min(w[0] for w in windows), max(w[1] for w in windows)
-        mine, theirs = _carry(self._window(lo, hi)), _carry(other._window(lo, hi))
+        mine, theirs = carry(self._window(lo, hi)), carry(other._window(lo, hi))
         # from the same bottom digit, the canonical width is a function of the value alone
         return mine.shape == theirs.shape and bool(np.array_equal(mine, theirs))
 
@@ -589,11 +378,11 @@ class ExactSums:
             digits = np.pad(digits, ((0, 0), (0, 1)))
         rows = np.flatnonzero(digits.any(axis=1))
         # pairs of normalised digits as 52-bit limbs (the top one signed): half the Python work
-        limbs = digits[rows, 0::2] + digits[rows, 1::2] * (1 << _BITS)
+        limbs = digits[rows, 0::2] + digits[rows, 1::2] * (1 << BITS)
         values: list[int] = [0] * rows.size
         for column in limbs.T[::-1]:  # most significant first; flat lists, no list per row
             pairs = zip(values, column.tolist(), strict=True)
-            values = [(value << 2 * _BITS) + limb for value, limb in pairs]
+            values = [(value << 2 * BITS) + limb for value, limb in pairs]
         return rows, values
 
     def finish(self) -> NDArray[np.float64]:
@@ -604,11 +393,11 @@ class ExactSums:
         """
         out = np.zeros(self._n)
         rows, values = self._bucket_ints()
-        exponent = _BITS * self._d0
-        out[rows] = _scaled(values, exponent)
+        exponent = BITS * self._d0
+        out[rows] = scaled(values, exponent)
         if self._nonfinite is not None:
             for row in np.flatnonzero(self._nonfinite.any(axis=1)).tolist():
-                forced = _special(*self._nonfinite[row].tolist())
+                forced = special(*self._nonfinite[row].tolist())
                 if forced is not None:
                     out[row] = forced
         return out
@@ -628,30 +417,33 @@ class ExactSums:
         self._settle()
         value = 0
         for column in self._digits.sum(axis=0)[::-1].tolist():
-            value = (value << _BITS) + column
-        return Fraction(value) * Fraction(2) ** (_BITS * self._d0)
+            value = (value << BITS) + column
+        return Fraction(value) * Fraction(2) ** (BITS * self._d0)
 
     # ----------------------------------------------------------------- serialising
 
     def to_state(self) -> dict[str, object]:
         """JSON-serialisable (ints, lists of ints, strings only; no floats needed) exact state.
 
-        Normalised digits (radix 2**26, all below 2**53 in magnitude) of the used window.
+        Normalised digits (radix 2**26, all below 2**53 in magnitude) of the used window, in
+        their one shortest form: the same values write the same state, whatever the history.
         """
         self._settle()
         digits = self._digits
         used = np.flatnonzero(digits.any(axis=0)) if digits.size else np.zeros(0, np.intp)
         lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 0)
+        digits = _shortest(digits[:, lo:hi])
+        hi = lo + digits.shape[1]
         nonfinite = self._nonfinite_counts()
         rows = np.flatnonzero(nonfinite.any(axis=1))
         return {
             "kind": _STATE_KIND,
             "version": 1,
             "n_buckets": self._n,
-            "radix_bits": _BITS,
+            "radix_bits": BITS,
             "digit_offset": self._d0 + lo if used.size else 0,
             "n_digits": hi - lo,
-            "digits": digits[:, lo:hi].reshape(-1).tolist(),
+            "digits": digits.reshape(-1).tolist(),
             "nonfinite": [[int(r), *nonfinite[r].tolist()] for r in rows],
         }
 
@@ -676,7 +468,7 @@ class ExactSums:
 
         if not isinstance(state, dict) or state.get("kind") != _STATE_KIND:
             raise ValueError(f"not an exact-sums state (kind must be {_STATE_KIND!r})")
-        if state.get("version") != 1 or state.get("radix_bits") != _BITS:
+        if state.get("version") != 1 or state.get("radix_bits") != BITS:
             raise ValueError("exact state: unsupported version or radix")
         n = integer("n_buckets", 0)
         n_digits = integer("n_digits", 0)
@@ -704,6 +496,17 @@ class ExactSums:
         return out
 
 
+def _shortest(digits: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Normalised digits without a redundant top column: a top digit of 0 or -1 (for every
+    bucket) is folded into the one below, which stays in [-2**26, 2**26) (a negative sum
+    may otherwise end in ..., 2**26 - 1, -1 or in ..., -1, depending on the carries)."""
+    while digits.shape[1] > 1 and ((digits[:, -1] == 0) | (digits[:, -1] == -1)).all():
+        folded = digits[:, :-1].copy()
+        folded[:, -1] += digits[:, -1] << BITS
+        digits = folded
+    return digits
+
+
 def totals(many: Sequence[ExactSums]) -> list[float]:
     """Each state's :meth:`~ExactSums.total`, computed together: each state's digit column
     sums (exact in int64: the digits are normalised first if their bound could overflow)
@@ -729,7 +532,7 @@ def totals(many: Sequence[ExactSums]) -> list[float]:
     result = together.finish()
     for i, sums in enumerate(many):
         if sums._nonfinite is not None:
-            forced = _special(*sums._nonfinite.sum(axis=0).tolist())
+            forced = special(*sums._nonfinite.sum(axis=0).tolist())
             if forced is not None:
                 result[i] = forced
     return [float(x) for x in result.tolist()]

@@ -6,6 +6,8 @@ returns per-row (or per-cell) losses in nats. Nothing here reads files, prints o
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -60,13 +62,13 @@ def row_sums(values: Float) -> Float:
     """
     n, k = values.shape
     if k > FEW_COLUMNS:
-        return np.ascontiguousarray(values).sum(axis=1)
+        return cast("Float", np.ascontiguousarray(values).sum(axis=1))
     if k == 0:
         return np.zeros(n)
     total = values[:, 0].copy()
     for j in range(1, k):
         total += values[:, j]
-    return total
+    return cast("Float", total)
 
 
 def argmax_rows(values: Float) -> tuple[Int, Float]:
@@ -92,7 +94,7 @@ def log_softmax(logits: Float) -> Float:
     r"""Row-wise ``log softmax(z) = z - m - log(sum_j exp(z_j - m))`` with ``m = max(z)``."""
     top = logits.max(axis=1, keepdims=True)
     shifted = logits - top
-    return shifted - np.log(row_sums(np.exp(shifted)))[:, None]
+    return cast("Float", shifted - np.log(row_sums(np.exp(shifted)))[:, None])
 
 
 def logsumexp_rows(values: Float) -> Float:

@@ -7,6 +7,7 @@ themselves live in :mod:`xent_cli.kernels.numerics`. No I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +36,7 @@ class Scored:
 
     @property
     def correct(self) -> Bool:
-        return self.classes == self.predicted
+        return cast("Bool", self.classes == self.predicted)
 
     def as_cells(self, columns: Int) -> Scored:
         """Multilabel: the same binary results filed under their label column instead."""
@@ -50,7 +51,7 @@ class Cells(Scored):
 
     @property
     def correct(self) -> Bool:
-        return self.outcome == self.predicted
+        return cast("Bool", self.outcome == self.predicted)
 
 
 def _below_eps(prob: Float, eps: float) -> Bool:

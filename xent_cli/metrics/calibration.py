@@ -1,15 +1,18 @@
-"""--calibration: mergeable state (reliability bins, Brier sum, temperature grid) and its
-finished figures.
+"""--calibration: mergeable state (reliability bins, Brier sum, temperature grid), its
+finished figures, and :data:`CALIBRATION`, the add-on metric that runs them.
 
 ``CalibrationState.add`` folds in one batch's :class:`~xent_cli.metrics.confidence.Confidences`,
-``merge`` adds two states, and :func:`finish` turns a state into :class:`Calibration`, the
-report's ``calibration`` entry: ECE, MCE (see :mod:`xent_cli.metrics.reliability`), Brier score
-``sum_i w_i b_i / sum_i w_i`` (b: a row's ``sum_c (p_c - y_c)^2``; binary ``(p - y)^2``;
-multilabel: per cell) and, with ``decompose``, the temperature scan.
+``merge`` adds two states, and :func:`calibration_figures` turns a state into
+:class:`Calibration`, the report's ``calibration`` entry: ECE, MCE (see
+:mod:`xent_cli.metrics.reliability`), Brier score ``sum_i w_i b_i / sum_i w_i`` (b: a row's
+``sum_c (p_c - y_c)^2``; binary ``(p - y)^2``; multilabel: per cell) and, with
+``decompose``, the temperature scan. Each ``--by`` slice gets
+its ECE, MCE and Brier score (top-label or positive-class targets; no temperature scan).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +21,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xent_cli.errors import XentError
+from xent_cli.jsonvalues import json_number
+from xent_cli.kernels.accumulate import weighted
 from xent_cli.kernels.exact import ExactSums
-from xent_cli.metrics.confidence import Confidences
+from xent_cli.kernels.mergeable import FieldState, nested, setting
+from xent_cli.metrics.base import BatchScores, CoreTotals, Metric
+from xent_cli.metrics.confidence import Confidences, confidences
 from xent_cli.metrics.reliability import (
     N_FINE,
     Bin,
@@ -31,8 +38,14 @@ from xent_cli.metrics.reliability import (
     width_bin,
     width_bins,
 )
-from xent_cli.metrics.temperature import Decomposition, TemperatureSums, decompose
-from xent_cli.options import BinEdges, CalibrationSpec, EceBinning, EceTarget, Mode
+from xent_cli.metrics.temperature import (
+    Decomposition,
+    TemperatureSums,
+    as_logits,
+    decompose,
+    grid_losses,
+)
+from xent_cli.options import BinEdges, CalibrationSpec, EceBinning, EceTarget, Mode, Settings
 
 Float = NDArray[np.float64]
 MAX_MASS_CLASSES = 64  # classwise x fine histogram: 64 x 10241 buckets at most
@@ -108,14 +121,15 @@ class Convention:
         }
 
 
-@dataclass
-class CalibrationState:
-    """Per-bin exact sums (classwise: per class x bin), the Brier sum, temperature sums."""
+@dataclass(eq=False)
+class CalibrationState(FieldState):
+    """Per-bin exact sums (classwise: per class x bin), the Brier sum, temperature sums;
+    mergeable (:mod:`xent_cli.kernels.mergeable`)."""
 
-    bins: BinSums
-    brier: ExactSums
-    n_groups: int = 1  # classwise: the number of classes; else 1
-    temperature: TemperatureSums | None = None
+    bins: BinSums = nested(BinSums)
+    brier: ExactSums = nested(ExactSums)
+    n_groups: int = setting(int, default=1)  # classwise: the number of classes; else 1
+    temperature: TemperatureSums | None = nested(TemperatureSums, optional=True)
 
     @classmethod
     def empty(cls, convention: Convention, n_classes: int, weighted: bool) -> CalibrationState:
@@ -141,8 +155,6 @@ class CalibrationState:
         grid: list[Float] | None,
     ) -> None:
         """One batch: its confidences, per-entry weights, temperature-grid losses."""
-        from xent_cli.kernels.accumulate import weighted
-
         self.brier.add(None, rows.brier if weight is None else weighted(rows.brier, weight))
         if self.temperature is not None and grid is not None:
             self.temperature.add(grid, weight)
@@ -160,46 +172,6 @@ class CalibrationState:
         if weight is not None:
             w = weight if len(weight) == p.size else np.repeat(weight, k)
         self.bins.add(buckets, p.ravel(), y.ravel(), w, rows.soft)
-
-    def merge(self, other: CalibrationState) -> CalibrationState:
-        temperature = None
-        if self.temperature is not None and other.temperature is not None:
-            temperature = self.temperature.merge(other.temperature)
-        return CalibrationState(
-            self.bins.merge(other.bins), self.brier.merge(other.brier), self.n_groups, temperature
-        )
-
-    def to_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "bins": self.bins.to_state(),
-            "brier": self.brier.to_state(),
-            "n_groups": self.n_groups,
-        }
-        if self.temperature is not None:
-            state["temperature"] = self.temperature.to_state()
-        return state
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> CalibrationState:
-        temperature = state.get("temperature")
-        return cls(
-            BinSums.from_state(state["bins"]),
-            ExactSums.from_state(state["brier"]),
-            int(state["n_groups"]),
-            TemperatureSums.from_state(temperature) if isinstance(temperature, dict) else None,
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, CalibrationState):
-            return NotImplemented
-        return (self.bins, self.brier, self.n_groups, self.temperature) == (
-            other.bins,
-            other.brier,
-            other.n_groups,
-            other.temperature,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -225,8 +197,6 @@ class Calibration:
     temperature: Decomposition | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        from xent_cli.jsonvalues import json_number
-
         out: dict[str, Any] = {
             **self.convention.to_dict(),
             "ece": json_number(self.ece),
@@ -241,7 +211,7 @@ class Calibration:
         return out
 
 
-def finish(
+def calibration_figures(
     state: CalibrationState,
     convention: Convention,
     class_names: list[str],
@@ -285,3 +255,96 @@ def finish(
     return Calibration(
         convention, ece, mce, brier, tuple(binned(pooled)), tuple(per_class), temperature
     )
+
+
+# -- the add-on metric ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibrationInputs:
+    """One batch's inputs: confidences, and (--decompose) losses at each grid temperature."""
+
+    confidences: Confidences
+    grid: list[Float] | None = None
+
+
+class CalibrationMetric(Metric[Convention, CalibrationInputs, CalibrationState, Calibration]):
+    """``--calibration``: the state, its figures, and each slice's ECE, MCE and Brier score."""
+
+    key = "calibration"
+    uses_logit_parts = True  # the top-label probability and Brier score from the loss's sums
+
+    def configure(self, settings: Settings, mode: Mode) -> Convention | None:
+        spec = settings.calibration
+        return Convention.of(spec, mode) if spec is not None else None
+
+    def fingerprint(self, settings: Settings) -> Any:
+        spec = settings.calibration
+        return spec.to_dict() if spec is not None else None
+
+    def inputs(self, config: Convention, batch: BatchScores) -> CalibrationInputs:
+        rows = confidences(
+            batch.mode,
+            batch.kind,
+            config.target,
+            batch.scores,
+            batch.labels,
+            batch.targets,
+            batch.scored,
+            batch.logit_parts,
+        )
+        if not config.decompose:
+            return CalibrationInputs(rows)
+        logits = as_logits(batch.scores, batch.kind, batch.mode, batch.eps)
+        return CalibrationInputs(rows, grid_losses(logits, batch.mode, batch.labels, batch.targets))
+
+    def empty(self, config: Convention, n_classes: int, weighted: bool) -> CalibrationState:
+        return CalibrationState.empty(config, n_classes, weighted)
+
+    def load(self, state: dict[str, Any]) -> CalibrationState:
+        return CalibrationState.from_state(state)
+
+    def add(
+        self,
+        state: CalibrationState,
+        config: Convention,
+        inputs: CalibrationInputs,
+        weight: Float | None,
+    ) -> None:
+        state.add(config, inputs.confidences, weight, inputs.grid)
+
+    def finish(
+        self, state: CalibrationState, config: Convention, totals: CoreTotals
+    ) -> Calibration:
+        return calibration_figures(
+            state,
+            config,
+            totals.class_names,
+            totals.loss_sum,
+            totals.total_weight,
+            totals.log_base,
+        )
+
+    def per_slice(self, config: Convention) -> Convention | None:
+        """Top-label or positive-class targets (classwise and the temperature scan are the
+        whole run's only)."""
+        if config.target is EceTarget.classwise:
+            return None
+        return dataclasses.replace(config, decompose=False)
+
+    def slice_columns(self, inputs: CalibrationInputs) -> tuple[NDArray[Any], ...]:
+        rows = inputs.confidences
+        return rows.confidence, rows.observed, rows.brier
+
+    def slice_inputs(self, columns: tuple[NDArray[Any], ...]) -> CalibrationInputs:
+        confidence, observed, brier = columns
+        return CalibrationInputs(Confidences(confidence, observed, brier))
+
+    def slice_figures(
+        self, state: CalibrationState, config: Convention, totals: CoreTotals
+    ) -> dict[str, float | None]:
+        figures = self.finish(state, config, totals)
+        return {"ece": figures.ece, "mce": figures.mce, "brier": figures.brier}
+
+
+CALIBRATION = CalibrationMetric()

@@ -15,6 +15,7 @@ and for ``classwise`` the whole (rows, classes) matrices of p and y. Pure numpy,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,7 +51,7 @@ def softmax(logits: Float) -> Float:
     shifted = logits - logits.max(axis=1, keepdims=True)
     np.exp(shifted, out=shifted)
     shifted /= row_sums(shifted)[:, None]
-    return shifted
+    return cast("Float", shifted)
 
 
 def probabilities(scores: Float, kind: Kind, categorical: bool) -> Float:

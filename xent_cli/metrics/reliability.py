@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from xent_cli.kernels.accumulate import weighted
 from xent_cli.kernels.exact import ExactSums
+from xent_cli.kernels.mergeable import FieldState, counted, nested
 from xent_cli.options import BinEdges
 
 Float = NDArray[np.float64]
@@ -45,7 +47,7 @@ N_FINE = 2 * HALF + 1
 def _low_key(q: Float) -> Int:
     """Fine index of q in [0, 0.5] from its float64 bits (monotone, exact)."""
     keys = (q.view(np.int64) >> _SHIFT) - _BASE
-    return np.clip(keys, 0, HALF).astype(np.intp)
+    return cast("Int", np.clip(keys, 0, HALF).astype(np.intp))
 
 
 def fine_bin(p: Float) -> Int:
@@ -92,14 +94,15 @@ def n_width_buckets(n_bins: int, edges: BinEdges) -> int:
     return n_bins + 1 if edges is BinEdges.left_own_one else n_bins
 
 
-@dataclass
-class BinSums:
-    """Count and exact weighted sums per bucket (bucket = group * per_group + bin)."""
+@dataclass(eq=False)
+class BinSums(FieldState):
+    """Count and exact weighted sums per bucket (bucket = group * per_group + bin);
+    mergeable (:mod:`xent_cli.kernels.mergeable`)."""
 
-    count: NDArray[np.int64]
-    p_sum: ExactSums  # sum of w * p
-    o_sum: ExactSums  # sum of w * o
-    weight: ExactSums | None  # sum of w; None: unweighted (the count)
+    count: NDArray[np.int64] = counted()
+    p_sum: ExactSums = nested(ExactSums)  # sum of w * p
+    o_sum: ExactSums = nested(ExactSums)  # sum of w * o
+    weight: ExactSums | None = nested(ExactSums, optional=True)  # sum of w; None: the count
 
     @classmethod
     def zeros(cls, n: int, weighted: bool) -> BinSums:
@@ -110,8 +113,6 @@ class BinSums:
     def add(self, buckets: Int, p: Float, o: Float, w: Float | None, soft: bool = False) -> None:
         """Add entries; unweighted 0/1 outcomes (not ``soft``) are counted per bucket (exact
         integers), then added as one value per bucket."""
-        from xent_cli.kernels.accumulate import weighted
-
         n = len(self.count)
         self.count += np.bincount(buckets, minlength=n)
         if w is None:
@@ -128,52 +129,10 @@ class BinSums:
         self.p_sum.add(buckets, weighted(p, w))
         self.o_sum.add(buckets, weighted(o, w))
 
-    def merge(self, other: BinSums) -> BinSums:
-        weight = None
-        if self.weight is not None and other.weight is not None:
-            weight = self.weight.merge(other.weight)
-        return BinSums(
-            self.count + other.count,
-            self.p_sum.merge(other.p_sum),
-            self.o_sum.merge(other.o_sum),
-            weight,
-        )
-
     def finish(self) -> tuple[NDArray[np.int64], Float, Float, Float]:
         """Per bucket: count, weight, sum of w p, sum of w o (each rounded once)."""
         weight = self.weight.finish() if self.weight is not None else self.count.astype(float)
         return self.count.copy(), weight, self.p_sum.finish(), self.o_sum.finish()
-
-    def to_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "count": self.count.tolist(),
-            "p_sum": self.p_sum.to_state(),
-            "o_sum": self.o_sum.to_state(),
-        }
-        if self.weight is not None:
-            state["weight"] = self.weight.to_state()
-        return state
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> BinSums:
-        weight = state.get("weight")
-        return cls(
-            np.array(state["count"], dtype=np.int64),
-            ExactSums.from_state(state["p_sum"]),
-            ExactSums.from_state(state["o_sum"]),
-            ExactSums.from_state(weight) if isinstance(weight, dict) else None,
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, BinSums):
-            return NotImplemented
-        return np.array_equal(self.count, other.count) and (
-            self.p_sum,
-            self.o_sum,
-            self.weight,
-        ) == (other.p_sum, other.o_sum, other.weight)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,15 @@ The report's ``best`` is the grid's (or 1's) arg-min, ``loss_at_best = L(best)``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from xent_cli.kernels import numerics as nx
+from xent_cli.kernels.accumulate import weighted
 from xent_cli.kernels.exact import ExactSums
+from xent_cli.kernels.mergeable import FieldState, nested
 from xent_cli.options import Kind, Mode
 
 Float = NDArray[np.float64]
@@ -66,41 +68,23 @@ def grid_losses(logits: Float, mode: Mode, labels: Int, soft: Float | None) -> l
     return out
 
 
-@dataclass
-class TemperatureSums:
-    """Exact ``sum w * loss`` at each grid temperature."""
+@dataclass(eq=False)
+class TemperatureSums(FieldState):
+    """Exact ``sum w * loss`` at each grid temperature (saved with the grid: states of another
+    grid do not load)."""
 
-    sums: ExactSums
+    STATE_HEADER: ClassVar[dict[str, Any]] = {"grid": GRID_EXPONENTS}
+
+    sums: ExactSums = nested(ExactSums)
 
     @classmethod
     def zeros(cls) -> TemperatureSums:
         return cls(ExactSums(len(GRID)))
 
     def add(self, losses: list[Float], weight: Float | None) -> None:
-        from xent_cli.kernels.accumulate import weighted
-
         for j, loss in enumerate(losses):
             values = loss if weight is None else weighted(loss, weight)
             self.sums.add(np.full(len(values), j, np.intp), values)
-
-    def merge(self, other: TemperatureSums) -> TemperatureSums:
-        return TemperatureSums(self.sums.merge(other.sums))
-
-    def to_state(self) -> dict[str, Any]:
-        return {"grid": GRID_EXPONENTS, "sums": self.sums.to_state()}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> TemperatureSums:
-        if state.get("grid") != GRID_EXPONENTS:
-            raise ValueError("a temperature grid of another xent version")
-        return cls(ExactSums.from_state(state["sums"]))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TemperatureSums):
-            return NotImplemented
-        return self.sums == other.sums
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,16 @@ from collections.abc import Sequence
 
 from xent_cli.core.token_report import TokenReport
 from xent_cli.options import OutputFormat
-from xent_cli.render.report import csv_text, fmt_loss, fmt_percent, md_text
-from xent_cli.render.table import printable, shorten, wrap_fields
+from xent_cli.render.report import (
+    RELIABILITY_COLUMNS,
+    calibration_fields,
+    csv_text,
+    fmt_loss,
+    fmt_percent,
+    md_text,
+    reliability_rows,
+)
+from xent_cli.render.table import DASHED, Column, printable, shorten, table_lines, wrap_fields
 
 MIN_ID_WIDTH = 8
 
@@ -124,7 +132,44 @@ def _table(report: TokenReport, width: int) -> str:
     docs = report.documents
     if docs is not None and docs.worst:
         lines += ["", *_worst_table(report, width)]
+    if report.calibration is not None:
+        calibration = report.calibration
+        lines += ["", *wrap_fields(calibration_fields(calibration), width)]
+        _, bins = reliability_rows(calibration)
+        if bins:
+            lines += ["", *table_lines(RELIABILITY_COLUMNS, bins, width=width, look=DASHED)]
+    if report.slices is not None:
+        lines += ["", *_slice_table(report, width)]
     return "\n".join(lines) + "\n"
+
+
+def _slice_table(report: TokenReport, width: int) -> list[str]:
+    """``--by``: each slice's rows, tokens, loss per unit and perplexity, worst first."""
+    slices = report.slices
+    assert slices is not None
+    title = f"slices by {', '.join(slices.by)}: {len(slices.groups)}, worst first"
+    columns = [
+        Column("slice", align="left", shorten=True, min_width=10),
+        Column("rows", rank=3),
+        Column("tokens", rank=2),
+        Column(f"loss/{report.per}", rank=0),
+        Column("perplexity", rank=1),
+    ]
+    small = any(g.small for g in slices.groups)
+    if small:
+        columns.append(Column("small", rank=4, align="left"))
+    rows = [
+        [
+            printable(", ".join(g.key.values())),
+            str(g.count),
+            "-" if g.tokens is None else str(g.tokens),
+            fmt_loss(g.loss),
+            _num(g.perplexity),
+            *(["yes" if g.small else ""] if small else []),
+        ]
+        for g in slices.groups
+    ]
+    return [*wrap_fields([title], width), *table_lines(columns, rows, width=width, look=DASHED)]
 
 
 def _worst_table(report: TokenReport, width: int) -> list[str]:
@@ -190,6 +235,22 @@ def _markdown(report: TokenReport) -> str:
             f"{fmt_loss(d.loss)} | {_num(d.perplexity)} |"
             for d in docs.worst
         ]
+    if report.calibration is not None:
+        fields = calibration_fields(report.calibration)
+        lines += ["", md_text(" · ".join(fields[:3]) + " " + fields[3])]
+    if report.slices is not None:
+        unit = f"loss/{report.per}"
+        lines += [
+            "",
+            f"| slice | rows | tokens | {unit} | perplexity |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {md_text(', '.join(g.key.values()))} | {g.count} | "
+            f"{'-' if g.tokens is None else g.tokens} | {fmt_loss(g.loss)} | "
+            f"{_num(g.perplexity)} |"
+            for g in report.slices.groups
+        ]
     lines += ["", f"`{report.signature}`"]
     return "\n".join(lines) + "\n"
 
@@ -207,4 +268,6 @@ def _csv(report: TokenReport) -> str:
         rows.append(("ci", key, value))
     for d in report.documents.worst if report.documents else []:
         rows.append(("document", d.id, d.loss))
+    for g in report.slices.groups if report.slices else []:
+        rows.append(("slice", ", ".join(g.key.values()), g.loss))
     return csv_text(rows)
