@@ -77,6 +77,17 @@ class OnMismatch(str, Enum):
     intersect = "intersect"
 
 
+class PairBy(str, Enum):
+    """compare: how rows are paired (auto: --id if given; a token file with a document and
+    a position column: token; else row)."""
+
+    auto = "auto"
+    row = "row"
+    id = "id"
+    token = "token"
+    doc = "doc"
+
+
 class FailOn(str, Enum):
     """compare gates: on the estimate, the interval's end, or a one-sided test."""
 

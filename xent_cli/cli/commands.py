@@ -16,9 +16,11 @@ from xent_cli.cli.params import (
     CalibrationOpt,
     Candidate,
     CompareByOpt,
+    ComparePlotOpt,
     ConfidenceOpt,
     DaskOpt,
     DecomposeOpt,
+    DistributionOpt,
     EceBinningOpt,
     EceBinsOpt,
     EcePresetOpt,
@@ -27,6 +29,8 @@ from xent_cli.cli.params import (
     Files,
     IntervalOpt,
     LevelOpt,
+    MaxChurnOpt,
+    MaxKlOpt,
     MaxRegressionOpt,
     MaxRelativeRegressionOpt,
     MaxSliceRegressionOpt,
@@ -34,6 +38,8 @@ from xent_cli.cli.params import (
     MinSliceSizeOpt,
     OnMismatchOpt,
     OutputOpt,
+    PairByOpt,
+    PositionOpt,
     ProgressOpt,
     ReportFormatOpt,
     ReportOptions,
@@ -51,7 +57,15 @@ from xent_cli.cli.params import (
 )
 from xent_cli.cli.progress import progress_bar
 from xent_cli.errors import XentError
-from xent_cli.options import FailOn, Interval, OnMismatch, RowsFormat, Settings, calibration_spec
+from xent_cli.options import (
+    FailOn,
+    Interval,
+    OnMismatch,
+    PairBy,
+    RowsFormat,
+    Settings,
+    calibration_spec,
+)
 
 __all__ = ["app"]
 
@@ -116,6 +130,8 @@ def compare_command(
     *,
     settings: Settings,
     on_mismatch: OnMismatchOpt = OnMismatch.error,
+    pair_by: PairByOpt = PairBy.auto,
+    position: PositionOpt = None,
     confidence: ConfidenceOpt = 0.95,
     ci: IntervalOpt = Interval.t,
     resamples: ResamplesOpt = 9999,
@@ -123,19 +139,29 @@ def compare_command(
     output_format: ReportFormatOpt = None,
     output: OutputOpt = None,
     also_output: AlsoOutputOpt = None,
+    plot: ComparePlotOpt = None,
     top: TopRowsOpt = None,
     progress: ProgressOpt = True,
+    distribution: DistributionOpt = True,
     max_regression: MaxRegressionOpt = None,
     max_relative_regression: MaxRelativeRegressionOpt = None,
     min_improvement: MinImprovementOpt = None,
     fail_on: FailOnOpt = FailOn.estimate,
+    max_kl: MaxKlOpt = None,
+    max_churn: MaxChurnOpt = None,
     by: CompareByOpt = None,
     min_slice_size: MinSliceSizeOpt = 20,
     max_slice_regression: MaxSliceRegressionOpt = None,
 ) -> None:
-    """Paired comparison of two models on the same rows: delta, interval, per class, gates."""
+    """Paired comparison of two models on the same rows: delta, interval, per class, how
+    far the predicted distributions moved (KL, churn, flips), gates."""
     from xent_cli.comparison.run import compare
 
+    if plot is not None and plot.suffix.lower() != ".html":
+        raise XentError(
+            f"--plot {plot}: compare draws an .html page",
+            hint="name the file with .html",
+        )
     if by is not None:
         settings = dataclasses.replace(settings, by=by)
     options = {
@@ -160,9 +186,14 @@ def compare_command(
             on_progress=on_progress,
             min_slice_size=min_slice_size,
             max_slice_regression=max_slice_regression,
+            max_kl=max_kl,
+            max_churn=max_churn,
+            pair_by=pair_by.value,
+            position=position,
+            distribution=distribution,
             **options,
         )
-    emit_comparison(report, output_format, output, also_output)
+    emit_comparison(report, output_format, output, also_output, plot)
 
 
 @app.command("merge", cls=PanelCommand)

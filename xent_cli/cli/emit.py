@@ -123,9 +123,11 @@ def emit_comparison(
     output_format: OutputFormat | None,
     output: Path | None,
     also_output: list[Path] | None = None,
+    plot: Path | None = None,
 ) -> None:
     """``xent compare``'s warnings to stderr, its report to stdout or ``output`` (and to each
-    ``also_output`` file), then its failed gates to stderr (exit 1)."""
+    ``also_output`` file, and its page to ``plot``), then its failed gates to stderr
+    (exit 1)."""
     from xent_cli.render.compare import render_comparison
     from xent_cli.render.table import output_width
 
@@ -136,6 +138,10 @@ def emit_comparison(
     write_output(render_comparison(report, format_for(output_format, output), width=width), output)
     for path in also_output or []:
         write_atomically(path, render_comparison(report, format_for(None, path)), "the report")
+    if plot is not None:
+        from xent_cli.render.compare_html import compare_page
+
+        write_atomically(plot, compare_page(report.to_dict()), "the page")
     if not report.passed:
         for reason in report.gate["reasons"]:
             print(f"xent: gate failed: {reason}", file=sys.stderr)

@@ -45,6 +45,7 @@ from xent_cli.options import (
     Mode,
     OnMismatch,
     OutputFormat,
+    PairBy,
     Per,
     RowsFormat,
     Settings,
@@ -561,6 +562,60 @@ CompareByOpt = Annotated[
         metavar="COL[:N][,COL...]",
         help="Per-slice deltas, by the baseline's columns (COL:N: N equal-mass bins).",
         rich_help_panel=SLICES,
+    ),
+]
+PairByOpt = Annotated[
+    PairBy,
+    typer.Option(
+        "--pair-by",
+        help="How rows pair: row order, --id, token (a token file's --doc and --position), "
+        "doc (per document) [default: id with --id; token when both columns exist; else row].",
+        show_default=False,
+        rich_help_panel=INPUT,
+    ),
+]
+PositionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--position",
+        metavar="COL",
+        help="Token files: a token's position in its document [position, pos, token_index].",
+        show_default=False,
+        rich_help_panel=TOKENS,
+    ),
+]
+MaxKlOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-kl",
+        help="Exit 1 if the mean KL(baseline || candidate) exceeds X (in --base units).",
+        rich_help_panel=GATES,
+    ),
+]
+MaxChurnOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-churn",
+        help="Exit 1 if the share of rows whose top prediction changed exceeds R.",
+        rich_help_panel=GATES,
+    ),
+]
+DistributionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--distribution/--no-distribution",
+        help="Compare both sides' predicted distributions row by row (KL, top-1 agreement, flips).",
+        rich_help_panel=COMPUTATION,
+    ),
+]
+ComparePlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        callback=_check_plot,
+        metavar="FILE",
+        help="Also write the comparison as a self-contained .html page (a KL histogram).",
+        rich_help_panel=OUTPUT,
     ),
 ]
 MaxSliceRegressionOpt = Annotated[

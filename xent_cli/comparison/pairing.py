@@ -10,8 +10,8 @@ at a time: memory is bounded by one partition, not by the input.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, cast
 
@@ -54,34 +54,52 @@ class SliceCodes:
 
 @dataclass
 class Entries:
-    """Evaluated rows (or cells) of one side: arrays of equal length."""
+    """Evaluated rows (or cells) of one side: arrays of equal length. The optional ones
+    travel through both pairings (and the id join's partition files) like the others."""
 
     row: Int  # global 0-based row number
     sub: Int  # multilabel: the label column; else 0
     cls: Int  # per-class bucket
-    truth: Int  # the true class (multilabel: the 0/1 outcome), compared across sides
+    truth: Int  # the true class (multilabel: the 0/1 outcome; tokens: a hash of the token)
     loss: Float  # nats
     weight: Float | None
     ids: pa.Array | None  # --id values, as strings
     slice: Int | None = None  # compare --by: each entry's slice (a code of SliceCodes)
+    predicted: Int | None = None  # the arg-max class (binary, cells: 0/1)
+    p_true: Float | None = None  # the probability given to the truth
+    scores: Float | None = None  # (n, w) validated scores: the distribution of each entry
+    unit: Int | None = None  # token files: the row's count in the --per unit
+    tokens: Int | None = None  # token files: the row's tokens, bytes and words
+    n_bytes: Int | None = None
+    words: Int | None = None
+    doc: pa.Array | None = None  # token files: the document id, as text
+    token: pa.Array | None = None  # token files: the actual token, as text (for messages)
 
     def __len__(self) -> int:
         return len(self.row)
 
     def take(self, index: NDArray[np.intp]) -> Entries:
-        return Entries(
-            self.row[index],
-            self.sub[index],
-            self.cls[index],
-            self.truth[index],
-            self.loss[index],
-            None if self.weight is None else self.weight[index],
-            None if self.ids is None else self.ids.take(pa.array(index)),
-            None if self.slice is None else self.slice[index],
-        )
+        """The entries at ``index`` (ascending); a contiguous run is a view, not a copy."""
+        n = len(index)
+        window: slice | NDArray[np.intp] = index
+        if n and int(index[-1]) - int(index[0]) + 1 == n and (np.diff(index) == 1).all():
+            window = slice(int(index[0]), int(index[-1]) + 1)
+        values: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                values[f.name] = None
+            elif isinstance(value, np.ndarray):
+                values[f.name] = value[window]
+            elif isinstance(window, slice):
+                values[f.name] = value.slice(window.start, n)
+            else:
+                values[f.name] = value.take(pa.array(index))
+        return Entries(**values)
 
 
-def entries_of(batch: Prepared) -> Entries | None:
+def entries_of(batch: Prepared, distribution: bool = False) -> Entries | None:
+    """A classifier batch's entries; ``distribution``: with their scores, arg-max and p."""
     scored = batch.scored
     if scored is None:
         return None
@@ -93,7 +111,7 @@ def entries_of(batch: Prepared) -> Entries | None:
     ids = None
     if batch.id_column is not None:
         ids = batch.id_column.take(pa.array(batch.local)).cast(pa.string())
-    return Entries(
+    entries = Entries(
         batch.rows.astype(np.int64),
         sub,
         scored.classes.astype(np.int64),
@@ -102,6 +120,14 @@ def entries_of(batch: Prepared) -> Entries | None:
         batch.weight,
         ids,
     )
+    if distribution and batch.scores is not None:
+        scores = batch.scores
+        if isinstance(scored, Cells):  # one entry per cell, row-major
+            scores = scores.reshape(-1, 1)
+        entries.scores = scores
+        entries.predicted = scored.predicted.astype(np.int64)
+        entries.p_true = scored.p_true
+    return entries
 
 
 @dataclass
@@ -143,31 +169,34 @@ class JoinCounts:
         )
 
 
-def _stream(scan: Scan, state: EvalState, codes: SliceCodes | None = None) -> Iterator[Entries]:
+def stream(
+    scan: Scan, state: EvalState, codes: SliceCodes | None = None, distribution: bool = False
+) -> Iterator[Entries]:
+    """A classifier scan's entries, batch by batch (each batch folded into ``state`` too)."""
     for batch in scan.batches():
         state.add(batch)
-        entries = entries_of(batch)
+        entries = entries_of(batch, distribution)
         if entries is not None and len(entries):
             if codes is not None:
                 entries.slice = codes.codes(batch)
             yield entries
 
 
+Streams = tuple[Iterator[Entries], Iterator[Entries]]
+
+
 def pair_by_position(
-    baseline: Scan,
-    candidate: Scan,
-    states: tuple[EvalState, EvalState],
+    streams: Streams,
+    rows_read: Callable[[], tuple[int, int]],
     counts: JoinCounts,
     names: list[str],
     width: int,
-    codes: SliceCodes | None = None,
 ) -> Iterator[Pairs]:
-    """Merge-join both streams on (row, label column) as they arrive; labels must agree.
-    ``codes``: the baseline's entries carry their slice (compare --by).
+    """Merge-join both streams on (row, label column) as they arrive; labels (tokens) must
+    agree. ``rows_read()``: each side's rows read, checked equal at the end.
 
     Both streams ascend, so every key up to the smaller of the two buffers' last keys is
     in the buffers already: those are paired (or counted one-sided), the rest wait."""
-    streams = (_stream(baseline, states[0], codes), _stream(candidate, states[1]))
     buffers: list[Entries | None] = [None, None]
     done = [False, False]
     while True:
@@ -193,7 +222,10 @@ def pair_by_position(
             a.take(np.arange(ca, len(a))) if ca < len(a) else None,
             b.take(np.arange(cb, len(b))) if cb < len(b) else None,
         ]
-        _, ia, ib = np.intersect1d(ka[:ca], kb[:cb], assume_unique=True, return_indices=True)
+        if ca == cb and (ka[:ca] == kb[:cb]).all():  # the usual case: the same rows
+            ia = ib = np.arange(ca)
+        else:
+            _, ia, ib = np.intersect1d(ka[:ca], kb[:cb], assume_unique=True, return_indices=True)
         counts.n_only_baseline += ca - len(ia)
         counts.n_only_candidate += cb - len(ib)
         if len(ia):
@@ -201,30 +233,39 @@ def pair_by_position(
             _check_labels(pairs, names, by_id=False)
             counts.n_joined += len(ia)
             yield pairs
-    if states[0].n_rows != states[1].n_rows:
+    n_base, n_cand = rows_read()
+    if n_base != n_cand:
         raise XentError(
-            f"the baseline has {states[0].n_rows} rows but the candidate {states[1].n_rows}: "
+            f"the baseline has {n_base} rows but the candidate {n_cand}: "
             "rows cannot be paired by position",
             hint="pass --id COLUMN to pair rows by an id column",
         )
 
 
 def _check_labels(pairs: Pairs, names: list[str], *, by_id: bool) -> None:
-    """The same row (or id) must have the same label on both sides."""
+    """The same row (or id) must have the same label (token) on both sides."""
     base, cand = pairs.baseline, pairs.candidate
     wrong = np.flatnonzero(base.truth != cand.truth)
     if not len(wrong):
         return
     k = int(wrong[0])
+    where = f"id {base.ids[k].as_py()!r}" if by_id and base.ids is not None else None
+    if base.token is not None and cand.token is not None:
+        where = where or f"row {int(base.row[k])}"
+        raise XentError(
+            f"{where}: the token is {base.token[k].as_py()!r} in the baseline but "
+            f"{cand.token[k].as_py()!r} in the candidate: the files were tokenized differently",
+            hint="pass --pair-by doc to compare per document (with --per byte for models "
+            "whose tokenizers differ)",
+        )
 
     def label(entries: Entries) -> str:
         t = int(entries.truth[k])
         return names[t] if 0 <= t < len(names) else str(t)
 
-    if by_id:
-        assert base.ids is not None
+    if where is not None:
         raise XentError(
-            f"id {base.ids[k].as_py()!r}: the label is {label(base)!r} in the baseline but "
+            f"{where}: the label is {label(base)!r} in the baseline but "
             f"{label(cand)!r} in the candidate"
         )
     raise XentError(
@@ -235,29 +276,27 @@ def _check_labels(pairs: Pairs, names: list[str], *, by_id: bool) -> None:
 
 
 def pair_by_id(
-    baseline: Scan,
-    candidate: Scan,
-    states: tuple[EvalState, EvalState],
+    streams: Streams,
+    sizes: list[int],
     counts: JoinCounts,
     names: list[str],
     intersect: bool,
-    codes: SliceCodes | None = None,
 ) -> Iterator[Pairs]:
-    """A partitioned hash join on (id, label column), spilled to temporary files."""
+    """A partitioned hash join on (id, label column), spilled to temporary files; ``sizes``:
+    the inputs' bytes (they decide how many partitions)."""
     import pyarrow.ipc as ipc
 
-    sizes = [s.size or 0 for scan in (baseline, candidate) for s in scan.sources]
     n_parts = int(max(1, min(256, sum(sizes) // PARTITION_BYTES)))
     with tempfile.TemporaryDirectory(prefix="xent-join-") as folder:
         paths = [[Path(folder) / f"{side}-{p}.arrow" for p in range(n_parts)] for side in (0, 1)]
-        for side, scan in enumerate((baseline, candidate)):
+        for side in (0, 1):
             writers: dict[int, ipc.RecordBatchFileWriter] = {}
             try:
-                for entries in _stream(scan, states[side], codes if side == 0 else None):
+                for entries in streams[side]:
                     table = _table(entries)
                     part = _partition(table.column("id"), n_parts)
                     for p in np.unique(part).tolist():
-                        chunk = table.filter(pa.array(part == p))
+                        chunk = table.filter(pa.array(part == p)) if n_parts > 1 else table
                         if p not in writers:
                             writers[p] = ipc.new_file(str(paths[side][p]), chunk.schema)
                         writers[p].write_table(chunk)
@@ -278,19 +317,17 @@ def pair_by_id(
 
 
 def _table(entries: Entries) -> pa.Table:
+    """The entries as an Arrow table: ``id`` first, a matrix as a fixed-size list column."""
     assert entries.ids is not None
-    columns = {
-        "id": entries.ids,
-        "sub": entries.sub,
-        "row": entries.row,
-        "cls": entries.cls,
-        "truth": entries.truth,
-        "loss": entries.loss,
-    }
-    if entries.weight is not None:
-        columns["weight"] = entries.weight
-    if entries.slice is not None:
-        columns["slice"] = entries.slice
+    columns: dict[str, Any] = {"id": entries.ids}
+    for f in fields(entries):
+        value = getattr(entries, f.name)
+        if value is None or f.name == "ids":
+            continue
+        if isinstance(value, np.ndarray) and value.ndim == 2:
+            flat = pa.array(np.ascontiguousarray(value).reshape(-1))
+            value = pa.FixedSizeListArray.from_arrays(flat, value.shape[1])
+        columns[f.name] = value
     return pa.table(columns)
 
 
@@ -319,20 +356,25 @@ def _read(path: Path) -> pa.Table | None:
         return ipc.open_file(source).read_all()
 
 
-def _entries(table: pa.Table) -> Entries:
-    def col(name: str) -> NDArray[Any]:
-        return cast("NDArray[Any]", table.column(name).to_numpy())
+_TEXT = {"ids", "doc", "token"}
 
-    return Entries(
-        col("row"),
-        col("sub"),
-        col("cls"),
-        col("truth"),
-        col("loss"),
-        col("weight") if "weight" in table.column_names else None,
-        table.column("id").combine_chunks(),
-        col("slice") if "slice" in table.column_names else None,
-    )
+
+def _entries(table: pa.Table) -> Entries:
+    values: dict[str, Any] = {}
+    for f in fields(Entries):
+        name = "id" if f.name == "ids" else f.name
+        if name not in table.column_names:
+            values[f.name] = None
+            continue
+        column = table.column(name).combine_chunks()
+        if f.name in _TEXT:
+            values[f.name] = column
+        elif pa.types.is_fixed_size_list(column.type):
+            flat = column.flatten().to_numpy()
+            values[f.name] = flat.reshape(len(column), column.type.list_size)
+        else:
+            values[f.name] = column.to_numpy()
+    return Entries(**values)
 
 
 def _join(
@@ -342,7 +384,8 @@ def _join(
     names: list[str],
     intersect: bool,
 ) -> Iterator[Pairs]:
-    """One partition of both sides: duplicates and one-sided ids checked, then paired."""
+    """One partition of both sides: duplicates and one-sided ids checked, then paired (the
+    keys joined alone, each side's rows then taken by position: no payload in the join)."""
     for side, table in (("baseline", base), ("candidate", cand)):
         if table is not None:
             _no_duplicates(table, side, counts.by)
@@ -351,35 +394,38 @@ def _join(
         assert only is not None
         _one_sided(only, "baseline" if cand is None else "candidate", counts, intersect)
         return
-    joined = base.join(cand, keys=["id", "sub"], join_type="full outer", right_suffix="_c")
-    in_base = pa.compute.is_valid(joined.column("row"))
-    in_cand = pa.compute.is_valid(joined.column("row_c"))
-    only_b = joined.filter(pa.compute.and_(in_base, pa.compute.invert(in_cand)))
-    only_c = joined.filter(pa.compute.and_(in_cand, pa.compute.invert(in_base)))
-    if only_b.num_rows:
-        _one_sided(_side(only_b, ""), "baseline", counts, intersect)
-    if only_c.num_rows:
-        _one_sided(_side(only_c, "_c"), "candidate", counts, intersect)
-    both = joined.filter(pa.compute.and_(in_base, in_cand)).sort_by("row")
-    if not both.num_rows:
+
+    def keys(table: pa.Table, name: str) -> pa.Table:
+        index = pa.array(np.arange(table.num_rows, dtype=np.int64))
+        return pa.table({"id": table.column("id"), "sub": table.column("sub"), name: index})
+
+    joined = keys(base, "_b").join(keys(cand, "_c"), keys=["id", "sub"], join_type="full outer")
+    ib = joined.column("_b").to_numpy(zero_copy_only=False)
+    ic = joined.column("_c").to_numpy(zero_copy_only=False)
+    in_base, in_cand = ~np.isnan(ib.astype(np.float64)), ~np.isnan(ic.astype(np.float64))
+    only_b, only_c = in_base & ~in_cand, in_cand & ~in_base
+    if only_b.any():
+        _one_sided(base.take(pa.array(ib[only_b].astype(np.int64))), "baseline", counts,
+                   intersect)  # fmt: skip
+    if only_c.any():
+        _one_sided(cand.take(pa.array(ic[only_c].astype(np.int64))), "candidate", counts,
+                   intersect)  # fmt: skip
+    both = in_base & in_cand
+    if not both.any():
         return
-    pairs = Pairs(_entries(_side(both, "")), _entries(_side(both, "_c")))
+    take_b, take_c = ib[both].astype(np.int64), ic[both].astype(np.int64)
+    rows = base.column("row").to_numpy()[take_b]
+    order = np.argsort(rows, kind="stable")
+    pairs = Pairs(
+        _entries(base.take(pa.array(take_b[order]))), _entries(cand.take(pa.array(take_c[order])))
+    )
     _check_labels(pairs, names, by_id=True)
     counts.n_joined += len(pairs.baseline)
     yield pairs
 
 
-def _side(joined: pa.Table, suffix: str) -> pa.Table:
-    """One side's columns of a joined table, under their own names."""
-    names = ["row", "cls", "truth", "loss"] + [
-        name for name in ("weight", "slice") if name + suffix in joined.column_names
-    ]
-    columns = {"id": joined.column("id"), "sub": joined.column("sub")}
-    columns |= {name: joined.column(name + suffix) for name in names}
-    return pa.table(columns)
-
-
 def _no_duplicates(table: pa.Table, side: str, column: str) -> None:
+    table = table.select(["id", "sub", "row"])
     groups = table.group_by(["id", "sub"]).aggregate([("row", "count"), ("row", "min")])
     repeated = groups.filter(pa.compute.greater(groups.column("row_count"), 1))
     if repeated.num_rows:
@@ -392,6 +438,7 @@ def _no_duplicates(table: pa.Table, side: str, column: str) -> None:
 
 def _one_sided(table: pa.Table, side: str, counts: JoinCounts, intersect: bool) -> None:
     if not intersect:
+        table = table.select(["id", "row"])
         counts.ids_only[side] += pa.compute.count_distinct(table.column("id")).as_py()
         first = table.sort_by("row").slice(0, 3)
         found = zip(first.column("row").to_pylist(), first.column("id").to_pylist(), strict=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from xent_cli.comparison.slices import SliceComparison
 from xent_cli.core.report import Report
+from xent_cli.core.token_report import TokenReport
 from xent_cli.jsonvalues import json_number
 from xent_cli.version import __version__
 
@@ -56,8 +57,8 @@ class RowDelta:
 class ComparisonReport:
     """Everything ``xent compare`` prints; ``to_dict()`` is exactly its JSON output."""
 
-    baseline: Report
-    candidate: Report
+    baseline: Report | TokenReport
+    candidate: Report | TokenReport
     join: dict[str, Any]
     unit: str
     delta: float
@@ -73,13 +74,18 @@ class ComparisonReport:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     slices: SliceComparison | None = None  # --by (see compare_slices.py)
     version: str = __version__
+    pair_by: str = "row"
+    perplexity_ratio: float | None = None  # exp(delta in nats)
+    correlation: float | None = None  # Pearson's, of the paired per-row losses
+    documents: dict[str, Any] | None = None  # token files with documents
+    distribution: dict[str, Any] | None = None  # both sides' full distributions compared
 
     @property
     def passed(self) -> bool:
         return bool(self.gate["passed"])
 
     def to_dict(self) -> dict[str, Any]:
-        def side(report: Report) -> dict[str, Any]:
+        def side(report: Report | TokenReport) -> dict[str, Any]:
             return {
                 "files": report.files,
                 "loss": json_number(report.loss),
@@ -99,6 +105,8 @@ class ComparisonReport:
             "loss_candidate": json_number(self.loss_candidate),
             "delta": json_number(self.delta),
             "relative_delta": json_number(self.relative_delta),
+            "perplexity_ratio": json_number(self.perplexity_ratio),
+            "correlation": json_number(self.correlation),
             "ci": {k: json_number(v) if isinstance(v, float) else v for k, v in self.ci.items()},
             "test": {
                 k: json_number(v) if isinstance(v, float) else v for k, v in self.test.items()
@@ -108,8 +116,24 @@ class ComparisonReport:
             "warnings": self.warnings,
             "signature": self.signature,
         }
+        out["pair_by"] = self.pair_by
+        if self.documents is not None:
+            out["documents"] = _numbers(self.documents)
+        if self.distribution is not None:
+            out["distribution"] = _numbers(self.distribution)
         if self.rows is not None:
             out["rows"] = [r.to_dict() for r in self.rows]
         if self.slices is not None:
             out["slices"] = self.slices.to_dict()
         return out
+
+
+def _numbers(value: Any) -> Any:
+    """A nested dict or list with every float written as strict JSON wants it."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, float):
+        return json_number(value)
+    return value

@@ -12,6 +12,13 @@ from typing import Any, cast
 
 import numpy as np
 
+from xent_cli.comparison.distribution import (
+    DistributionTotals,
+    distribution_reasons,
+    divergence,
+    finish,
+    logits_norm,
+)
 from xent_cli.comparison.pairing import (
     JoinCounts,
     Pairs,
@@ -20,16 +27,25 @@ from xent_cli.comparison.pairing import (
     mode_width,
     pair_by_id,
     pair_by_position,
+    stream,
 )
 from xent_cli.comparison.report import ClassDelta, ComparisonReport, RowDelta
+from xent_cli.comparison.request import (
+    CompareRequest,
+    ci_dict,
+    exp_or_inf,
+    gate_dict,
+    make_request,
+    side_warnings,
+)
 from xent_cli.comparison.slices import (
     PairedSlices,
     build_slice_comparison,
     slice_regression_reasons,
 )
 from xent_cli.comparison.stats import (
-    Gates,
     PairedTotals,
+    correlation,
     gate_reasons,
     p_value,
     statistics,
@@ -39,14 +55,15 @@ from xent_cli.core.columns import by_column_names
 from xent_cli.core.engine import ProgressCallback, Scan
 from xent_cli.core.report import build_report
 from xent_cli.core.state import EvalState
+from xent_cli.core.tokens import is_token_layout
 from xent_cli.errors import XentError
 from xent_cli.io.base import BatchSource
 from xent_cli.io.sources import make_sources
 from xent_cli.options import (
-    FailOn,
     Interval,
+    Kind,
     Mode,
-    OnMismatch,
+    PairBy,
     Settings,
     make_settings,
     signature_line,
@@ -70,37 +87,77 @@ def compare(
     on_progress: ProgressCallback | None = None,
     min_slice_size: int = 20,
     max_slice_regression: float | None = None,
+    max_kl: float | None = None,
+    max_churn: float | None = None,
+    pair_by: str = "auto",
+    position: str | None = None,
+    distribution: bool = True,
     **options: Any,
 ) -> ComparisonReport:
     """Compare ``candidate`` with ``baseline`` (each anything :func:`xent_cli.evaluate`
     takes) on the same rows; ``options`` are evaluate's (``id`` pairs rows by that column).
     Thresholds are in the ``base`` unit. ``report.passed`` tells whether the gates passed.
     ``by="col,col:N"``: the paired figures per slice of the baseline's columns in
-    ``report.slices`` (see :mod:`xent_cli.comparison.slices`)."""
-    if not 0 < confidence < 1:
-        raise XentError(f"--confidence must be in (0, 1), got {confidence}")
-    if on_mismatch not in {m.value for m in OnMismatch}:
-        raise XentError(f"--on-mismatch must be error or intersect, got {on_mismatch!r}")
-    if resamples < 1:
-        raise XentError(f"--resamples must be at least 1, got {resamples}")
-    for name, value in (
-        ("--max-regression", max_regression),
-        ("--max-relative-regression", max_relative_regression),
-        ("--min-improvement", min_improvement),
-        ("--max-slice-regression", max_slice_regression),
-    ):
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            raise XentError(f"{name} must be a number >= 0, got {value}")
-    interval_method = Interval(ci)
-    gates = Gates(max_regression, max_relative_regression, min_improvement, FailOn(fail_on))
+    ``report.slices`` (see :mod:`xent_cli.comparison.slices`).
+
+    ``report.distribution`` compares both sides' predicted distributions row by row (KL,
+    top-1 agreement, flips: see :mod:`xent_cli.comparison.distribution`); ``max_kl`` and
+    ``max_churn`` gate on them; ``distribution=False`` leaves them out. Token files (see
+    :mod:`xent_cli.comparison.tokens`) pair by ``pair_by`` (``auto``, ``row``, ``id``,
+    ``token``: ``doc`` + ``position`` columns, ``doc``: per document)."""
+    request = make_request(
+        on_mismatch=on_mismatch,
+        confidence=confidence,
+        ci=ci,
+        resamples=resamples,
+        seed=seed,
+        top=top,
+        max_regression=max_regression,
+        max_relative_regression=max_relative_regression,
+        min_improvement=min_improvement,
+        fail_on=fail_on,
+        max_kl=max_kl,
+        max_churn=max_churn,
+        min_slice_size=min_slice_size,
+        max_slice_regression=max_slice_regression,
+        pair_by=pair_by,
+        position=position,
+        distribution=distribution,
+    )
     settings = make_settings(**{**options, "confidence": confidence})
     if max_slice_regression is not None and settings.by is None:
         raise XentError("--max-slice-regression needs --by COL (the slices it judges)")
-    if min_slice_size < 0:
-        raise XentError(f"--min-slice-size must be >= 0, got {min_slice_size}")
+    bases = make_sources(baseline, settings.input_format)
     candidates = make_sources(candidate, settings.input_format)
+    if bases and is_token_layout(bases[0].schema, settings):
+        from xent_cli.comparison.tokens import compare_tokens
+
+        return compare_tokens(bases, candidates, settings, request, on_progress)
+    return _compare_rows(bases, candidates, settings, request, on_progress)
+
+
+def _compare_rows(
+    bases: list[BatchSource],
+    candidates: list[BatchSource],
+    settings: Settings,
+    request: CompareRequest,
+    on_progress: ProgressCallback | None,
+) -> ComparisonReport:
+    """A classifier's two files: paired by row or by --id."""
+    pair_by = request.pair_by
+    if pair_by is PairBy.auto:
+        pair_by = PairBy.id if settings.id else PairBy.row
+    if pair_by in (PairBy.token, PairBy.doc):
+        raise XentError(
+            f"--pair-by {pair_by.value} pairs the rows of language-model token files",
+            hint="pair a classifier's rows by row order or by --id COLUMN",
+        )
+    if pair_by is PairBy.id and not settings.id:
+        raise XentError("--pair-by id needs --id COLUMN (the column that names each row)")
+    if request.position is not None:
+        raise XentError("--position pairs token files (by document and position)")
     scans = (
-        Scan(make_sources(baseline, settings.input_format), settings, on_progress),
+        Scan(bases, settings, on_progress),
         Scan(candidates, _candidate_settings(settings, candidates[0])),
     )
     names = _same_classes(*scans)
@@ -111,23 +168,36 @@ def compare(
         state.slices = None  # the slices are the paired ones below
     codes = SliceCodes(scans[0].plan.slicer) if scans[0].plan.slicer is not None else None
     sliced = PairedSlices()
-    counts = JoinCounts(by=settings.id or "position")
-    if settings.id:
-        intersect = on_mismatch == "intersect"
-        pairs = pair_by_id(*scans, states, counts, label_names, intersect, codes)
+    counts = JoinCounts(by=settings.id if pair_by is PairBy.id and settings.id else "position")
+    with_scores = request.distribution
+    streams = (
+        stream(scans[0], states[0], codes, with_scores),
+        stream(scans[1], states[1], None, with_scores),
+    )
+    if pair_by is PairBy.id:
+        sizes = [s.size or 0 for scan in scans for s in scan.sources]
+        pairs = pair_by_id(streams, sizes, counts, label_names, request.intersect)
     else:
         width = mode_width(scans[0])
-        pairs = pair_by_position(*scans, states, counts, label_names, width, codes)
+        pairs = pair_by_position(
+            streams, lambda: (states[0].n_rows, states[1].n_rows), counts, label_names, width
+        )
     totals = PairedTotals.zeros(scans[0].plan.n_classes)
+    moved = DistributionTotals() if with_scores else None
+    kinds = (scans[0].plan.kind, scans[1].plan.kind)
+    mode = scans[0].plan.mode
     bootstrap = None
-    if interval_method is Interval.bootstrap:
+    if request.ci is Interval.bootstrap:
         from xent_cli.kernels.bootstrap import PoissonBootstrap
 
-        bootstrap = PoissonBootstrap(resamples, seed)
+        bootstrap = PoissonBootstrap(request.resamples, request.seed)
     worst: list[RowDelta] = []
     per_nat = 1.0 / settings.base.log
+    top = request.top
     for chunk in pairs:
         totals.add(chunk)
+        if moved is not None:
+            _add_distribution(moved, chunk, mode, kinds, settings)
         if codes is not None:
             sliced.add(chunk)
         if bootstrap is not None:
@@ -147,17 +217,23 @@ def compare(
         raise XentError("no rows are evaluated in both files: nothing to compare")
     stats = statistics(totals)
     if bootstrap is not None:
-        low, high = bootstrap.interval(confidence)
+        low, high = bootstrap.interval(request.confidence)
     else:
-        low, high = t_interval(stats, confidence)
-    reasons = gate_reasons(gates, stats, low, high, confidence, per_nat)
+        low, high = t_interval(stats, request.confidence)
+    gates = request.gates
+    reasons = gate_reasons(gates, stats, low, high, request.confidence, per_nat)
+    block = finish(moved, per_nat) if moved is not None else None
+    if block is not None:
+        reasons += distribution_reasons(
+            block, request.max_kl, request.max_churn, gates.fail_on, request.confidence
+        )
     slices = None
     if codes is not None:
         slices = build_slice_comparison(
-            codes, sliced, stats.weight, per_nat, confidence, min_slice_size
+            codes, sliced, stats.weight, per_nat, request.confidence, request.min_slice_size
         )
         reasons += slice_regression_reasons(
-            slices, sliced, codes, max_slice_regression, gates.fail_on, per_nat
+            slices, sliced, codes, request.max_slice_regression, gates.fail_on, per_nat
         )
     weight = stats.weight
     classes = []
@@ -187,31 +263,16 @@ def compare(
             ("kind", f"{scans[0].plan.kind.value}/{scans[1].plan.kind.value}"),
             ("eps", settings.eps),
             ("base", settings.base.value),
-            ("ci", interval_method.value),
-            ("level", confidence),
-            ("resamples", resamples if bootstrapped else None),
-            ("seed", seed if bootstrapped else None),
-            ("join", f"id={settings.id}" if settings.id else "position"),
+            ("ci", request.ci.value),
+            ("level", request.confidence),
+            ("resamples", request.resamples if bootstrapped else None),
+            ("seed", request.seed if bootstrapped else None),
+            ("join", f"id={settings.id}" if pair_by is PairBy.id else "position"),
             ("weighted", bool(settings.weight)),
             ("v", reports[0].version),
         ],
     )
-    warnings = [
-        {"side": side, **w.to_dict(report.has_ids)}
-        for side, report in (("baseline", reports[0]), ("candidate", reports[1]))
-        for w in report.warnings
-    ]
-    unpaired = counts.n_only_baseline + counts.n_only_candidate
-    if unpaired:
-        warnings.append(
-            {
-                "side": "both",
-                "code": "unpaired",
-                "count": unpaired,
-                "message": f"{counts.n_only_baseline} rows evaluated only in the baseline and "
-                f"{counts.n_only_candidate} only in the candidate are not compared",
-            }
-        )
+    extra = {"resamples": request.resamples, "seed": request.seed} if bootstrapped else {}
     return ComparisonReport(
         baseline=reports[0],
         candidate=reports[1],
@@ -226,30 +287,47 @@ def compare(
         relative_delta=relative,
         loss_baseline=stats.loss_baseline * per_nat,
         loss_candidate=stats.loss_candidate * per_nat,
-        ci={
-            "method": interval_method.value,
-            "level": confidence,
-            "low": low * per_nat,
-            "high": high * per_nat,
-            "se": stats.se * per_nat,
-            **({"resamples": resamples, "seed": seed} if bootstrap is not None else {}),
-        },
+        ci=ci_dict(request, request.ci.value, low, high, stats.se, per_nat, **extra),
         test={"method": "paired t", "alternative": "two-sided", "p_value": p_value(stats)},
         classes=classes,
-        gate={
-            "max_regression": max_regression,
-            "max_relative_regression": max_relative_regression,
-            "min_improvement": min_improvement,
-            **({"max_slice_regression": max_slice_regression} if codes is not None else {}),
-            "fail_on": gates.fail_on.value,
-            "passed": not reasons,
-            "reasons": reasons,
-        },
+        gate=gate_dict(request, reasons, codes is not None),
         signature=signature,
         rows=worst if top else None,
-        warnings=warnings,
+        warnings=side_warnings(
+            (reports[0], reports[1]), (counts.n_only_baseline, counts.n_only_candidate)
+        ),
         slices=slices,
+        pair_by=pair_by.value,
+        perplexity_ratio=exp_or_inf(stats.delta),
+        correlation=correlation(totals),
+        distribution=block,
     )
+
+
+def _add_distribution(
+    moved: DistributionTotals,
+    chunk: Pairs,
+    mode: Mode,
+    kinds: tuple[Kind, Kind],
+    settings: Settings,
+) -> None:
+    """One chunk's KL, delta_p, agreement and flips into ``moved``."""
+    b, c = chunk.baseline, chunk.candidate
+    assert b.scores is not None
+    assert c.scores is not None
+    assert b.predicted is not None
+    assert c.predicted is not None
+    assert b.p_true is not None
+    assert c.p_true is not None
+    norms: list[Any] = [None, None]
+    if mode is Mode.categorical and not settings.targets:  # the losses give log Σ e^z
+        for side, entries in enumerate((b, c)):
+            if kinds[side] is Kind.logits:
+                assert entries.scores is not None
+                norms[side] = logits_norm(entries.scores, entries.loss, entries.truth)
+    kl = divergence((b.scores, c.scores), mode, kinds, settings.eps, (norms[0], norms[1]))
+    right = (b.predicted == b.truth, c.predicted == c.truth)
+    moved.add(kl, c.p_true - b.p_true, b.predicted == c.predicted, right, b.weight)
 
 
 def _candidate_settings(settings: Settings, first: BatchSource) -> Settings:

@@ -42,10 +42,17 @@ class PairedTotals(FieldState):
     candidate: ExactSums = nested(ExactSums)  # Σ w·l_c
     difference: ExactSums = nested(ExactSums)  # Σ w·l_c - Σ w·l_b, exactly (one negated)
     squares: ExactSums = nested(ExactSums)  # Σ w·d², d = l_c - l_b rounded per row
+    # Pearson's correlation of the paired losses: Σ w·l_b², Σ w·l_c², Σ w·l_b·l_c (one bucket)
+    baseline_squares: ExactSums = nested(ExactSums)
+    candidate_squares: ExactSums = nested(ExactSums)
+    products: ExactSums = nested(ExactSums)
 
     @classmethod
     def zeros(cls, n_classes: int) -> PairedTotals:
-        return cls(np.zeros(n_classes, np.int64), *(ExactSums(n_classes) for _ in range(5)))
+        weight, baseline, candidate, difference, squares = (ExactSums(n_classes) for _ in range(5))
+        counts = np.zeros(n_classes, np.int64)
+        return cls(counts, weight, baseline, candidate, difference, squares,
+                   ExactSums(1), ExactSums(1), ExactSums(1))  # fmt: skip
 
     def add(self, pairs: Pairs) -> None:
         b, c = pairs.baseline, pairs.candidate
@@ -64,6 +71,9 @@ class PairedTotals(FieldState):
         self.candidate.add(classes, wc)
         self.difference.add(np.concatenate([classes, classes]), np.concatenate([wc, -wb]))
         self.squares.add(classes, wd2)
+        self.baseline_squares.add(None, b.loss * wb)
+        self.candidate_squares.add(None, c.loss * wc)
+        self.products.add(None, b.loss * wc)
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,27 @@ def statistics(totals: PairedTotals) -> Statistics:
         se,
         float(w - 1) if w is not None else math.nan,
     )
+
+
+def correlation(totals: PairedTotals) -> float | None:
+    """Pearson's correlation of the paired losses (weighted: frequency weights), exactly from
+    the exact sums: ``cov / sqrt(var_b var_c)`` with ``cov = Σ w l_b l_c - Σ w l_b Σ w l_c / Σ
+    w``; None when either side's losses do not vary (or a sum is not finite)."""
+    w = totals.weight.exact_total()
+    sb, sc = totals.baseline.exact_total(), totals.candidate.exact_total()
+    bb, cc, bc = (
+        s.exact_total()
+        for s in (totals.baseline_squares, totals.candidate_squares, totals.products)
+    )
+    if w is None or sb is None or sc is None or bb is None or cc is None or bc is None:
+        return None
+    if w <= 0:
+        return None
+    vb, vc = bb - sb * sb / w, cc - sc * sc / w
+    if vb <= 0 or vc <= 0:
+        return None
+    r = float(bc - sb * sc / w) / math.sqrt(float(vb) * float(vc))
+    return max(-1.0, min(1.0, r))
 
 
 def t_interval(stats: Statistics, level: float) -> tuple[float, float]:

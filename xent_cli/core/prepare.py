@@ -53,6 +53,7 @@ class Prepared:
     slice_columns: tuple[pa.Array, ...] = ()  # --by: the batch's slice columns
     metric_inputs: dict[str, Any] = field(default_factory=dict)  # add-on metrics' inputs, by key
     n_ignored: int = 0  # rows whose label is --ignore-label's value: not scored, not warned
+    scores: Float | None = None  # the evaluated rows' validated scores (n, k); binary (n, 1)
 
     @property
     def rows(self) -> NDArray[np.int64]:
@@ -168,6 +169,7 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     if scored.zero.any():
         warnings[dx.ZERO_PROBABILITY] = np.unique(cells[scored.zero])
     prepared = Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit, by)
+    prepared.scores = scores  # (xent compare's distributions are computed from them)
     prepared.n_ignored = n_ignored
     if plan.metrics:
         batch_scores = BatchScores(

@@ -127,6 +127,7 @@ def score_batch(
             p_true=p_true,
             top1=top1,
             top_p=top_p,
+            index=index,
         )
     )
 

@@ -43,6 +43,7 @@ class TokenRows:
     p_true: NDArray[np.float64] | None  # exp(logprob) of one-token rows
     top1: NDArray[np.bool_] | None  # --topk: the actual token's log-prob is the top one
     top_p: NDArray[np.float64] | None  # --topk: exp(the top log-prob)
+    index: NDArray[np.intp] | None = None  # each row's position in its record batch
 
 
 @dataclass

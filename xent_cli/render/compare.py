@@ -38,6 +38,7 @@ CSV_COLUMNS = (
     "loss_candidate",
     "delta",
     "contribution",
+    "value",
 )
 
 
@@ -81,6 +82,66 @@ def summary_fields(report: ComparisonReport) -> list[str]:
     ]
 
 
+def _g(value: float | None, digits: int = 4) -> str:
+    """A figure in ``digits`` significant digits (``-`` when there is none)."""
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return fmt_loss(value)
+    return f"{value:.{digits}g}"
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100 * value:.{digits}f}%"
+
+
+def _p(value: float | None) -> str:
+    return "nan" if value is None or math.isnan(value) else f"{value:.3g}"
+
+
+def changed_groups(report: ComparisonReport) -> list[list[str]]:
+    """The "what changed" block: churn and flips, how far the distributions moved (KL,
+    delta p), the perplexity ratio and the losses' correlation; each group of fields starts a
+    line."""
+    groups = []
+    d = report.distribution
+    if d is not None:
+        agreement, flips, kl, dp = d["top1_agreement"], d["flips"], d["kl"], d["delta_p"]
+        se = f" +- {_pct(agreement['se'])}" if agreement["se"] is not None else ""
+        groups += [
+            [
+                f"what changed: churn {_pct(d['churn'])} (top-1 agreement "
+                f"{_pct(agreement['rate'])}{se})",
+                f"flips: {flips['right_to_wrong']} right->wrong, {flips['wrong_to_right']} "
+                f"wrong->right (McNemar p={_p(flips['mcnemar_p'])})",
+            ],
+            [
+                f"KL(baseline||candidate) mean {_g(kl['mean'])} +- {_g(kl['se'], 2)} {report.unit}",
+                f"median {_g(kl['percentiles']['50'])}, 99% {_g(kl['percentiles']['99'])}, "
+                f"max {_g(kl['max'])}",
+            ],
+            [f"p(true) change: mean {_signed(dp['mean'], 3)}, RMS {_g(dp['rms'], 3)}"],
+        ]
+    fields = []
+    ci = report.ci
+    ratio = f"perplexity ratio {_g(report.perplexity_ratio, 5)}"
+    if "perplexity_ratio_low" in ci:
+        ratio += f" [{_g(ci['perplexity_ratio_low'], 5)}, {_g(ci['perplexity_ratio_high'], 5)}]"
+    fields.append(ratio)
+    fields.append(f"loss correlation {_g(report.correlation, 4)}")
+    docs = report.documents
+    if docs is not None:
+        fields.append(
+            f"documents: {docs['count']}, candidate better in {_pct(docs['candidate_better'], 1)}"
+        )
+    return [*groups, fields]
+
+
+def changed_fields(report: ComparisonReport) -> list[str]:
+    """Every field of the "what changed" block, in order."""
+    return [field for group in changed_groups(report) for field in group]
+
+
 def summary_line(report: ComparisonReport) -> str:
     """``delta +0.00633 nats (+7.6%)  95% CI [-0.0135, +0.0261]  p=0.53``"""
     return "  ".join(summary_fields(report))
@@ -90,7 +151,7 @@ def verdict(report: ComparisonReport) -> str:
     gate = report.gate
     if gate["passed"]:
         names = ("max_regression", "max_relative_regression", "min_improvement",
-                 "max_slice_regression")  # fmt: skip
+                 "max_slice_regression", "max_kl", "max_churn")  # fmt: skip
         rules = [k for k in names if gate.get(k) is not None]
         return "gate: passed" + (f" ({', '.join(rules)})" if rules else " (no gate set)")
     return "gate: FAILED: " + "; ".join(gate["reasons"])
@@ -99,13 +160,17 @@ def verdict(report: ComparisonReport) -> str:
 def _header_fields(report: ComparisonReport) -> list[tuple[list[str], str]]:
     """The header's lines, each as its fields and the gap between them."""
     join = report.join
-    by = "position" if join["by"] == "position" else f"--id {join['by']}"
+    by = {
+        "token": f"document and position ({join['by']})",
+        "doc": f"document ({join['by'].removeprefix('doc:')})",
+    }.get(report.pair_by, "position" if join["by"] == "position" else f"--id {join['by']}")
+    what = "documents" if report.pair_by == "doc" else "rows"
     sides = []
     for name, side in (("baseline:", report.baseline), ("candidate:", report.candidate)):
         numbers = f"({side.n_rows} rows, {side.kind}, loss {fmt_loss(side.loss)})"
         sides.append(([f"{name:<10} {', '.join(side.files)}", numbers], "  "))
     pairing = [
-        f"paired by {by}: {join['n_joined']} rows ({join['n_only_baseline']} only in the "
+        f"paired by {by}: {join['n_joined']} {what} ({join['n_only_baseline']} only in the "
         f"baseline, {join['n_only_candidate']} only in the candidate)",
         f"mode: {report.baseline.mode}",
         f"unit: {report.unit}",
@@ -232,14 +297,49 @@ def _slice_markdown(report: ComparisonReport) -> list[str]:
     return lines
 
 
+# The worst documents of a token comparison; a narrow width drops tokens first, then the
+# candidate's and the baseline's loss (document and delta stay).
+DOCUMENT_COLUMNS = (
+    Column("document", align="left", shorten=True),
+    Column("tokens", rank=3),
+    Column("baseline", rank=1),
+    Column("candidate", rank=2),
+    Column("delta"),
+)
+
+
+def _document_lines(report: ComparisonReport, width: int | None) -> list[str]:
+    docs = report.documents
+    if not docs or not docs.get("worst"):
+        return []
+    rows = [
+        [printable(str(d["id"])), "-" if d["tokens"] is None else str(d["tokens"]),
+         fmt_loss(d["loss_baseline"]), fmt_loss(d["loss_candidate"]), _signed(d["delta"])]
+        for d in docs["worst"]
+    ]  # fmt: skip
+    title = f"documents whose loss rose most (of {docs['count']}):"
+    return ["", title, *table_lines(DOCUMENT_COLUMNS, rows, width=width, look=COMPACT)]
+
+
 def _table(report: ComparisonReport, width: int | None) -> str:
     classes = [_cells(c) for c in report.classes]
     lines = [*_header_lines(report, width), ""]
-    lines += table_lines(CLASS_COLUMNS, classes, width=width, look=COMPACT, footer=_overall(report))
+    if classes:
+        lines += table_lines(
+            CLASS_COLUMNS, classes, width=width, look=COMPACT, footer=_overall(report)
+        )
+    else:  # a token file: the loss per unit of each side
+        per = report.ci.get("per", "token")
+        lines += wrap_fields(
+            [f"loss per {per}: baseline {fmt_loss(report.loss_baseline)}",
+             f"candidate {fmt_loss(report.loss_candidate)}"], width, "  ")  # fmt: skip
     lines += ["", *wrap_fields(summary_fields(report), width, "  ")]
+    for group in changed_groups(report):
+        lines += wrap_fields(group, width, "  ")
     lines += wrap_fields([verdict(report)], width)
     if report.slices is not None:
         lines += _slice_table(report, width)
+    lines += _document_lines(report, width)
     if report.rows:
         lines += ["", "rows whose loss rose most:"]
         rows = [_row_cells(r) for r in report.rows]
@@ -256,6 +356,7 @@ def _markdown(report: ComparisonReport) -> str:
     for c in report.classes:
         lines.append("| " + " | ".join(x.replace("|", "\\|") for x in _cells(c)) + " |")
     lines.append("| " + " | ".join(f"**{x}**" for x in _overall(report)) + " |")
+    lines += ["", *(md_text(" · ".join(g)) + "  " for g in changed_groups(report))]
     if report.slices is not None:
         lines += _slice_markdown(report)
     return "\n".join(lines) + "\n"
@@ -265,7 +366,7 @@ def _csv(report: ComparisonReport) -> str:
     rows: list[list[object]] = [list(CSV_COLUMNS)]
     for c in report.classes:
         data = c.to_dict()
-        rows.append(["class", c.name, c.count, *(_value(data[k]) for k in CSV_COLUMNS[3:])])
+        rows.append(["class", c.name, c.count, *(_value(data[k]) for k in CSV_COLUMNS[3:-1]), ""])
     rows.append(
         [
             "overall",
@@ -275,13 +376,36 @@ def _csv(report: ComparisonReport) -> str:
             repr(report.loss_candidate),
             repr(report.delta),
             repr(report.delta),
+            "",
         ]
     )
     if report.slices is not None:
         for g in report.slices.worst_first():
             data = g.to_dict()
-            rows.append(["slice", g.name, g.count, *(_value(data[k]) for k in CSV_COLUMNS[3:])])
+            cells = (_value(data[k]) for k in CSV_COLUMNS[3:-1])
+            rows.append(["slice", g.name, g.count, *cells, ""])
+    figures = report.to_dict()
+    for name in ("perplexity_ratio", "correlation"):
+        rows.append(["figure", name, "", "", "", "", "", _value(figures[name])])
+    for scope in ("ci", "distribution", "documents"):
+        for name, value in _flat(figures.get(scope), scope):
+            rows.append(["figure", name, "", "", "", "", "", _value(value)])
     return csv_text(rows)
+
+
+def _flat(value: object, prefix: str) -> list[tuple[str, object]]:
+    """A JSON block's numbers (and flags), each under its dotted path: ``distribution.kl.mean``
+    (the histogram and the worst documents are left to the JSON)."""
+    if isinstance(value, dict):
+        out = []
+        for key, item in value.items():
+            if key in ("histogram", "worst"):
+                continue
+            out += _flat(item, f"{prefix}.{key}")
+        return out
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return [(prefix, value)]
+    return []
 
 
 def _value(value: object) -> str:

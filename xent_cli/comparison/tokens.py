@@ -1,0 +1,524 @@
+"""``xent compare`` of two language models' token files: paired tokens, or paired documents.
+
+Pairing (``--pair-by``): ``row`` (row order), ``id`` (``--id``), ``token`` (the document
+``--doc`` and the position ``--position``: the default when both files have both), or ``doc``
+(each document's summed loss; ``--per byte`` then compares models whose tokenizers differ).
+Paired tokens must be the same token on both sides (when both files carry it: ``token_id``,
+``token``, ...): else exit 2, "tokenized differently".
+
+With ``l`` a row's loss (nats) and ``U`` its count in the ``--per`` unit: ``delta = (Σ l_c -
+Σ l_b) / Σ U``; ``perplexity_ratio = exp(delta)``. The interval, at ``--confidence``:
+
+- with documents (``cluster-t``): per document ``D_d = Lc_d - Lb_d``, ``r = delta``,
+  ``se² = D/(D-1) · Σ_d (D_d - r U_d)² / (Σ U)²``, ``delta ± t(1-a/2, D-1) · se``; by
+  documents each side is normalized by its own units: ``z_d = (Lc_d - r_c Uc_d)/ΣUc - (Lb_d -
+  r_b Ub_d)/ΣUb``, ``se² = D/(D-1) Σ z_d²``;
+- without: every row its own cluster (``t``; per token, the paired t interval).
+
+``documents``: their count, ``candidate_better`` (the share whose loss per unit is lower
+with the candidate) and the worst (largest delta). Sums are exact (``ExactSums``), so the
+report is the same for any order and split of the rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from xent_cli.comparison.pairing import Entries, JoinCounts, hash_ids, pair_by_id, pair_by_position
+from xent_cli.comparison.report import ComparisonReport
+from xent_cli.comparison.request import (
+    CompareRequest,
+    ci_dict,
+    exp_or_inf,
+    gate_dict,
+    side_warnings,
+)
+from xent_cli.comparison.stats import Statistics, gate_reasons, p_value, t_interval
+from xent_cli.core.engine import ProgressCallback
+from xent_cli.core.token_batch import score_batch
+from xent_cli.core.token_engine import TokenScan
+from xent_cli.core.token_report import build_token_report
+from xent_cli.core.token_state import DocumentSums, TokenRows, TokenState
+from xent_cli.core.tokens import TokenPlan
+from xent_cli.errors import XentError
+from xent_cli.io.base import BatchSource
+from xent_cli.io.prefetch import prefetch
+from xent_cli.io.text import TextSource
+from xent_cli.kernels.exact import ExactSums, exact_sum
+from xent_cli.options import Interval, PairBy, Per, Settings, signature_line
+
+POSITION_NAMES = ("position", "pos", "token_index")
+_UNIT_COLUMN = {Per.token: 0, Per.byte: 1, Per.word: 2}
+Float = NDArray[np.float64]
+
+
+@dataclass
+class _Recorder(TokenState):
+    """A token state that also keeps the rows of the batch it was last given."""
+
+    last: TokenRows | None = None
+
+    def add(self, rows: TokenRows) -> None:
+        super().add(rows)
+        self.last = rows
+
+
+def _recorder(settings: Settings, plan: TokenPlan) -> _Recorder:
+    state = _Recorder.empty(settings.top_warnings, plan.doc_column is not None)
+    assert isinstance(state, _Recorder)
+    return state
+
+
+def _column(names: list[str], wanted: tuple[str, ...]) -> str | None:
+    lowered = {n.strip().lower(): n for n in reversed(names)}
+    return next((lowered[w] for w in wanted if w in lowered), None)
+
+
+def _text(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return pc.cast(array, pa.string())
+
+
+def _stream(
+    scan: TokenScan, state: _Recorder, key: PairBy, position: str | None, token: str | None
+) -> Iterator[Entries]:
+    """The scan's scored rows as entries (``state`` folds them all, as eval would), with the
+    key ``key`` pairs them by: the --id value, or the document and position."""
+    plan = scan.plan
+    settings = plan.settings
+    wanted = [*plan.needed_columns, token, position, settings.id if key is PairBy.id else None]
+    columns = list(dict.fromkeys(c for c in wanted if c is not None))
+    start = scan.first_row
+    for source in scan.sources:
+        missing = [c for c in columns if c not in source.schema.names]
+        if missing:
+            raise XentError(f"{source.name}: column {missing[0]!r} not found")
+        batches = source.batches(columns, _types(plan, source, columns))
+        if source.size is None or source.size > (4 << 20):
+            batches = prefetch(batches)
+        for batch in batches:
+            state.last = None
+            score_batch(plan, batch, start, state, source.name)
+            rows = state.last
+            if rows is not None and rows.index is not None and len(rows.index):
+                yield _entries(batch, rows, start, key, position, token, settings)
+            start += batch.num_rows
+            if scan.on_progress is not None:
+                done = sum(s.bytes_done() for s in scan.sources)
+                sizes = [s.size for s in scan.sources]
+                scan.on_progress(done, None if None in sizes else sum(s or 0 for s in sizes))
+
+
+def _types(plan: TokenPlan, source: BatchSource, columns: list[str]) -> dict[str, pa.DataType]:
+    """Text inputs: numbers as float64, ids, documents and tokens as text."""
+    if not isinstance(source, TextSource):
+        return {}
+    numbers = [plan.value_column, plan.tokens_column, plan.bytes_column, plan.words_column]
+    types: dict[str, pa.DataType] = {c: pa.float64() for c in numbers if c is not None}
+    for c in columns:
+        types.setdefault(c, pa.string())
+    if plan.topk_column is not None:
+        types[plan.topk_column] = pa.list_(pa.float64())
+    if plan.mask_column is not None:
+        types[plan.mask_column] = pa.float64()
+    return types
+
+
+def _entries(
+    batch: pa.RecordBatch,
+    rows: TokenRows,
+    start: int,
+    key: PairBy,
+    position: str | None,
+    token: str | None,
+    settings: Settings,
+) -> Entries:
+    assert rows.index is not None
+    index = pa.array(rows.index.astype(np.int64))
+    n = len(rows.index)
+    ids = None
+    if key is PairBy.id and settings.id:
+        ids = _text(batch.column(settings.id).take(index))
+    elif key is PairBy.token and position is not None and rows.doc is not None:
+        where = _text(batch.column(position).take(index))
+        ids = pc.binary_join_element_wise(_text(rows.doc), where, "\x1f")
+    token_text = _text(batch.column(token).take(index)) if token is not None else None
+    truth = np.zeros(n, np.int64)
+    if token_text is not None:
+        truth = hash_ids(token_text.fill_null("")).view(np.int64)
+    return Entries(
+        row=start + rows.index.astype(np.int64),
+        sub=np.zeros(n, np.int64),
+        cls=np.zeros(n, np.int64),
+        truth=truth,
+        loss=rows.loss,
+        weight=None,
+        ids=ids,
+        unit=rows.unit.astype(np.int64),
+        tokens=rows.tokens.astype(np.int64),
+        n_bytes=None if rows.n_bytes is None else rows.n_bytes.astype(np.int64),
+        words=None if rows.words is None else rows.words.astype(np.int64),
+        doc=None if rows.doc is None else _text(rows.doc),
+        token=token_text,
+    )
+
+
+@dataclass
+class TokenPairTotals:
+    """Exact sums over paired token rows; per document, each side's paired sums."""
+
+    sums: dict[str, ExactSums] = field(
+        default_factory=lambda: {k: ExactSums(1) for k in ("b", "c", "dd", "du", "bb", "cc", "bc")}
+    )  # fmt: skip
+    n: int = 0
+    units: int = 0
+    units_squared: int = 0
+    documents: tuple[DocumentSums, DocumentSums] | None = None
+
+    def add(self, b: Entries, c: Entries) -> None:
+        assert b.unit is not None
+        d = c.loss - b.loss
+        u = b.unit.astype(np.float64)
+        parts = {"b": b.loss, "c": c.loss, "dd": d * d, "du": d * u, "bb": b.loss * b.loss,
+                 "cc": c.loss * c.loss, "bc": b.loss * c.loss}  # fmt: skip
+        for name, values in parts.items():
+            self.sums[name].add(None, values)
+        self.n += len(d)
+        self.units += int(b.unit.sum())
+        self.units_squared += int((b.unit * b.unit).sum())
+        if self.documents is not None:
+            for sums, side in zip(self.documents, (b, c), strict=True):
+                sums.add_documents(_document_rows(side, b))
+
+
+def _document_rows(side: Entries, base: Entries) -> TokenRows:
+    """A side's paired rows as DocumentSums reads them: the baseline's documents and counts."""
+    assert base.tokens is not None
+    assert base.unit is not None
+    return TokenRows(
+        loss=side.loss,
+        tokens=base.tokens,
+        n_bytes=base.n_bytes,
+        words=base.words,
+        unit=base.unit,
+        doc=base.doc,
+        p_true=None,
+        top1=None,
+        top_p=None,
+    )
+
+
+def _pearson(n: Fraction, sb: Fraction, sc: Fraction, bb: Fraction, cc: Fraction, bc: Fraction
+             ) -> float | None:  # fmt: skip
+    vb, vc = bb - sb * sb / n, cc - sc * sc / n
+    if n <= 1 or vb <= 0 or vc <= 0:
+        return None
+    return max(-1.0, min(1.0, float(bc - sb * sc / n) / math.sqrt(float(vb) * float(vc))))
+
+
+def compare_tokens(
+    bases: list[BatchSource],
+    candidates: list[BatchSource],
+    settings: Settings,
+    request: CompareRequest,
+    on_progress: ProgressCallback | None,
+) -> ComparisonReport:
+    """Two token files compared (see the module docstring)."""
+    if settings.by is not None:
+        raise XentError("--by slices a classifier's comparison; token files have no slices yet")
+    if request.ci is Interval.bootstrap:
+        raise XentError(
+            "--ci bootstrap resamples a classifier's rows; token files take the t interval "
+            "by documents",
+            hint="drop --ci bootstrap",
+        )
+    if request.top:
+        raise XentError(
+            "--top lists a classifier's rows; a token comparison lists its worst documents",
+            hint="drop --top",
+        )
+    if request.max_kl is not None or request.max_churn is not None:
+        raise XentError(
+            "--max-kl and --max-churn need both sides' full distributions; a token file holds "
+            "the actual token's log-probability only",
+            hint="compare files of dense logits (one list per token, the token as label)",
+        )
+    scans = (TokenScan(bases, settings, on_progress), TokenScan(candidates, settings))
+    plans = (scans[0].plan, scans[1].plan)
+    names = [list(s.sources[0].schema.names) for s in scans]
+    position = request.position or _column(names[0], POSITION_NAMES)
+    if request.position is not None and any(request.position not in n for n in names):
+        raise XentError(f"--position column {request.position!r} not found in both files")
+    pair_by = request.pair_by
+    if pair_by is PairBy.auto:
+        has_position = position is not None and all(position in n for n in names)
+        if settings.id:
+            pair_by = PairBy.id
+        elif plans[0].doc_column and plans[1].doc_column and has_position:
+            pair_by = PairBy.token
+        else:
+            pair_by = PairBy.row
+    if pair_by is PairBy.id and not settings.id:
+        raise XentError("--pair-by id needs --id COLUMN (the column that names each token)")
+    if pair_by in (PairBy.token, PairBy.doc) and not (plans[0].doc_column and plans[1].doc_column):
+        raise XentError(
+            f"--pair-by {pair_by.value} needs a document column in both files",
+            hint="pass --doc COLUMN",
+        )
+    if pair_by is PairBy.token and position is None:
+        raise XentError(
+            "--pair-by token needs a position column (position, pos, token_index)",
+            hint="pass --position COLUMN",
+        )
+    if pair_by is PairBy.doc:
+        return _by_documents(scans, settings, request)
+    return _by_tokens(scans, settings, request, pair_by, position)
+
+
+def _by_tokens(
+    scans: tuple[TokenScan, TokenScan],
+    settings: Settings,
+    request: CompareRequest,
+    pair_by: PairBy,
+    position: str | None,
+) -> ComparisonReport:
+    plans = (scans[0].plan, scans[1].plan)
+    names = [set(s.sources[0].schema.names) for s in scans]
+    token = plans[0].token_column if plans[0].token_column in names[1] else None
+    with_docs = plans[0].doc_column is not None
+    states = (_recorder(settings, plans[0]), _recorder(settings, plans[1]))
+    streams = (
+        _stream(scans[0], states[0], pair_by, position, token),
+        _stream(scans[1], states[1], pair_by, position, token),
+    )
+    by = {PairBy.id: settings.id, PairBy.token: f"{plans[0].doc_column}+{position}"}
+    counts = JoinCounts(by=by.get(pair_by) or "position")
+    if pair_by is PairBy.row:
+        pairs = pair_by_position(streams, lambda: (states[0].n_rows, states[1].n_rows), counts,
+                                 [], 1)  # fmt: skip
+    else:
+        sizes = [s.size or 0 for scan in scans for s in scan.sources]
+        pairs = pair_by_id(streams, sizes, counts, [], request.intersect)
+    totals = TokenPairTotals()
+    if with_docs:
+        totals.documents = (DocumentSums(), DocumentSums())
+    for chunk in pairs:
+        totals.add(chunk.baseline, chunk.candidate)
+    if counts.n_joined == 0:
+        raise XentError("no tokens are evaluated in both files: nothing to compare")
+    reports = tuple(
+        build_token_report(s.plan, state, s.files, s.input_names())
+        for s, state in zip(scans, states, strict=True)
+    )
+    exact = {k: s.exact_total() for k, s in totals.sums.items()}
+    units = totals.units
+    if units <= 0:
+        raise XentError(f"the paired rows cover 0 {plans[0].per.value}s: nothing to normalise by")
+    b_sum, c_sum = totals.sums["b"].total(), totals.sums["c"].total()
+    delta_exact = None
+    if exact["b"] is not None and exact["c"] is not None:
+        delta_exact = (exact["c"] - exact["b"]) / units
+    delta = float(delta_exact) if delta_exact is not None else (c_sum - b_sum) / units
+    documents = None
+    if totals.documents is not None:
+        keys, lb, doc_counts = totals.documents[0].finish()
+        _, lc, _ = totals.documents[1].finish()
+        u = doc_counts[:, _UNIT_COLUMN[plans[0].per]].astype(np.float64)
+        se, df = _cluster_se(lb, lc, u, u, units, units)
+        documents = _documents(keys, lb, lc, u, u, doc_counts[:, 0], settings, plans[0])
+        method = "cluster-t"
+    else:
+        se, df = _rows_se(exact, totals, delta_exact), totals.n - 1
+        method = "t"
+    n = Fraction(totals.n)
+    correlation = None
+    if all(exact[k] is not None for k in ("b", "c", "bb", "cc", "bc")):
+        correlation = _pearson(n, exact["b"], exact["c"], exact["bb"], exact["cc"], exact["bc"])  # type: ignore[arg-type]
+    stats = Statistics(totals.n, float(units), b_sum / units, c_sum / units, delta, se, df)
+    join = {"by": counts.by, "n_joined": counts.n_joined,
+            "n_only_baseline": counts.n_only_baseline,
+            "n_only_candidate": counts.n_only_candidate}  # fmt: skip
+    n_only = (counts.n_only_baseline, counts.n_only_candidate)
+    return _report(scans, reports, settings, request, stats, join, pair_by, method, correlation,
+                   documents, n_only, "tokens")  # fmt: skip
+
+
+def _rows_se(exact: dict[str, Fraction | None], totals: TokenPairTotals,
+             delta: Fraction | None) -> float:  # fmt: skip
+    """Every row its own cluster: ``n/(n-1) · Σ (d - r u)² / (Σ u)²``, exactly."""
+    dd, du, n = exact["dd"], exact["du"], totals.n
+    if delta is None or dd is None or du is None or n < 2:
+        return math.nan
+    spread = dd - 2 * delta * du + delta * delta * totals.units_squared
+    return math.sqrt(max(float(spread * n / (n - 1)), 0.0)) / totals.units
+
+
+def _cluster_se(lb: Float, lc: Float, ub: Float, uc: Float, total_b: float, total_c: float
+                ) -> tuple[float, int]:  # fmt: skip
+    """The documents' linearized se of ``ΣLc/ΣUc - ΣLb/ΣUb`` and its degrees of freedom."""
+    count = len(lb)
+    if count < 2:
+        return math.nan, max(count - 1, 0)
+    r_b, r_c = exact_sum(lb) / total_b, exact_sum(lc) / total_c
+    z = (lc - r_c * uc) / total_c - (lb - r_b * ub) / total_b
+    return math.sqrt(count / (count - 1) * exact_sum(z * z)), count - 1
+
+
+def _documents(
+    keys: list[str], lb: Float, lc: Float, ub: Float, uc: Float, tokens: NDArray[np.int64],
+    settings: Settings, plan: TokenPlan,
+) -> dict[str, Any]:  # fmt: skip
+    """``count``, ``candidate_better`` and the worst documents (largest delta per unit)."""
+    per_nat = 1.0 / settings.base.log
+    has = (ub > 0) & (uc > 0)
+    rate_b = np.divide(lb, ub, out=np.zeros(len(lb)), where=has)
+    rate_c = np.divide(lc, uc, out=np.zeros(len(lc)), where=has)
+    delta = rate_c - rate_b
+    counted = int(has.sum())
+    order = sorted(np.flatnonzero(has).tolist(), key=lambda i: (-delta[i], keys[i]))
+    worst = [
+        {
+            "id": keys[i],
+            "tokens": int(tokens[i]) if plan.tokens_known else None,
+            "loss_baseline": float(rate_b[i]) * per_nat,
+            "loss_candidate": float(rate_c[i]) * per_nat,
+            "delta": float(delta[i]) * per_nat,
+        }
+        for i in order[: settings.top_docs]
+    ]
+    better = int((rate_c[has] < rate_b[has]).sum())
+    return {
+        "column": plan.doc_column,
+        "count": len(keys),
+        "candidate_better": better / counted if counted else None,
+        "worst": worst,
+    }
+
+
+def _by_documents(
+    scans: tuple[TokenScan, TokenScan], settings: Settings, request: CompareRequest
+) -> ComparisonReport:
+    """Per document: each side's summed loss over its own units, the documents joined by id."""
+    states = (scans[0].state(), scans[1].state())
+    reports = tuple(
+        build_token_report(s.plan, state, s.files, s.input_names())
+        for s, state in zip(scans, states, strict=True)
+    )
+    sides = []
+    for state in states:
+        assert state.documents is not None
+        sides.append(state.documents.finish())
+    (keys_b, lb_all, counts_b), (keys_c, lc_all, counts_c) = sides
+    where_c = {k: i for i, k in enumerate(keys_c)}
+    shared = [i for i, k in enumerate(keys_b) if k in where_c]
+    only_b, only_c = len(keys_b) - len(shared), len(keys_c) - len(shared)
+    if (only_b or only_c) and not request.intersect:
+        first = [k for k in keys_b if k not in where_c][:3] or [
+            k for k in keys_c if k not in set(keys_b)
+        ][:3]
+        raise XentError(
+            f"{only_b} documents only in the baseline and {only_c} only in the candidate "
+            f"(first: {', '.join(map(repr, first))})",
+            hint="pass --on-mismatch intersect to compare the documents both files hold",
+        )
+    if not shared:
+        raise XentError("no document is evaluated in both files: nothing to compare")
+    ib = np.array(shared, np.intp)
+    ic = np.array([where_c[keys_b[i]] for i in shared], np.intp)
+    column = _UNIT_COLUMN[scans[0].plan.per]
+    lb, lc = lb_all[ib], lc_all[ic]
+    ub = counts_b[ib, column].astype(np.float64)
+    uc = counts_c[ic, column].astype(np.float64)
+    total_b, total_c = float(exact_sum(ub)), float(exact_sum(uc))
+    if total_b <= 0 or total_c <= 0:
+        raise XentError(f"the documents cover 0 {scans[0].plan.per.value}s on one side")
+    loss_b, loss_c = exact_sum(lb) / total_b, exact_sum(lc) / total_c
+    se, df = _cluster_se(lb, lc, ub, uc, total_b, total_c)
+    keys = [keys_b[i] for i in shared]
+    documents = _documents(keys, lb, lc, ub, uc, counts_b[ib, 0], settings, scans[0].plan)
+    has = (ub > 0) & (uc > 0)
+    rb, rc = lb[has] / ub[has], lc[has] / uc[has]
+    correlation = None
+    if has.sum() > 1 and rb.std() > 0 and rc.std() > 0:
+        sums = [Fraction(exact_sum(x)) for x in (rb, rc, rb * rb, rc * rc, rb * rc)]
+        correlation = _pearson(Fraction(int(has.sum())), *sums)
+    stats = Statistics(len(shared), total_b, loss_b, loss_c, loss_c - loss_b, se, df)
+    join = {"by": f"doc:{scans[0].plan.doc_column}", "n_joined": len(shared),
+            "n_only_baseline": only_b if request.intersect else 0,
+            "n_only_candidate": only_c if request.intersect else 0}  # fmt: skip
+    n_only = (only_b if request.intersect else 0, only_c if request.intersect else 0)
+    return _report(scans, reports, settings, request, stats, join, PairBy.doc, "cluster-t",
+                   correlation, documents, n_only, "documents")  # fmt: skip
+
+
+def _report(
+    scans: tuple[TokenScan, TokenScan],
+    reports: tuple[Any, ...],
+    settings: Settings,
+    request: CompareRequest,
+    stats: Statistics,
+    join: dict[str, Any],
+    pair_by: PairBy,
+    method: str,
+    correlation: float | None,
+    documents: dict[str, Any] | None,
+    n_only: tuple[int, int],
+    what: str,
+) -> ComparisonReport:
+    per_nat = 1.0 / settings.base.log
+    low, high = t_interval(stats, request.confidence)
+    reasons = gate_reasons(request.gates, stats, low, high, request.confidence, per_nat)
+    plans = (scans[0].plan, scans[1].plan)
+    signature = signature_line(
+        "xent-compare",
+        [
+            ("mode", "tokens"),
+            ("kind", f"{plans[0].kind}/{plans[1].kind}"),
+            ("per", plans[0].per.value),
+            ("eps", settings.eps),
+            ("base", settings.base.value),
+            ("ci", method),
+            ("level", request.confidence),
+            ("join", f"{pair_by.value}={join['by']}"),
+            ("v", reports[0].version),
+        ],
+    )
+    relative = stats.delta / stats.loss_baseline if stats.loss_baseline > 0 else None
+    return ComparisonReport(
+        baseline=reports[0],
+        candidate=reports[1],
+        join=join,
+        unit=settings.base.unit,
+        delta=stats.delta * per_nat,
+        relative_delta=relative,
+        loss_baseline=stats.loss_baseline * per_nat,
+        loss_candidate=stats.loss_candidate * per_nat,
+        ci=ci_dict(
+            request, method, low, high, stats.se, per_nat, df=stats.df, per=plans[0].per.value
+        ),
+        test={
+            "method": f"paired {method}",
+            "alternative": "two-sided",
+            "p_value": p_value(stats),
+        },
+        classes=[],
+        gate=gate_dict(request, reasons, False),
+        signature=signature,
+        warnings=side_warnings((reports[0], reports[1]), n_only, what),
+        pair_by=pair_by.value,
+        perplexity_ratio=exp_or_inf(stats.delta),
+        correlation=correlation,
+        documents=documents,
+    )
