@@ -28,7 +28,6 @@ from xent_cli.cli.params import (
     FailOnOpt,
     Files,
     IntervalOpt,
-    LevelOpt,
     MaxChurnOpt,
     MaxKlOpt,
     MaxRegressionOpt,
@@ -49,13 +48,13 @@ from xent_cli.cli.params import (
     SeedOpt,
     SlicesByOpt,
     States,
-    TopDocsOpt,
     TopRowsOpt,
     WorstRowsOpt,
     with_input_options,
     with_report_options,
 )
 from xent_cli.cli.progress import progress_bar
+from xent_cli.cli.token_params import LevelOpt, TopDocsOpt
 from xent_cli.errors import XentError
 from xent_cli.options import (
     FailOn,
