@@ -151,12 +151,23 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
     parser.add_argument("--list", action="store_true", help="a list column, not fixed-size")
     parser.add_argument("--skip-1m", action="store_true")
+    parser.add_argument("--skip-dense", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     rows = max(10, int(ROWS * args.scale))
-    a, b = generate_dense(args.data_dir, rows, VOCAB, fixed=not args.list)
     xent = [sys.executable, "-m", "xent_cli", "compare"]
+    results: dict[str, object] = {}
+    if not args.skip_dense:
+        results.update(_dense(args, rows, xent))
+    if not args.skip_1m:
+        results["cat10_1m"] = _one_million(args, xent)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+def _dense(args: argparse.Namespace, rows: int, xent: list[str]) -> dict[str, object]:
+    a, b = generate_dense(args.data_dir, rows, VOCAB, fixed=not args.list)
     dense = measure(
         {
             "xent": [*xent, str(a), str(b), "-f", "json", "--no-progress"],
@@ -173,27 +184,19 @@ def main() -> None:
     for name, figures in dense.items():
         print(f"  {name:6} {figures['wall_s']:7.2f} s  {figures['peak_mb']:7.0f} MB  "
               f"xent/this {figures['xent_over_this']:.2f}x")  # fmt: skip
-    results = {"dense": dense, "figures_agree": agree}
-    if not args.skip_1m:
-        base, cand = generate_candidate(args.data_dir)
-        wide = measure(
-            {
-                "with": [*xent, str(base), str(cand), "-f", "json", "--no-progress"],
-                "without": [
-                    *[*xent, str(base), str(cand), "-f", "json", "--no-progress"],
-                    "--no-distribution",
-                ],
-            },
-            args.runs,
-        )
-        wide.pop("_outputs")
-        print(f"cat10_1m: {args.runs} rounds")
-        for name, figures in wide.items():
-            print(f"  {name:8} {figures['wall_s']:7.2f} s  {figures['peak_mb']:7.0f} MB  "
-                  f"with/this {figures['with_over_this']:.2f}x")  # fmt: skip
-        results["cat10_1m"] = wide
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    return {"dense": dense, "figures_agree": agree}
+
+
+def _one_million(args: argparse.Namespace, xent: list[str]) -> dict[str, dict[str, float]]:
+    base, cand = generate_candidate(args.data_dir)
+    command = [*xent, str(base), str(cand), "-f", "json", "--no-progress"]
+    wide = measure({"with": command, "without": [*command, "--no-distribution"]}, args.runs)
+    wide.pop("_outputs")
+    print(f"cat10_1m: {args.runs} rounds")
+    for name, figures in wide.items():
+        print(f"  {name:8} {figures['wall_s']:7.2f} s  {figures['peak_mb']:7.0f} MB  "
+              f"with/this {figures['with_over_this']:.2f}x")  # fmt: skip
+    return wide
 
 
 if __name__ == "__main__":

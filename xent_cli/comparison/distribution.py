@@ -192,8 +192,8 @@ class DistributionTotals:
         weight: Float | None,
     ) -> None:
         """Fold in one chunk's per-entry KL (nats), delta_p, agreement and correctness."""
-        negative = kl < 0
-        if negative.any():
+        if len(kl) and kl.min() < 0:
+            negative = kl < 0
             rounded = negative & (kl >= -ROUNDING)
             self.n_rounded += int(rounded.sum())
             kl = np.where(rounded, 0.0, kl)

@@ -88,6 +88,11 @@ def bin_value(index: int) -> float:
     return 2.0 * math.exp(index * _LOG_GAMMA) / (GAMMA + 1.0)
 
 
+def bin_values(index: NDArray[np.int64]) -> Float:
+    """:func:`bin_value` of each bin (the same numbers: the same operations, elementwise)."""
+    return np.array([bin_value(int(i)) for i in index.tolist()], np.float64)
+
+
 @dataclass
 class LogHistogram:
     """Counts of values by sign and log-spaced magnitude; the exact minimum and maximum."""
@@ -108,18 +113,26 @@ class LogHistogram:
         """Count ``values`` (NaN is not a value: the caller leaves it out)."""
         if not len(values):
             return
-        self.minimum = min(self.minimum, float(values.min()))
-        self.maximum = max(self.maximum, float(values.max()))
-        finite = np.isfinite(values)
-        if not finite.all():
+        low, high = float(values.min()), float(values.max())
+        self.minimum, self.maximum = min(self.minimum, low), max(self.maximum, high)
+        if not (math.isfinite(low) and math.isfinite(high)):
             self.pos_inf += int((values == np.inf).sum())
             self.neg_inf += int((values == -np.inf).sum())
-            values = values[finite]
+            values = values[np.isfinite(values)]
+            if not len(values):
+                return
+            low, high = float(values.min()), float(values.max())
+        if low > 0:  # the usual case of a KL: every value positive, no masks
+            self.positive.add(bin_index(values))
+            return
         positive = values > 0
         negative = values < 0
-        self.zero += len(values) - int(positive.sum()) - int(negative.sum())
-        self.positive.add(bin_index(values[positive]))
-        self.negative.add(bin_index(-values[negative]))
+        n_positive, n_negative = int(positive.sum()), int(negative.sum())
+        self.zero += len(values) - n_positive - n_negative
+        if n_positive:
+            self.positive.add(bin_index(values[positive]))
+        if n_negative:
+            self.negative.add(bin_index(-values[negative]))
 
     def merge(self, other: LogHistogram) -> LogHistogram:
         return LogHistogram(
@@ -153,28 +166,28 @@ class LogHistogram:
 
     def _sorted_bins(self) -> tuple[Float, Counts]:
         """Each non-empty group's value and count, smallest value first."""
-        values: list[float] = []
-        counts: list[int] = []
+        parts: list[tuple[Float, Counts]] = []
         if self.neg_inf:
-            values.append(-math.inf)
-            counts.append(self.neg_inf)
+            parts.append((np.array([-math.inf]), np.array([self.neg_inf], np.int64)))
         offset, neg = self.negative.trimmed()
-        for i in range(len(neg) - 1, -1, -1):
-            if neg[i]:
-                values.append(-bin_value(offset + i))
-                counts.append(neg[i])
+        if neg:
+            counts = np.array(neg, np.int64)[::-1]
+            index = offset + np.arange(len(neg) - 1, -1, -1)
+            keep = counts > 0
+            parts.append((-bin_values(index[keep]), counts[keep]))
         if self.zero:
-            values.append(0.0)
-            counts.append(self.zero)
+            parts.append((np.array([0.0]), np.array([self.zero], np.int64)))
         offset, pos = self.positive.trimmed()
-        for i, c in enumerate(pos):
-            if c:
-                values.append(bin_value(offset + i))
-                counts.append(c)
+        if pos:
+            counts = np.array(pos, np.int64)
+            index = offset + np.arange(len(pos))
+            keep = counts > 0
+            parts.append((bin_values(index[keep]), counts[keep]))
         if self.pos_inf:
-            values.append(math.inf)
-            counts.append(self.pos_inf)
-        return np.array(values, np.float64), np.array(counts, np.int64)
+            parts.append((np.array([math.inf]), np.array([self.pos_inf], np.int64)))
+        if not parts:
+            return np.zeros(0), np.zeros(0, np.int64)
+        return np.concatenate([v for v, _ in parts]), np.concatenate([c for _, c in parts])
 
     def percentiles(self, qs: list[float]) -> list[float | None]:
         """Each percentile ``q`` (0..100) as numpy's linear rule would read it off the bins;
