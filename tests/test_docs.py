@@ -101,7 +101,7 @@ def test_readme_is_short() -> None:
 SETUP_COMMANDS = [
     "python3 -m venv .venv && . .venv/bin/activate && pip install . && "
     "xent eval sample_data/digits_logits.csv",
-    "python3 -m venv .venv && . .venv/bin/activate && pip install -c requirements/test.txt "
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -c requirements-test.txt "
     "'.[test]' && python -m pytest -q",
 ]
 
