@@ -236,9 +236,7 @@ def test_openai_errors_name_the_line_and_key(tmp_path, response, message):
     path.write_text(json.dumps(CHAT) + "\n" + json.dumps(response) + "\n")
     with pytest.raises(XentError) as error:
         _rows(path)
-    assert str(error.value) == f"{path}: line 2: {message}" or str(error.value).startswith(
-        f"{path}: line 2: {message}"
-    )
+    assert str(error.value).startswith(f"{path}: line 2: {message}")
 
 
 def test_not_json_names_the_line(tmp_path):

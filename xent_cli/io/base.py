@@ -95,3 +95,21 @@ class PrefixedStream(io.RawIOBase):
             n = self._rest.readinto(buffer) or 0  # type: ignore[attr-defined]
         self.delivered += n
         return n
+
+
+def open_file(
+    path: str, remote: Remote | None, compression: str | None, name: str
+) -> tuple[Any, Any]:
+    """A local or remote file opened for reading: the raw stream (whose ``tell`` counts the
+    bytes read, for progress) and the stream to read (decompressed when ``compression``).
+    An error is one line naming ``name``."""
+    try:
+        if remote is not None:
+            raw = remote.fs.open_input_stream(remote.path, compression=None)
+        else:
+            raw = pa.OSFile(path, "r")
+        return raw, pa.CompressedInputStream(raw, compression) if compression else raw
+    except (OSError, pa.ArrowException) as error:
+        if remote is not None:
+            raise remote.error(name, error) from None
+        raise arrow_error(name, error) from None

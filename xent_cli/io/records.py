@@ -16,7 +16,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from xent_cli.errors import XentError
-from xent_cli.io.base import STDIN, Remote, arrow_error
+from xent_cli.io.base import STDIN, Remote, arrow_error, open_file
 
 BATCH_ROWS = 65_536
 #: Schema metadata saying what a row is: ``b"documents"`` for rows that are whole documents
@@ -114,18 +114,8 @@ class RecordSource:
         if self.path == STDIN:
             assert self._stdin is not None
             return self._stdin
-        try:
-            if self._remote is not None:
-                self._raw = self._remote.fs.open_input_stream(self._remote.path, compression=None)
-            else:
-                self._raw = pa.OSFile(self.path, "r")
-            if self.compression:
-                return pa.CompressedInputStream(self._raw, self.compression)
-            return self._raw
-        except (OSError, pa.ArrowException) as error:
-            if self._remote is not None:
-                raise self._remote.error(self.name, error) from None
-            raise arrow_error(self.name, error) from None
+        self._raw, stream = open_file(self.path, self._remote, self.compression, self.name)
+        return stream
 
     def batches(
         self, columns: Sequence[str], types: dict[str, pa.DataType]

@@ -17,7 +17,7 @@ import pyarrow as pa
 from xent_cli.errors import XentError
 from xent_cli.io import lmeval, openai
 from xent_cli.io.arrowipc import ArrowSource
-from xent_cli.io.base import STDIN, BatchSource, PrefixedStream, Remote, arrow_error
+from xent_cli.io.base import STDIN, BatchSource, PrefixedStream, Remote, open_file
 from xent_cli.io.frames import StreamSource, TableSource
 from xent_cli.io.parquet import ParquetSource
 from xent_cli.io.records import RecordFormat, RecordSource, first_object
@@ -100,7 +100,7 @@ def open_source(
         return ParquetSource(path, row_groups=row_groups)
     if fmt is InputFormat.arrow:
         return ArrowSource(path)
-    records = _record_format(fmt, input_format, lambda: _local_stream(path, compression))
+    records = _record_format(fmt, input_format, lambda: open_file(path, None, compression, path)[1])
     if records is not None:
         return RecordSource(path, records, compression)
     return TextSource(path, fmt, compression)
@@ -132,7 +132,9 @@ def _open_remote(
         return ParquetSource(uri, row_groups=row_groups, remote=remote)
     if fmt is InputFormat.arrow:
         return ArrowSource(uri, remote=remote)
-    records = _record_format(fmt, input_format, lambda: _remote_stream(remote, compression))
+    records = _record_format(
+        fmt, input_format, lambda: open_file(uri, remote, compression, name)[1]
+    )
     if records is not None:
         return RecordSource(uri, records, compression, remote=remote)
     return TextSource(uri, fmt, compression, remote=remote)
@@ -184,19 +186,6 @@ def _record_format(
         if records.detect(obj):
             return records
     return None
-
-
-def _local_stream(path: str, compression: str | None) -> Any:
-    try:
-        raw = pa.OSFile(path, "r")
-        return pa.CompressedInputStream(raw, compression) if compression else raw
-    except (OSError, pa.ArrowException) as error:
-        raise arrow_error(path, error) from None
-
-
-def _remote_stream(remote: Remote, compression: str | None) -> Any:
-    raw = remote.fs.open_input_stream(remote.path, compression=None)
-    return pa.CompressedInputStream(raw, compression) if compression else raw
 
 
 STDIN_HEAD_BYTES = 4096  # enough for the blank lines or spaces before the first character

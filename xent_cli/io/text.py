@@ -25,6 +25,7 @@ from xent_cli.io.base import (
     PrefixedStream,
     Remote,
     arrow_error,
+    open_file,
     printable,
 )
 from xent_cli.options import InputFormat
@@ -74,18 +75,8 @@ class TextSource:
     def _open(self) -> Any:
         if self.path == STDIN:
             return self._stdin_input
-        try:
-            if self.remote is not None:
-                self._raw = self.remote.fs.open_input_stream(self.remote.path, compression=None)
-            else:
-                self._raw = pa.OSFile(self.path, "r")
-            if self.compression:
-                return pa.CompressedInputStream(self._raw, self.compression)
-            return self._raw
-        except (OSError, pa.ArrowException) as error:
-            if self.remote is not None:
-                raise self.remote.error(self.name, error) from None
-            raise arrow_error(self.name, error) from None
+        self._raw, stream = open_file(self.path, self.remote, self.compression, self.name)
+        return stream
 
     def bytes_done(self) -> int:
         if self._stdin is not None:
