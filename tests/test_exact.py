@@ -628,3 +628,40 @@ def test_totals_of_many_states_equal_each_total(states: list[list[tuple[int, flo
     got = exact.totals(many)
     assert all(same_bits(g, w) for g, w in zip(got, want, strict=True))
     assert all(same_bits(g, s.total()) for g, s in zip(got, many, strict=True))
+
+
+@SETTINGS
+@given(bucketed(any_floats), st.randoms(use_true_random=False))
+def test_add_sums_places_each_bucket_exactly_where_it_is_sent(
+    case: tuple, rng: random.Random
+) -> None:
+    n_local, buckets, values = case
+    n_total = n_local + rng.randrange(0, 5)
+    targets = rng.sample(range(n_total), n_local)  # distinct, any order
+    into = ExactSums(n_total)
+    into.add(np.array([0]), np.array([1.5]))  # something there already
+    into.add_sums(filled(n_local, buckets, values), np.array(targets, np.intp))
+    moved = [targets[b] for b in buckets]
+    expected = references([0, *moved], [1.5, *values], n_total)
+    assert all(map(same_bits, into.finish(), expected))
+    one = ExactSums(1)
+    one.add_sums(filled(n_local, buckets, values))  # every bucket into bucket 0
+    assert same_bits(one.finish()[0], reference(values))
+    assert one == filled(1, [0] * len(values), values)
+
+
+@SETTINGS
+@given(bucketed(any_floats), st.booleans())
+def test_every_strategy_gives_the_exact_sums(case: tuple, brief: bool) -> None:
+    """Exponent bins, digit bins and the one-by-one scatter (forced by a budget of 1 bin)."""
+    from unittest import mock
+
+    n_buckets, buckets, values = case
+    expected = references(buckets, values, n_buckets)
+    with mock.patch.object(exact, "BINS_BUDGET", 1):
+        sums = ExactSums(n_buckets)
+        sums.add(np.array(buckets, np.intp), np.array(values), brief=brief)
+        assert all(map(same_bits, sums.finish(), expected))
+    sums = ExactSums(n_buckets)
+    sums.add(np.array(buckets, np.intp), np.array(values), brief=brief)
+    assert all(map(same_bits, sums.finish(), expected))

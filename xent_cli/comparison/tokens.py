@@ -23,7 +23,7 @@ report is the same for any order and split of the rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -377,7 +377,7 @@ def _cluster_se(lb: Float, lc: Float, ub: Float, uc: Float, total_b: float, tota
 
 
 def _documents(
-    keys: list[str], lb: Float, lc: Float, ub: Float, uc: Float, tokens: NDArray[np.int64],
+    keys: Sequence[str], lb: Float, lc: Float, ub: Float, uc: Float, tokens: NDArray[np.int64],
     settings: Settings, plan: TokenPlan,
 ) -> dict[str, Any]:  # fmt: skip
     """``count``, ``candidate_better`` and the worst documents (largest delta per unit)."""

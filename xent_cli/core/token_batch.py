@@ -22,7 +22,7 @@ from xent_cli.core.labels import canonical
 from xent_cli.core.token_state import SLICE_SEPARATOR, TokenRows, TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
-from xent_cli.io.arrays import arrow_indices, floats, is_text, null_mask
+from xent_cli.io.arrays import arrow_indices, floats, is_text, null_mask, numbers
 from xent_cli.metrics.confidence import Confidences
 from xent_cli.options import Per
 
@@ -52,23 +52,23 @@ def score_batch(
         ignored = np.array([canonical(t) == wanted for t in tokens], bool) & keep
         state.n_ignored += int(ignored.sum())
         keep &= ~ignored
-    rows = np.arange(first_row, first_row + n, dtype=np.int64)
     doc = None
     if plan.doc_column is not None:
         doc = batch.column(plan.doc_column)
         if pa.types.is_dictionary(doc.type):
             doc = doc.cast(doc.type.value_type)
-        nulls = null_mask(_array(doc))
-        missing = np.zeros(n, bool) if nulls is None else nulls.copy()
-        if is_text(doc.type):  # empty or blank text is no id either
-            blank = pc.equal(pc.utf8_trim_whitespace(doc), "")
-            missing |= np.asarray(pc.or_kleene(pc.is_null(doc), blank), bool)
-        _warn(state, dx.MISSING_DOCUMENT, rows, missing & keep)
-        keep &= ~missing
+        if doc.null_count or is_text(doc.type):
+            nulls = null_mask(_array(doc))
+            missing = np.zeros(n, bool) if nulls is None else nulls.copy()
+            if is_text(doc.type):  # empty or blank text is no id either
+                blank = pc.equal(pc.utf8_trim_whitespace(doc), "")
+                missing |= np.asarray(pc.or_kleene(pc.is_null(doc), blank), bool)
+            _warn(state, dx.MISSING_DOCUMENT, first_row, missing & keep)
+            keep &= ~missing
     value = _floats(batch.column(plan.value_column))
     logprob = value if plan.kind == "logprob" else -value
     counts = {
-        name: _counts(batch, column, name, rows, source)
+        name: _counts(batch, column, name, first_row, source)
         for name, column in (
             ("tokens", plan.tokens_column),
             ("bytes", plan.bytes_column),
@@ -76,23 +76,36 @@ def score_batch(
         )
         if column is not None
     }
-    bad = np.isnan(logprob) | (logprob == np.inf)
-    for values in counts.values():
-        bad |= np.isnan(values)
-    _warn(state, dx.NON_FINITE, rows, bad & keep)
-    keep &= ~bad
-    _check_signs(plan, logprob, keep, rows, source)
-    tokens = counts["tokens"] if "tokens" in counts else np.ones(n)
-    _check_tokens(plan, tokens, keep, rows, source)
-    zero = (logprob == -np.inf) & keep
-    _warn(state, dx.ZERO_PROBABILITY, rows, zero)
-    loss = -np.minimum(logprob, 0.0)
-    if zero.any():
+    # the common batch is clean: its extremes say so in two passes, and no mask is built
+    low, high = float(logprob.min()), float(logprob.max())  # (NaN if any is NaN)
+    finite = math.isfinite(low) and math.isfinite(high)
+    if not finite or any(values.dtype.kind == "f" for values in counts.values()):
+        bad = np.isnan(logprob) | (logprob == np.inf)
+        for values in counts.values():
+            if values.dtype.kind == "f":
+                bad |= np.isnan(values)
+        _warn(state, dx.NON_FINITE, first_row, bad & keep)
+        keep &= ~bad
+    if not high <= ROUNDING:
+        _check_signs(plan, logprob, keep, first_row, source)
+    tokens = counts.get("tokens")
+    if tokens is not None:
+        _check_tokens(plan, tokens, keep, first_row, source)
+    zero = None
+    if not finite:  # (-inf, or a NaN hiding one in the extremes)
+        zero = (logprob == -np.inf) & keep
+        _warn(state, dx.ZERO_PROBABILITY, first_row, zero)
+    loss = np.negative(logprob) if high <= 0 else -np.minimum(logprob, 0.0)
+    if zero is not None and zero.any():
         eps = plan.settings.eps
         clip = -math.log(eps) if eps > 0 else math.inf
-        loss = np.where(zero, tokens * clip, loss)
-    index = np.flatnonzero(keep)
-    take = {name: values[index].astype(np.int64) for name, values in counts.items()}
+        loss = np.where(zero, (1.0 if tokens is None else tokens) * clip, loss)
+    everything = bool(keep.all())
+    index = np.arange(n) if everything else np.flatnonzero(keep)
+    take = {
+        name: (values if everything else values[index]).astype(np.int64, copy=False)
+        for name, values in counts.items()
+    }
     token_counts = take.get("tokens", np.ones(len(index), np.int64))
     unit = {
         Per.token: token_counts,
@@ -102,7 +115,8 @@ def score_batch(
     assert unit is not None
     p_true = top1 = top_p = None
     if plan.tokens_column is None:
-        p_true = np.exp(np.where(zero, -np.inf, logprob))[index]
+        p_true = np.exp(logprob if zero is None else np.where(zero, -np.inf, logprob))
+        p_true = p_true if everything else p_true[index]
     if plan.topk_column is not None:
         top1, top_p, has = _top(batch.column(plan.topk_column), logprob)
         top1, top_p = top1[index][has[index]], top_p[index][has[index]]
@@ -118,18 +132,24 @@ def score_batch(
         state.slices.add(names, codes, loss[index], [rows_one, token_counts, unit])
     state.add(
         TokenRows(
-            loss=loss[index],
+            loss=loss if everything else loss[index],
             tokens=token_counts,
             n_bytes=take.get("bytes"),
             words=take.get("words"),
             unit=unit,
-            doc=None if doc is None else doc.take(arrow_indices(index)),
+            doc=None if doc is None else _kept(doc, index, n),
             p_true=p_true,
             top1=top1,
             top_p=top_p,
             index=index,
+            unit_is_one=plan.per is Per.token and plan.tokens_column is None,
         )
     )
+
+
+def _kept(doc: pa.Array | pa.ChunkedArray, index: NDArray[np.intp], n: int) -> pa.Array:
+    """The document ids of the kept rows (all of them: no copy)."""
+    return _array(doc) if len(index) == n else _array(doc.take(arrow_indices(index)))
 
 
 def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -144,24 +164,33 @@ def _floats(column: pa.Array | pa.ChunkedArray) -> NDArray[np.float64]:
 
 
 def _counts(
-    batch: pa.RecordBatch, column: str, name: str, rows: NDArray[np.int64], source: str
-) -> NDArray[np.float64]:
-    """A count column as float64 (nulls NaN); negative or fractional counts are errors."""
-    values = _floats(batch.column(column))
-    finite = np.isfinite(values)
-    wrong = finite & ((values < 0) | (values != np.floor(values)))
+    batch: pa.RecordBatch, column: str, name: str, first_row: int, source: str
+) -> NDArray[np.float64] | NDArray[np.int64]:
+    """A count column: integers as they are, else float64 (nulls NaN); negative or
+    fractional counts are errors."""
+    array = batch.column(column)
+    values: NDArray[np.float64] | NDArray[np.int64]
+    if pa.types.is_integer(array.type) and not array.null_count:
+        values = numbers(_array(array), "", None)
+        if int(values.min()) >= 0:
+            return values
+        wrong = values < 0
+    else:
+        values = _floats(array)
+        finite = np.isfinite(values)
+        wrong = finite & ((values < 0) | (values != np.floor(values)))
     if wrong.any():
         k = int(np.flatnonzero(wrong)[0])
         raise XentError(
-            f"{source}: --{name} column {column!r} holds {values[k]:g} at row {int(rows[k])}: "
+            f"{source}: --{name} column {column!r} holds {values[k]:g} at row {first_row + k}: "
             f"a count of {name} is a whole number, 0 or more"
         )
     return values
 
 
 def _check_signs(
-    plan: TokenPlan, logprob: NDArray[np.float64], keep: NDArray[np.bool_],
-    rows: NDArray[np.int64], source: str,
+    plan: TokenPlan, logprob: NDArray[np.float64], keep: NDArray[np.bool_], first_row: int,
+    source: str,
 ) -> None:  # fmt: skip
     """A log-probability above 0 beyond rounding (an NLL below 0) is not one."""
     wrong = (logprob > ROUNDING) & keep
@@ -172,26 +201,26 @@ def _check_signs(
     if plan.kind == "logprob":
         raise XentError(
             f"{source}: column {plan.value_column!r} holds positive log-probabilities "
-            f"({logprob[k]:g} at row {int(rows[k])}, {count} in this batch): log p is at most 0",
+            f"({logprob[k]:g} at row {first_row + k}, {count} in this batch): log p is at most 0",
             hint=f"if the column holds negative log-likelihoods, pass --nll {plan.value_column}",
         )
     raise XentError(
         f"{source}: column {plan.value_column!r} holds negative NLL values "
-        f"({-logprob[k]:g} at row {int(rows[k])}, {count} in this batch): an NLL is at least 0",
+        f"({-logprob[k]:g} at row {first_row + k}, {count} in this batch): an NLL is at least 0",
         hint=f"if the column holds log-probabilities, pass --logprob {plan.value_column}",
     )
 
 
 def _check_tokens(
-    plan: TokenPlan, tokens: NDArray[np.float64], keep: NDArray[np.bool_],
-    rows: NDArray[np.int64], source: str,
+    plan: TokenPlan, tokens: NDArray[np.float64] | NDArray[np.int64], keep: NDArray[np.bool_],
+    first_row: int, source: str,
 ) -> None:  # fmt: skip
     wrong = (tokens < 1) & keep
     if wrong.any():
         k = int(np.flatnonzero(wrong)[0])
         raise XentError(
             f"{source}: --tokens column {plan.tokens_column!r} holds {tokens[k]:g} at row "
-            f"{int(rows[k])}: a row's log-probability sums at least one token"
+            f"{first_row + k}: a row's log-probability sums at least one token"
         )
 
 
@@ -217,6 +246,6 @@ def _top(
     return logprob >= best, np.exp(best), has
 
 
-def _warn(state: TokenState, code: str, rows: NDArray[np.int64], which: NDArray[np.bool_]) -> None:
+def _warn(state: TokenState, code: str, first_row: int, which: NDArray[np.bool_]) -> None:
     if which.any():
-        state.diagnostics.add(code, rows[which].tolist())
+        state.diagnostics.add(code, (first_row + np.flatnonzero(which)).tolist())

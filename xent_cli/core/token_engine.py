@@ -12,17 +12,22 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 
+from xent_cli.core import parallel
 from xent_cli.core.token_batch import score_batch
 from xent_cli.core.token_state import TokenState
 from xent_cli.core.tokens import TokenPlan, make_token_plan
 from xent_cli.errors import XentError
 from xent_cli.io.base import BatchSource
-from xent_cli.io.prefetch import prefetch
+from xent_cli.io.prefetch import coalesce, prefetch
 from xent_cli.io.text import TextSource
 from xent_cli.metrics.calibration import CalibrationState
 from xent_cli.options import Settings
 
 READ_AHEAD_BYTES = 4 << 20
+#: Token rows are narrow: batches of a million rows (at most 64 MiB) keep the per-batch
+#: work (keying documents, folding exact sums) small beside the per-row work.
+BATCH_ROWS = 1 << 18
+BATCH_BYTES = 64 << 20
 ProgressCallback = Callable[[int, "int | None"], None]
 
 
@@ -78,7 +83,9 @@ class TokenScan:
                 f"{source.name}: column {missing[0]!r} not found "
                 f"(it is in {self.sources[0].name}; several files must share their columns)"
             )
-        batches = source.batches(needed, self._types(source, plan))
+        batches = coalesce(
+            source.batches(needed, self._types(source, plan)), BATCH_ROWS, BATCH_BYTES
+        )
         if source.size is None or source.size > READ_AHEAD_BYTES:
             batches = prefetch(batches)
         return batches
@@ -97,23 +104,35 @@ class TokenScan:
             types[plan.topk_column] = pa.list_(pa.float64())
         return types
 
-    def state(self) -> TokenState:
-        """The whole pass folded into one state."""
+    def state(self, n_workers: int | None = None) -> TokenState:
+        """The whole pass folded into one state (on ``n_workers`` threads: the same state)."""
         plan = self.plan
-        state = TokenState.empty(
-            plan.settings.top_warnings, plan.doc_column is not None, plan.slicer is not None
-        )
-        if plan.convention is not None:
-            state.calibration = CalibrationState.empty(plan.convention, 1, False)
+
+        def empty() -> TokenState:
+            state = TokenState.empty(
+                plan.settings.top_warnings, plan.doc_column is not None, plan.slicer is not None
+            )
+            if plan.convention is not None:
+                state.calibration = CalibrationState.empty(plan.convention, 1, False)
+            return state
+
+        def add(state: TokenState, item: tuple[str, int, pa.RecordBatch]) -> None:
+            name, start, batch = item
+            score_batch(plan, batch, start, state, name)
+
+        count = parallel.workers() if n_workers is None else n_workers
+        return parallel.fold(self._numbered(), empty, add, count)
+
+    def _numbered(self) -> Iterator[tuple[str, int, pa.RecordBatch]]:
+        """Every input's batches, each with its source's name and its first row's number."""
         start = self.first_row
         for i, source in enumerate(self.sources):
             stream = self._first if i == 0 and self._first is not None else self._read(source)
             for batch in stream:
-                score_batch(plan, batch, start, state, source.name)
+                yield source.name, start, batch
                 start += batch.num_rows
                 if self.on_progress is not None:
                     self._report_progress()
-        return state
 
     def _report_progress(self) -> None:
         assert self.on_progress is not None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -491,7 +492,7 @@ def _documents(plan: TokenPlan, state: TokenState, per_nat: float) -> Documents:
 
 
 def _worst(
-    rates: NDArray[np.float64], has: NDArray[np.bool_], keys: list[str], n: int
+    rates: NDArray[np.float64], has: NDArray[np.bool_], keys: Sequence[str], n: int
 ) -> list[int]:
     """The ``n`` documents with the highest loss per unit, worst first (ties: by id): the
     candidates are those at or above the n-th highest rate, so only they are sorted."""

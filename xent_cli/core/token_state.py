@@ -11,6 +11,7 @@ an equal state (``==``, and the same :meth:`to_state`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
+from xent_cli.core.keys import KeyIndex
 from xent_cli.io.arrays import floats
 from xent_cli.kernels.exact import ExactSums
 from xent_cli.metrics.calibration import CalibrationState
@@ -44,6 +46,7 @@ class TokenRows:
     top1: NDArray[np.bool_] | None  # --topk: the actual token's log-prob is the top one
     top_p: NDArray[np.float64] | None  # --topk: exp(the top log-prob)
     index: NDArray[np.intp] | None = None  # each row's position in its record batch
+    unit_is_one: bool = False  # every row's unit count is 1 (tokens, one per row)
 
 
 @dataclass
@@ -51,57 +54,71 @@ class KeyedSums:
     """Per key (a document id, a slice, as text): an exact ``Σl`` and integer counts (for
     documents: tokens, bytes, words; for slices: rows, tokens, units)."""
 
-    keys: list[str] = field(default_factory=list)
-    index: dict[str, int] = field(default_factory=dict)
+    index: KeyIndex = field(default_factory=KeyIndex)
     loss: ExactSums = field(default_factory=lambda: ExactSums(0))
     counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 3), np.int64))
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.index)
+
+    @property
+    def keys(self) -> Sequence[str]:
+        return self.index.texts()
 
     def add(
         self,
-        keys: list[str],
+        keys: Sequence[str] | NDArray[np.int64],
         codes: NDArray[np.intp],
         loss: NDArray[np.float64],
         columns: list[NDArray[np.int64] | None],
-    ) -> None:
-        """Fold rows in: row ``i`` belongs to ``keys[codes[i]]``; ``columns``: its counts (a
-        None column adds nothing)."""
-        known = self.index
-        found = [known.get(key) for key in keys]
-        for i, code in enumerate(found):  # keys not seen before (each batch: a few)
-            if code is None:
-                key = keys[i]
-                code = known.get(key)  # (a key twice in ``keys``: once added, found)
-                if code is None:
-                    code = known[key] = len(self.keys)
-                    self.keys.append(key)
-                found[i] = code
-        remap = np.array(found, np.intp)
-        if len(self.keys) > self.loss.n_buckets:
-            self._grow(len(self.keys))
-        buckets = remap[codes]
-        self.loss.add(buckets, loss)
-        n = len(self.keys)
+    ) -> ExactSums:
+        """Fold rows in: row ``i`` belongs to ``keys[codes[i]]`` (texts, or distinct integer
+        ids); ``columns``: its counts (a None column adds nothing). Returns the rows' exact
+        ``Σl`` per key of this call.
+
+        The sums are made over this call's keys (few buckets: dense, fast), then added into
+        the keys' totals digit by digit (exact, O(keys) rather than O(all keys) per call).
+        """
+        if isinstance(keys, np.ndarray):
+            numbers = self.index.number_ids(keys)
+        else:
+            numbers = self.index.number_texts(keys)
+        targets, local = np.unique(numbers, return_inverse=True)
+        if len(self.index) > self.loss.n_buckets:
+            self._grow(len(self.index))
+        codes = local.reshape(-1)[codes]
+        sums = ExactSums(len(targets))
+        sums.add(codes, loss, brief=True)
+        self.loss.add_sums(sums, targets)
         for j, column in enumerate(columns):
             if column is not None:  # integer sums below 2**53: exact in float64
-                added = np.bincount(buckets, weights=column, minlength=n)
-                self.counts[:n, j] += added.astype(np.int64)
+                added = np.bincount(codes, weights=column, minlength=len(targets))
+                self.counts[targets, j] += added.astype(np.int64)
+        return sums
 
-    def add_documents(self, rows: TokenRows) -> None:
-        """Fold a batch's rows into their documents' sums (tokens, bytes, words)."""
+    def add_documents(self, rows: TokenRows) -> ExactSums:
+        """Fold a batch's rows into their documents' sums (tokens, bytes, words); returns
+        the batch's exact ``Σl`` per document of the batch."""
         assert rows.doc is not None
         import pyarrow.compute as pc
 
-        values = pc.unique(rows.doc)
-        local = floats(pc.index_in(rows.doc, value_set=values), "", None).astype(np.intp)
-        plain = values.to_pylist()
-        if pa.types.is_integer(values.type) or pa.types.is_string(values.type):
-            keys = [str(v) for v in plain]  # the common ids: no conversion to choose
+        doc = rows.doc.combine_chunks() if isinstance(rows.doc, pa.ChunkedArray) else rows.doc
+        keys: Sequence[str] | NDArray[np.int64]
+        if pa.types.is_integer(doc.type) and doc.null_count == 0:  # the common ids: by runs
+            ids = doc.to_numpy().astype(np.int64, copy=False)
+            run = np.zeros(len(ids), np.intp)  # rows of one document mostly come together
+            np.cumsum(ids[1:] != ids[:-1], out=run[1:])
+            starts = np.flatnonzero(np.diff(run, prepend=-1))
+            keys, inverse = np.unique(ids[starts], return_inverse=True)
+            local = inverse.reshape(-1)[run]
         else:
-            keys = [document_key(v) for v in plain]
-        self.add(keys, local, rows.loss, [rows.tokens, rows.n_bytes, rows.words])
+            values = pc.unique(doc)
+            local = floats(pc.index_in(doc, value_set=values), "", None).astype(np.intp)
+            if pa.types.is_string(values.type):
+                keys = values.to_pylist()
+            else:
+                keys = [document_key(v) for v in values.to_pylist()]
+        return self.add(keys, local, rows.loss, [rows.tokens, rows.n_bytes, rows.words])
 
     def _grow(self, n: int) -> None:
         room = max(n, 2 * self.loss.n_buckets, 1024)
@@ -110,35 +127,42 @@ class KeyedSums:
 
     def merge(self, other: KeyedSums) -> KeyedSums:
         """Both sides' keys; a key in both has its sums added."""
-        keys = list(dict.fromkeys([*self.keys, *other.keys]))
-        index = {key: i for i, key in enumerate(keys)}
-        n = len(keys)
-        mine = np.arange(len(self.keys), dtype=np.intp)
-        theirs = np.array([index[k] for k in other.keys], np.intp)
-        loss = _placed(self.loss, mine, n).merge(_placed(other.loss, theirs, n))
+        index = self.index.copy()
+        theirs = index.number_index(other.index)
+        n = len(index)
+        loss = ExactSums(n)
+        loss.add_sums(self.loss.head(len(self)), np.arange(len(self), dtype=np.intp))
+        loss.add_sums(other.loss.head(len(other)), theirs)
         counts = np.zeros((n, 3), np.int64)
-        counts[mine] += self.counts[: len(self.keys)]
-        counts[theirs] += other.counts[: len(other.keys)]
-        return KeyedSums(keys, index, loss, counts)
+        counts[: len(self)] = self.counts[: len(self)]
+        counts[theirs] += other.counts[: len(other)]
+        return KeyedSums(index, loss, counts)
 
     def finish(
         self, *, ordered: bool = False
-    ) -> tuple[list[str], NDArray[np.float64], NDArray[np.int64]]:
+    ) -> tuple[Sequence[str], NDArray[np.float64], NDArray[np.int64]]:
         """The keys, each key's ``Σl`` (rounded once) and counts: in the order the keys came
         (the figures of sums do not depend on it), or in key order (``ordered``)."""
-        n = len(self.keys)
-        losses = self.loss.finish()[:n] if n else np.zeros(0)
+        n = len(self)
+        losses = self.loss.head(n).finish()
+        keys = self.keys
         if not ordered:
-            return self.keys, losses, self.counts[:n]
-        order = sorted(range(n), key=self.keys.__getitem__)
+            return keys, losses, self.counts[:n]
+        texts = list(keys)
+        order = sorted(range(n), key=texts.__getitem__)
         take = np.array(order, np.intp)
-        return [self.keys[i] for i in order], losses[take], self.counts[take]
+        return [texts[i] for i in order], losses[take], self.counts[take]
 
     def to_state(self) -> dict[str, Any]:
-        keys, _, counts = self.finish(ordered=True)
-        order = np.array(sorted(range(len(self.keys)), key=self.keys.__getitem__), np.intp)
-        placed = _placed(self.loss, np.argsort(order).astype(np.intp), len(keys))
-        return {"keys": keys, "loss": placed.to_state(), "counts": counts.tolist()}
+        texts = list(self.keys)
+        order = np.array(sorted(range(len(texts)), key=texts.__getitem__), np.intp)
+        placed = ExactSums(len(texts))
+        placed.add_sums(self.loss.head(len(texts)), np.argsort(order).astype(np.intp))
+        return {
+            "keys": [texts[i] for i in order.tolist()],
+            "loss": placed.to_state(),
+            "counts": self.counts[order].tolist(),
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> KeyedSums:
@@ -147,7 +171,10 @@ class KeyedSums:
         loss = ExactSums.from_state(state["loss"])
         if loss.n_buckets != len(keys):
             raise ValueError("keyed sums: one exact sum per key expected")
-        return cls(keys, {k: i for i, k in enumerate(keys)}, loss, counts)
+        index = KeyIndex()
+        if len(index.number_texts(keys)) != len(index):
+            raise ValueError("keyed sums: a key twice")
+        return cls(index, loss, counts)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, KeyedSums):
@@ -169,25 +196,6 @@ def document_key(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _placed(sums: ExactSums, targets: NDArray[np.intp], n: int) -> ExactSums:
-    """``sums``' bucket ``i`` moved to bucket ``targets[i]`` of a state of ``n`` buckets
-    (the others empty): exact, through the digits of the saved state."""
-    state = sums.to_state()
-    width = int(state["n_digits"])  # type: ignore[call-overload]
-    digits = np.array(state["digits"], np.int64).reshape(sums.n_buckets, width)
-    moved = np.zeros((n, width), np.int64)
-    used = min(len(targets), sums.n_buckets)
-    moved[targets[:used]] = digits[:used]
-    nonfinite = [
-        [int(targets[row]), *rest]
-        for row, *rest in state["nonfinite"]  # type: ignore[attr-defined]
-        if row < used
-    ]
-    return ExactSums.from_state(
-        {**state, "n_buckets": n, "digits": moved.reshape(-1).tolist(), "nonfinite": nonfinite}
-    )
 
 
 @dataclass
@@ -226,29 +234,37 @@ class TokenState:
         self.n_evaluated += n
         if not n:
             return
-        loss, unit = rows.loss, rows.unit.astype(np.float64)
-        parts = [(LOSS, loss), (LOSS_SQUARED, loss * loss), (LOSS_TIMES_UNIT, loss * unit)]
+        loss = rows.loss
+        if self.documents is not None:  # the batch's Σl: its documents' sums, added up
+            batch = self.documents.add_documents(rows)
+        else:
+            batch = ExactSums(1)
+            batch.add(None, loss)
+        self.sums[LOSS].add_sums(batch)
+        if rows.unit_is_one:  # l·U = l
+            self.sums[LOSS_TIMES_UNIT].add_sums(batch)
+        else:
+            self.sums[LOSS_TIMES_UNIT].add(None, loss * rows.unit)
+        self.sums[LOSS_SQUARED].add(None, loss * loss)
         if rows.p_true is not None:
-            parts.append((P_TRUE, rows.p_true))
+            self.sums[P_TRUE].add(None, rows.p_true)
             self.counts["n_p_true"] += len(rows.p_true)
         if rows.top_p is not None and rows.top1 is not None:
-            parts.append((TOP_P, rows.top_p))
+            self.sums[TOP_P].add(None, rows.top_p)
             self.counts["top1"] += int(rows.top1.sum())
             self.counts["n_topk"] += len(rows.top1)
-        for b, values in parts:
-            self.sums[b].add(None, values)
         self.counts["tokens"] += int(rows.tokens.sum())
         if rows.n_bytes is not None:
             self.counts["bytes"] += int(rows.n_bytes.sum())
         if rows.words is not None:
             self.counts["words"] += int(rows.words.sum())
         unit_int = rows.unit.astype(np.int64)
-        if len(unit_int) and int(unit_int.max()) < 1 << 20:  # the int64 sum cannot overflow
+        if rows.unit_is_one:
+            self.counts["unit_squared"] += n
+        elif len(unit_int) and int(unit_int.max()) < 1 << 20:  # the int64 sum cannot overflow
             self.counts["unit_squared"] += int((unit_int * unit_int).sum())
         else:
             self.counts["unit_squared"] += sum(int(u) * int(u) for u in unit_int.tolist())
-        if self.documents is not None:
-            self.documents.add_documents(rows)
 
     def merge(self, other: TokenState) -> TokenState:
         """Both states (associative and commutative)."""

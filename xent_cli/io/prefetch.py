@@ -56,3 +56,31 @@ def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.R
     finally:
         stop.set()
         worker.join(timeout=5)
+
+
+def coalesce(
+    batches: Iterator[pa.RecordBatch], rows: int, max_bytes: int
+) -> Iterator[pa.RecordBatch]:
+    """The same rows in batches of about ``rows`` rows (at most ``max_bytes`` of buffers),
+    for a consumer whose cost per batch matters more than the copy: narrow token rows."""
+    parts: list[pa.RecordBatch] = []
+    held = held_bytes = 0
+    for batch in batches:
+        if batch.num_rows >= rows and not parts:
+            yield batch
+            continue
+        parts.append(batch)
+        held += batch.num_rows
+        held_bytes += batch.nbytes
+        if held >= rows or held_bytes >= max_bytes:
+            yield _joined(parts)
+            parts, held, held_bytes = [], 0, 0
+    if parts:
+        yield _joined(parts)
+
+
+def _joined(parts: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(parts) == 1:
+        return parts[0]
+    table = pa.Table.from_batches(parts).combine_chunks()
+    return table.to_batches()[0]

@@ -76,6 +76,8 @@ __all__ = ["BINS_BUDGET", "BLOCK", "CHUNK", "ExactSums", "exact_sum", "totals"]
 CHUNK = 1 << 26
 #: Values handled per vectorised step (keeps the temporaries in cache); any size is exact.
 BLOCK = 1 << 16
+#: Folding an exponent bin into digits costs about as much as binning this many values.
+FOLD_COST = 16
 #: Float64 bins kept between calls: at most this many (bucket, exponent) pairs (2 x 8 bytes each).
 BINS_BUDGET = 1 << 16
 
@@ -110,11 +112,19 @@ class ExactSums:
 
     # ----------------------------------------------------------------- adding values
 
-    def add(self, buckets: NDArray[np.intp] | None, values: NDArray[np.float64]) -> None:
+    def add(
+        self,
+        buckets: NDArray[np.intp] | None,
+        values: NDArray[np.float64],
+        *,
+        brief: bool = False,
+    ) -> None:
         """Add values[i] to bucket buckets[i] (buckets None: all into bucket 0).
 
         Any length, incl. 0. Exact: exponent-binned float64 integer sums, folded into the
-        int64 digits.
+        int64 digits. ``brief``: these sums are read or moved right after (``add_sums``,
+        ``finish``), so exponent bins, whose folding costs per bin, are used only when they
+        are far fewer than the values; else the values' digit pieces are binned.
         """
         v = np.asarray(values, dtype=np.float64).reshape(-1)
         b: NDArray[np.intp] | None = None
@@ -136,6 +146,7 @@ class ExactSums:
         if buckets is not None:
             b = raw.astype(np.intp, copy=False)
         allowed = max(BINS_BUDGET, v.size)  # bins may outnumber no more values than this
+        exponent_bins = allowed // FOLD_COST if brief else allowed
         step = max(1, min(BLOCK, CHUNK, 1 << 26))
         work = WORK
         for start in range(0, v.size, step):
@@ -153,9 +164,11 @@ class ExactSums:
                 bins = None
             if bins is not None:
                 bins = bins.widened(xlo, xhi)
-            elif self._n * (xhi - xlo + 1) <= allowed:
+            elif self._n * (xhi - xlo + 1) <= exponent_bins:
                 bins = Bins(self._n, xlo, xhi)
-            if bins is None:  # wide: more (bucket, exponent) bins than values
+            if bins is None and self._n * ((xhi - xlo) // BITS + 4) <= allowed:
+                self._digit_bins(block_b, x, hi, lo, work)  # a few digits per bucket
+            elif bins is None:  # wide: more (bucket, digit) bins than values
                 self._scatter(block_b, x, hi, lo, work)
             else:
                 bins.add(block_b, x, hi, lo, work)
@@ -181,6 +194,30 @@ class ExactSums:
         if b is not None:
             kind += 3 * b
         np.add.at(self._nonfinite.reshape(-1), kind, 1)
+
+    def _digit_bins(
+        self,
+        b: NDArray[np.intp] | None,
+        x: NDArray[np.int64],
+        hi: NDArray[np.float64],
+        lo: NDArray[np.float64],
+        work: Work,
+    ) -> None:
+        """Sum each value's three 26-bit pieces per (bucket, digit) with ``np.bincount``:
+        float64 sums of at most BLOCK integers below 2**27, exact; then int64 digits."""
+        n = x.size
+        digit, pieces = scatter_pieces(x, hi, lo, work)
+        first = int(digit.min())
+        width = int(digit.max()) - first + 3
+        key = np.subtract(digit, first, out=work(9, n))
+        if b is not None:
+            key += np.multiply(b, width, out=work(6, n))
+        size = self._n * width
+        total = np.bincount(key, pieces[0], minlength=size)
+        for k in (1, 2):
+            key += 1
+            total += np.bincount(key, pieces[k], minlength=size)
+        self._add_digits(first, total.astype(np.int64).reshape(self._n, width), n << 27)
 
     def _scatter(
         self,
@@ -304,6 +341,49 @@ class ExactSums:
             for part in (self._nonfinite, other._nonfinite):
                 if part is not None:
                     out._nonfinite += part
+        return out
+
+    def add_sums(self, other: ExactSums, buckets: NDArray[np.intp] | None = None) -> None:
+        """Add ``other``'s bucket ``i`` into bucket ``buckets[i]`` (distinct buckets), or with
+        ``buckets`` None every bucket of ``other`` into bucket 0: exact, integer digit
+        additions in O(other's digits), whatever ``self``'s number of buckets."""
+        if buckets is None:
+            targets = np.zeros(other._n, np.intp)
+        else:
+            targets = np.asarray(buckets, np.intp).reshape(-1)
+            if targets.size != other._n:
+                raise ValueError(f"{targets.size} buckets for {other._n} sums")
+        if other._n == 0:
+            return
+        if int(targets.min()) < 0 or int(targets.max()) >= self._n:
+            raise ValueError(f"a bucket outside 0..{self._n - 1}")
+        if other._nonfinite is not None:
+            if self._nonfinite is None:
+                self._nonfinite = np.zeros((self._n, 3), np.int64)
+            np.add.at(self._nonfinite, targets, other._nonfinite)
+        other._settle()  # every digit below 2**26 in magnitude
+        digits, bound = other._digits, 1 << BITS
+        if buckets is None and other._n > 1:  # a column sum of at most 2**36 digits: exact
+            digits, bound = digits.sum(axis=0, keepdims=True), other._n << BITS
+            targets = targets[:1]
+        used = np.flatnonzero(digits.any(axis=0))
+        if used.size == 0:
+            return
+        lo, hi = int(used[0]), int(used[-1]) + 1
+        self._reserve(bound)
+        self._cover(other._d0 + lo, other._d0 + hi)
+        at = other._d0 + lo - self._d0
+        self._digits[targets, at : at + hi - lo] += digits[:, lo:hi]
+
+    def head(self, n_buckets: int) -> ExactSums:
+        """A new state of the first ``n_buckets`` buckets' sums."""
+        if not 0 <= n_buckets <= self._n:
+            raise ValueError(f"cannot take {n_buckets} of {self._n} buckets")
+        self._fold()
+        out = ExactSums(n_buckets)
+        out._digits, out._d0, out._load = self._digits[:n_buckets].copy(), self._d0, self._load
+        if self._nonfinite is not None:
+            out._nonfinite = self._nonfinite[:n_buckets].copy()
         return out
 
     def empty_like(self) -> ExactSums:

@@ -1,0 +1,44 @@
+"""Document keys: integer ids kept in arrays, text otherwise, one document either way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import xent_cli
+from xent_cli.core.keys import KeyIndex
+
+
+def test_integer_ids_are_numbered_in_order_of_arrival() -> None:
+    index = KeyIndex()
+    assert index.number_ids(np.array([5, 9, 2])).tolist() == [0, 1, 2]
+    assert index.number_ids(np.array([1, 2, 7, 9])).tolist() == [3, 2, 4, 1]
+    assert list(index.texts()) == ["5", "9", "2", "1", "7"]
+    assert index.texts()[4] == "7" and len(index) == 5
+
+
+def test_a_text_key_turns_the_index_to_text_and_keeps_the_numbers() -> None:
+    index = KeyIndex()
+    index.number_ids(np.array([3, -4]))
+    copy = index.copy()
+    assert index.number_texts(["-4", "a", "a", "3"]).tolist() == [1, 2, 2, 0]
+    assert index.number_ids(np.array([10, 3])).tolist() == [3, 0]
+    assert list(index.texts()) == ["3", "-4", "a", "10"]
+    assert list(copy.texts()) == ["3", "-4"]  # a copy is not changed with it
+    other = KeyIndex()
+    other.number_texts(["10", "b"])
+    assert copy.number_index(other).tolist() == [2, 3]
+
+
+def test_integer_and_text_ids_of_one_document_are_summed_together(tmp_path) -> None:
+    ints = tmp_path / "ints.parquet"
+    texts = tmp_path / "texts.parquet"
+    pq.write_table(pa.table({"doc_id": [7, 7, 8], "logprob": [-1.0, -2.0, -0.5]}), ints)
+    pq.write_table(pa.table({"doc_id": ["7", "9"], "logprob": [-3.0, -0.25]}), texts)
+    report = xent_cli.evaluate([str(ints), str(texts)], top_docs=5).to_dict()
+    docs = report["documents"]
+    assert docs["count"] == 3
+    worst = {d["id"]: d for d in docs["worst"]}
+    assert worst["7"]["tokens"] == 3 and worst["7"]["loss"] == 2.0
+    assert report["loss"] == (1 + 2 + 0.5 + 3 + 0.25) / 5
