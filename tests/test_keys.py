@@ -15,7 +15,8 @@ def test_integer_ids_are_numbered_in_order_of_arrival() -> None:
     assert index.number_ids(np.array([5, 9, 2])).tolist() == [0, 1, 2]
     assert index.number_ids(np.array([1, 2, 7, 9])).tolist() == [3, 2, 4, 1]
     assert list(index.texts()) == ["5", "9", "2", "1", "7"]
-    assert index.texts()[4] == "7" and len(index) == 5
+    assert index.texts()[4] == "7"
+    assert len(index) == 5
 
 
 def test_a_text_key_turns_the_index_to_text_and_keeps_the_numbers() -> None:
@@ -40,5 +41,6 @@ def test_integer_and_text_ids_of_one_document_are_summed_together(tmp_path) -> N
     docs = report["documents"]
     assert docs["count"] == 3
     worst = {d["id"]: d for d in docs["worst"]}
-    assert worst["7"]["tokens"] == 3 and worst["7"]["loss"] == 2.0
+    assert worst["7"]["tokens"] == 3
+    assert worst["7"]["loss"] == 2.0
     assert report["loss"] == (1 + 2 + 0.5 + 3 + 0.25) / 5
