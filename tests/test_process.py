@@ -99,6 +99,7 @@ def test_evaluating_files_does_not_import_pandas():
         "import sys, xent_cli\n"
         f"for name in {['iris_problems.csv', 'digits_logits.jsonl', 'iris_probs.parquet']!r}:\n"
         f"    xent_cli.evaluate({str(SAMPLES)!r} + '/' + name, id='label')\n"
+        f"xent_cli.evaluate({str(SAMPLES / 'lm_tokens.parquet')!r})\n"  # token files too
         "print('pandas' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

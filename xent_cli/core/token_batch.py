@@ -61,8 +61,7 @@ def score_batch(
             nulls = null_mask(_array(doc))
             missing = np.zeros(n, bool) if nulls is None else nulls.copy()
             if is_text(doc.type):  # empty or blank text is no id either
-                blank = pc.equal(pc.utf8_trim_whitespace(doc), "")
-                missing |= np.asarray(pc.or_kleene(pc.is_null(doc), blank), bool)
+                missing |= _floats(pc.utf8_length(pc.utf8_trim_whitespace(doc))) == 0
             _warn(state, dx.MISSING_DOCUMENT, first_row, missing & keep)
             keep &= ~missing
     value = _floats(batch.column(plan.value_column))

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
 from xent_cli.core.keys import KeyIndex
-from xent_cli.io.arrays import floats
+from xent_cli.io.arrays import floats, numbers
 from xent_cli.kernels.exact import ExactSums
 from xent_cli.metrics.calibration import CalibrationState
 
@@ -79,14 +79,13 @@ class KeyedSums:
         The sums are made over this call's keys (few buckets: dense, fast), then added into
         the keys' totals digit by digit (exact, O(keys) rather than O(all keys) per call).
         """
-        if isinstance(keys, np.ndarray):
-            numbers = self.index.number_ids(keys)
-        else:
-            numbers = self.index.number_texts(keys)
-        targets, local = np.unique(numbers, return_inverse=True)
+        if isinstance(keys, np.ndarray):  # distinct ids: distinct numbers
+            targets = self.index.number_ids(keys)
+        else:  # texts may name one key twice (``7`` and ``7.0``)
+            targets, local = np.unique(self.index.number_texts(keys), return_inverse=True)
+            codes = local.reshape(-1)[codes]
         if len(self.index) > self.loss.n_buckets:
             self._grow(len(self.index))
-        codes = local.reshape(-1)[codes]
         sums = ExactSums(len(targets))
         sums.add(codes, loss, brief=True)
         self.loss.add_sums(sums, targets)
@@ -105,10 +104,11 @@ class KeyedSums:
         doc = rows.doc.combine_chunks() if isinstance(rows.doc, pa.ChunkedArray) else rows.doc
         keys: Sequence[str] | NDArray[np.int64]
         if pa.types.is_integer(doc.type) and doc.null_count == 0:  # the common ids: by runs
-            ids = doc.to_numpy().astype(np.int64, copy=False)
-            run = np.zeros(len(ids), np.intp)  # rows of one document mostly come together
-            np.cumsum(ids[1:] != ids[:-1], out=run[1:])
-            starts = np.flatnonzero(np.diff(run, prepend=-1))
+            ids = numbers(doc, "", None).astype(np.int64, copy=False)
+            change = ids[1:] != ids[:-1]  # rows of one document mostly come together
+            run = np.zeros(len(ids), np.intp)
+            np.cumsum(change, out=run[1:])
+            starts = np.concatenate([[0], np.flatnonzero(change) + 1])
             keys, inverse = np.unique(ids[starts], return_inverse=True)
             local = inverse.reshape(-1)[run]
         else:
