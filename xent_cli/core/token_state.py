@@ -71,10 +71,12 @@ class KeyedSums:
         codes: NDArray[np.intp],
         loss: NDArray[np.float64],
         columns: list[NDArray[np.int64] | None],
+        starts: NDArray[np.intp] | None = None,
     ) -> ExactSums:
         """Fold rows in: row ``i`` belongs to ``keys[codes[i]]`` (texts, or distinct integer
-        ids); ``columns``: its counts (a None column adds nothing). Returns the rows' exact
-        ``Σl`` per key of this call.
+        ids); ``columns``: its counts (a None column adds nothing); ``starts``: where runs of
+        rows of one key start, if the caller knows. Returns the rows' exact ``Σl`` per key of
+        this call.
 
         The sums are made over this call's keys (few buckets: dense, fast), then added into
         the keys' totals digit by digit (exact, O(keys) rather than O(all keys) per call).
@@ -89,10 +91,7 @@ class KeyedSums:
         sums = ExactSums(len(targets))
         sums.add(codes, loss, brief=True)
         self.loss.add_sums(sums, targets)
-        for j, column in enumerate(columns):
-            if column is not None:  # integer sums below 2**53: exact in float64
-                added = np.bincount(codes, weights=column, minlength=len(targets))
-                self.counts[targets, j] += added.astype(np.int64)
+        self.counts[targets] += _key_counts(codes, columns, len(targets), starts)
         return sums
 
     def add_documents(self, rows: TokenRows) -> ExactSums:
@@ -106,11 +105,9 @@ class KeyedSums:
         if pa.types.is_integer(doc.type) and doc.null_count == 0:  # the common ids: by runs
             ids = numbers(doc, "", None).astype(np.int64, copy=False)
             change = ids[1:] != ids[:-1]  # rows of one document mostly come together
-            run = np.zeros(len(ids), np.intp)
-            np.cumsum(change, out=run[1:])
             starts = np.concatenate([[0], np.flatnonzero(change) + 1])
             keys, inverse = np.unique(ids[starts], return_inverse=True)
-            local = inverse.reshape(-1)[run]
+            local = np.repeat(inverse.reshape(-1), np.diff(starts, append=len(ids)))
         else:
             values = pc.unique(doc)
             local = floats(pc.index_in(doc, value_set=values), "", None).astype(np.intp)
@@ -118,7 +115,9 @@ class KeyedSums:
                 keys = values.to_pylist()
             else:
                 keys = [document_key(v) for v in values.to_pylist()]
-        return self.add(keys, local, rows.loss, [rows.tokens, rows.n_bytes, rows.words])
+            starts = None
+        columns = [rows.tokens, rows.n_bytes, rows.words]
+        return self.add(keys, local, rows.loss, columns, starts)
 
     def _grow(self, n: int) -> None:
         room = max(n, 2 * self.loss.n_buckets, 1024)
@@ -182,6 +181,23 @@ class KeyedSums:
         return self.to_state() == other.to_state()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _key_counts(
+    codes: NDArray[np.intp],
+    columns: list[NDArray[np.int64] | None],
+    n_keys: int,
+    starts: NDArray[np.intp] | None,
+) -> NDArray[np.int64]:
+    """Per key, the sums of each column (a None column: 0), over runs when their starts
+    are known (integer sums in int64; per key below 2**53, so exact in float64)."""
+    out = np.zeros((n_keys, len(columns)), np.int64)
+    run_codes = codes if starts is None else codes[starts]
+    for j, column in enumerate(columns):
+        if column is not None:
+            values = column if starts is None else np.add.reduceat(column, starts, dtype=np.int64)
+            out[:, j] = np.bincount(run_codes, weights=values, minlength=n_keys)
+    return out
 
 
 DocumentSums = KeyedSums  # per document: tokens, bytes, words
