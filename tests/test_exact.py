@@ -665,3 +665,40 @@ def test_every_strategy_gives_the_exact_sums(case: tuple, brief: bool) -> None:
     sums = ExactSums(n_buckets)
     sums.add(np.array(buckets, np.intp), np.array(values), brief=brief)
     assert all(map(same_bits, sums.finish(), expected))
+
+
+def _digits_of(value: int, width: int) -> list[int]:
+    """A positive integer as ``width`` radix-2**26 digits, least significant first."""
+    return [(value >> (26 * j)) & ((1 << 26) - 1) for j in range(width)]
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(1, 1 << 300),
+            # ties and near-ties: a 53-bit odd or even head, then exactly half, or half +- 1
+            st.builds(
+                lambda head, shift, delta: (head << shift) + (1 << (shift - 1)) + delta,
+                st.integers(1 << 52, (1 << 53) - 1),
+                st.integers(1, 120),
+                st.sampled_from([-1, 0, 0, 1]),
+            ),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(-45, 30),
+)
+def test_rounding_digits_without_python_integers_is_correct(values: list[int], d0: int) -> None:
+    from xent_cli.kernels.digits import rounded_positive, to_float
+
+    width = max(v.bit_length() for v in values) // 26 + 2
+    digits = np.array([_digits_of(v, width) for v in values], np.int64)
+    done, got = rounded_positive(digits, d0)
+    for value, ok, result in zip(values, done.tolist(), got.tolist(), strict=True):
+        expected = to_float(value, 26 * d0)
+        if ok:
+            assert same_bits(result, expected), (value, d0)
+        else:  # left to Python: only near or beyond the ends of the normal floats
+            assert not 2.0**-900 < expected < 2.0**900

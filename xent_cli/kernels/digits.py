@@ -262,3 +262,37 @@ def scatter_pieces(
     q2 = np.right_shift(high, BITS, out=high)
     digit = np.take(_DIGIT_OF_X, x, out=work(8, n))
     return digit, (q0, q1, q2)
+
+
+def rounded_positive(
+    digits: NDArray[np.int64], d0: int
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Rows of normalised digits (row value ``Σ_j d_j 2**(26 (d0 + j))``) correctly rounded to
+    float64 (ties to even) without Python integers, for the rows whose value is positive and
+    whose result is a normal float; returns (which rows were done, their values).
+
+    With ``a, b, c, d`` the top four digits and ``k + 1`` the bits of ``a``: the top 53 bits
+    are ``q = (a << 52 - k) + ((b << 26) + c >> k)``, the next bits ``rem`` (below
+    ``2**(k + 26)``) decide the rounding against ``half = 2**(k + 25)``, and any lower digit
+    is the sticky bit.
+    """
+    n = digits.shape[0]
+    padded = np.concatenate([np.zeros((n, 3), np.int64), digits], axis=1)  # every row: t >= 3
+    nonzero = padded != 0
+    width = padded.shape[1]
+    t = width - 1 - np.argmax(nonzero[:, ::-1], axis=1)  # the top non-zero digit
+    rows = np.arange(n)
+    a, b, c, d = (padded[rows, t - i] for i in range(4))
+    below = np.logical_or.accumulate(nonzero, axis=1)
+    sticky = np.where(t >= 4, below[rows, np.maximum(t - 4, 0)], False)
+    positive = a > 0  # (a zero row has a = 0)
+    a = np.where(positive, a, 1)
+    k = np.frexp(a.astype(np.float64))[1].astype(np.int64) - 1  # bits of a, less one
+    low = (b << BITS) + c
+    q = (a << (52 - k)) + (low >> k)
+    rem = ((low & ((np.int64(1) << k) - 1)) << BITS) + d
+    half = np.int64(1) << (k + BITS - 1)
+    q += (rem > half) | ((rem == half) & (sticky | ((q & 1) == 1)))
+    exponent = k + BITS * (d0 + t - 5)  # q's unit: column t - 2 of the padded digits, >> k
+    done = positive & (exponent > -1000) & (exponent < 960)
+    return done, np.ldexp(q.astype(np.float64), np.where(done, exponent, 0))

@@ -62,6 +62,7 @@ from xent_cli.kernels.digits import (
     Bins,
     Work,
     carry,
+    rounded_positive,
     scaled,
     scatter_pieces,
     special,
@@ -450,13 +451,17 @@ class ExactSums:
 
     # ----------------------------------------------------------------- results
 
-    def _bucket_ints(self) -> tuple[NDArray[np.intp], list[int]]:
-        """Buckets with a non-zero exact value, and those values in units of 2**(26*d0)."""
+    def _bucket_ints(
+        self, rows: NDArray[np.intp] | None = None
+    ) -> tuple[NDArray[np.intp], list[int]]:
+        """Buckets with a non-zero exact value (of ``rows``, if given), and those values in
+        units of 2**(26*d0)."""
         self._settle()
         digits = self._digits
         if digits.shape[1] % 2:
             digits = np.pad(digits, ((0, 0), (0, 1)))
-        rows = np.flatnonzero(digits.any(axis=1))
+        if rows is None:
+            rows = np.flatnonzero(digits.any(axis=1))
         # pairs of normalised digits as 52-bit limbs (the top one signed): half the Python work
         limbs = digits[rows, 0::2] + digits[rows, 1::2] * (1 << BITS)
         values: list[int] = [0] * rows.size
@@ -472,9 +477,18 @@ class ExactSums:
         Empty or exactly-zero buckets give +0.0; beyond float64 gives +-inf.
         """
         out = np.zeros(self._n)
-        rows, values = self._bucket_ints()
-        exponent = BITS * self._d0
-        out[rows] = scaled(values, exponent)
+        self._settle()
+        rest = []  # negative sums, or beyond normal floats: by Python's integers
+        for start in range(0, self._n, BLOCK):
+            digits = self._digits[start : start + BLOCK]
+            rows = np.flatnonzero(digits.any(axis=1))
+            if rows.size:
+                done, values = rounded_positive(digits[rows], self._d0)
+                out[start + rows[done]] = values[done]
+                rest.append(start + rows[~done])
+        if rest and sum(part.size for part in rest):
+            rows, values = self._bucket_ints(np.concatenate(rest))
+            out[rows] = scaled(values, BITS * self._d0)
         if self._nonfinite is not None:
             for row in np.flatnonzero(self._nonfinite.any(axis=1)).tolist():
                 forced = special(*self._nonfinite[row].tolist())
