@@ -487,8 +487,8 @@ class ExactSums:
                 out[start + rows[done]] = values[done]
                 rest.append(start + rows[~done])
         if rest and sum(part.size for part in rest):
-            rows, values = self._bucket_ints(np.concatenate(rest))
-            out[rows] = scaled(values, BITS * self._d0)
+            rows, ints = self._bucket_ints(np.concatenate(rest))
+            out[rows] = scaled(ints, BITS * self._d0)
         if self._nonfinite is not None:
             for row in np.flatnonzero(self._nonfinite.any(axis=1)).tolist():
                 forced = special(*self._nonfinite[row].tolist())
