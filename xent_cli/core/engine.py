@@ -69,12 +69,10 @@ class Scan:
             self.plan = plan
             return
         roles = resolve_roles(first.schema, settings, first.name)
-        if settings.ignore_label is not None and (
-            roles.mode is Mode.multilabel or not roles.label_columns
-        ):
+        if settings.ignore_label is not None and not roles.label_columns:
             raise XentError(
-                "--ignore-label leaves out rows by their label: it needs one label column "
-                "(a multilabel file's cells are 0/1; soft targets have no label)",
+                "--ignore-label leaves out rows (multilabel: cells) by their label: it needs "
+                "a label column (soft targets have no label)",
                 hint="leave rows out by an empty label (counted as missing-label)",
             )
         self._first = self._read(first, roles)
