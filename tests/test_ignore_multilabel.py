@@ -280,3 +280,13 @@ def test_bad_input_is_one_line(write, text: str, args: tuple[str, ...], message:
     assert message in lines[0]
     assert len(lines) <= 2  # the error, and maybe its hint
     assert "Traceback" not in result.output
+
+
+def test_padded_scores_do_not_decide_the_kind(write) -> None:
+    """Probabilities in columns that do not name their kind, every row padded with a score
+    outside [0, 1] (or NaN): the kind is read from the kept cells (probs), not from padding."""
+    text = "y_a,y_b,a,b\n1,-100,0.8,nan\n-100,1,-7.0,0.6\n0,-100,0.3,-100\n"
+    report = eval_json(write("m.csv", text), "--label", "y_a,y_b", "--scores", "a,b",
+                       "--ignore-label", "-100")  # fmt: skip
+    assert (report["kind"], report["kind_source"]) == ("probs", "values")
+    assert report["loss"] == pytest.approx(log_loss([1, 1, 0], [0.8, 0.6, 0.3]), rel=1e-9)

@@ -17,6 +17,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
+from xent_cli.core.columns import Roles
 from xent_cli.core.labels import IGNORED, MISSING, canonical, encode
 from xent_cli.core.plan import LOG_PROB_SLACK, Plan
 from xent_cli.errors import XentError
@@ -226,6 +227,26 @@ def _without_value(column: pa.Array, wanted: str) -> tuple[pa.Array, Bool]:
     hit = pc.is_in(plain, value_set=pa.array(matching, plain.type))
     ignored = np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), bool)
     return pc.if_else(pa.array(ignored), pa.nulls(len(column), column.type), column), ignored
+
+
+def ignored_cells_in(roles: Roles, wanted: str, batch: pa.RecordBatch, source: str) -> Bool | None:
+    """Multilabel ``--ignore-label``: the cells (rows, labels) of a batch that hold VALUE, read
+    before there is a plan (the sample that settles the kind reads no padded cell's score).
+    None when they cannot be told here (the batch's own checks report why)."""
+    if not roles.label_list:
+        hits = [_without_value(batch.column(name), wanted)[1] for name in roles.label_columns]
+        return np.column_stack(hits)
+    number = _as_number(wanted)
+    if number is None:
+        return None
+    name = roles.label_columns[0]
+    array = batch.column(name)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    try:
+        return np.asarray(list_matrix(array, source, name) == number)
+    except (XentError, pa.ArrowException):
+        return None
 
 
 NEUTRAL_SCORE = {Kind.logits: 0.0, Kind.probs: 0.5, Kind.log_probs: -math.log(2.0)}
