@@ -87,8 +87,10 @@ def test_ignored_rows_through_saved_states(tmp_path):
     assert one["n_ignored"] == int((labels == "pad").sum())
 
 
-def test_multilabel_refuses(write):
-    path = write("m.csv", "y_a,y_b,logit_a,logit_b\n1,0,1,-1\n0,1,-1,1\n")
-    result = invoke("eval", path, "--label", "y_a,y_b", "--ignore-label", "1")
+def test_soft_targets_refuse(write):
+    """Soft targets have no label to compare with VALUE: one line, exit 2."""
+    path = write("s.csv", "t_a,t_b,logit_a,logit_b\n0.7,0.3,1,-1\n0.2,0.8,-1,1\n")
+    result = invoke("eval", path, "--targets", "t_a,t_b", "--ignore-label", "-100")
     assert result.exit_code == 2
-    assert "--ignore-label leaves out rows by their label" in result.stderr
+    assert result.stderr.startswith("xent: error: --ignore-label leaves out rows")
+    assert "soft targets have no label" in result.stderr

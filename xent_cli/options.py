@@ -288,7 +288,7 @@ class Settings:
     classes: str | None = None  # --classes: the class names in the order of the scores
     by: BySpec | None = None  # --by COL[:N][,COL...]: slice columns (":N": N equal-mass bins)
     calibration: CalibrationSpec | None = None  # --calibration: ECE, MCE, Brier, bins
-    ignore_label: str | None = None  # --ignore-label: rows with this label are not scored
+    ignore_label: str | None = None  # --ignore-label: rows (multilabel: cells) left unscored
     # Language-model token files (see core/tokens.py)
     logprob: str | None = None  # --logprob COL: log p of the actual token (natural log)
     nll: str | None = None  # --nll COL: the same as a negative log-likelihood

@@ -15,7 +15,8 @@ IgnoreLabelOpt = Annotated[
     typer.Option(
         "--ignore-label",
         metavar="VALUE",
-        help="Rows whose label (a token file's token) is VALUE are not scored, e.g. -100.",
+        help="Rows whose label (multilabel: cells; token files: the token) is VALUE are not "
+        "scored, e.g. -100.",
         rich_help_panel=INPUT,
     ),
 ]

@@ -124,6 +124,8 @@ def entries_of(batch: Prepared, distribution: bool = False) -> Entries | None:
         scores = batch.scores
         if isinstance(scored, Cells):  # one entry per cell, row-major
             scores = scores.reshape(-1, 1)
+            if batch.kept is not None:  # --ignore-label: the cells scored
+                scores = scores[batch.kept.ravel()]
         entries.scores = scores
         entries.predicted = scored.predicted.astype(np.int64)
         entries.p_true = scored.p_true

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from xent_cli.core.columns import Roles, resolve_roles
 from xent_cli.core.plan import Plan, make_plan, sample_rows
-from xent_cli.core.prepare import Prepared, prepare
+from xent_cli.core.prepare import Prepared, ignored_cells_in, prepare
 from xent_cli.core.state import EvalState
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import is_text
@@ -69,12 +69,10 @@ class Scan:
             self.plan = plan
             return
         roles = resolve_roles(first.schema, settings, first.name)
-        if settings.ignore_label is not None and (
-            roles.mode is Mode.multilabel or not roles.label_columns
-        ):
+        if settings.ignore_label is not None and not roles.label_columns:
             raise XentError(
-                "--ignore-label leaves out rows by their label: it needs one label column "
-                "(a multilabel file's cells are 0/1; soft targets have no label)",
+                "--ignore-label leaves out rows (multilabel: cells) by their label: it needs "
+                "a label column (soft targets have no label)",
                 hint="leave rows out by an empty label (counted as missing-label)",
             )
         self._first = self._read(first, roles)
@@ -85,7 +83,8 @@ class Scan:
             or roles.scores_guessed
             or (roles.mode is Mode.binary and settings.positive is None)
         ):
-            sample, width, labels, self._first = _sample(roles, self._first, first.name)
+            ignore = settings.ignore_label if roles.mode is Mode.multilabel else None
+            sample, width, labels, self._first = _sample(roles, self._first, first.name, ignore)
         plan = make_plan(
             settings, roles, sample, width, labels=labels, schema=first.schema, source=first.name
         )
@@ -176,11 +175,13 @@ def _text_types(roles: Roles, source: BatchSource) -> dict[str, pa.DataType]:
 
 
 def _sample(
-    roles: Roles, batches: Batches, source: str
+    roles: Roles, batches: Batches, source: str, ignore: str | None = None
 ) -> tuple[NDArray[np.float64], int | None, list[Any], Batches]:
     """The scores of the first rows whose scores are all finite (how many depends on the
     width only), the width of a list column, the distinct values of those rows' label (with
-    one label column; else none), and the batches again from the first."""
+    one label column; else none), and the batches again from the first. ``ignore``:
+    multilabel --ignore-label's value, whose cells' scores are read as 1/2 (a probability,
+    and a logit: a multilabel kind is settled by the range of the values alone)."""
     seen: list[pa.RecordBatch] = []
     rows: list[NDArray[np.float64]] = []
     labels: dict[Any, None] = {}
@@ -194,6 +195,10 @@ def _sample(
             scores = list_matrix(batch.column(roles.list_column), source, roles.list_column)
         else:
             scores = float_matrix(batch, roles.score_columns, source)
+        if ignore is not None:
+            hit = ignored_cells_in(roles, ignore, batch, source)
+            if hit is not None and hit.shape == scores.shape and hit.any():
+                scores = np.where(hit, 0.5, scores)
         mask = finite_rows(scores, allow_neg_inf=True)
         finite = scores[mask]
         if not len(finite):

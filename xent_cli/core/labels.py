@@ -16,6 +16,7 @@ from xent_cli.io.arrays import integers, null_mask
 
 MISSING = -1  # label empty / null / NaN: the row is skipped with a warning
 UNKNOWN = -2  # a value that is not a class: an input error
+IGNORED = -3  # multilabel: a cell whose label is --ignore-label's value (not scored)
 INTEGER_SPAN = 4096  # integer labels within this range are encoded through a table
 
 

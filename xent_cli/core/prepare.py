@@ -8,6 +8,7 @@ so the same rows give the same arrays however the input is cut into batches.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,8 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
-from xent_cli.core.labels import MISSING, canonical, encode
+from xent_cli.core.columns import Roles
+from xent_cli.core.labels import IGNORED, MISSING, canonical, encode
 from xent_cli.core.plan import LOG_PROB_SLACK, Plan
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import floats, python_values
@@ -43,7 +45,7 @@ class Prepared:
 
     start: int  # global 0-based number of the batch's first row
     n_rows: int  # rows in the batch, evaluated or not
-    n_evaluated: int  # rows evaluated (multilabel: rows, not cells)
+    n_evaluated: int  # rows evaluated (multilabel: rows with a scored cell, not cells)
     local: Int  # each entry's row within the batch
     scored: Scored | None  # None when no row of the batch was evaluated
     weight: Float | None  # per entry
@@ -52,8 +54,12 @@ class Prepared:
     in_unit: bool = True  # logits checked: every evaluated score in [0, 1] (rows sum to 1)
     slice_columns: tuple[pa.Array, ...] = ()  # --by: the batch's slice columns
     metric_inputs: dict[str, Any] = field(default_factory=dict)  # add-on metrics' inputs, by key
-    n_ignored: int = 0  # rows whose label is --ignore-label's value: not scored, not warned
+    n_ignored: int = 0  # rows whose label is --ignore-label's value (multilabel: cells)
     scores: Float | None = None  # the evaluated rows' validated scores (n, k); binary (n, 1)
+    # multilabel --ignore-label: which of the evaluated rows' cells (n, k) are entries (None:
+    # all), and the rows whose every cell is ignored (neither evaluated nor skipped)
+    kept: Bool | None = None
+    n_ignored_rows: int = 0
 
     @property
     def rows(self) -> NDArray[np.int64]:
@@ -106,6 +112,13 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     scores = score_matrix(plan, batch, source)
     batch, ignored = _without_ignored_labels(plan, batch)
     labels, targets = _labels(plan, batch, source, len(plan.class_names))
+    n_ignored = 0 if ignored is None else int(ignored.sum())
+    ignored_cells, n_ignored_rows = None, 0
+    if plan.mode is Mode.multilabel and plan.settings.ignore_label is not None:
+        ignored_cells, labels, scores = _ignored_cells(plan, labels, scores)
+        # a row with no cell left is ignored, not skipped
+        ignored = np.asarray(ignored_cells.all(axis=1), dtype=bool)
+        n_ignored, n_ignored_rows = int(ignored_cells.sum()), int(ignored.sum())
     weight = (
         floats(column(batch, roles.weight_column), source, roles.weight_column)
         if (roles.weight_column)
@@ -118,7 +131,6 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     missing = ~present if ignored is None else ~present & ~ignored
     if missing.any():
         warnings[dx.MISSING_LABEL] = np.flatnonzero(missing)
-    n_ignored = 0 if ignored is None else int(ignored.sum())
     finite = finite_rows(scores, allow_neg_inf=plan.kind is Kind.log_probs)
     if targets is not None and not all_usable(targets):
         finite &= usable(targets).all(axis=1)
@@ -140,14 +152,16 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
             warnings[dx.NON_FINITE] = np.flatnonzero(present & ~finite)
         local = np.flatnonzero(valid)
     if len(local) == 0:
-        return Prepared(
-            start, n, 0, local, None, None, ids, warnings, slice_columns=by, n_ignored=n_ignored
-        )
+        empty = Prepared(start, n, 0, local, None, None, ids, warnings, slice_columns=by)
+        empty.n_ignored, empty.n_ignored_rows = n_ignored, n_ignored_rows
+        return empty
     if len(local) < n:  # drop skipped rows (a copy; most batches have none)
         scores = scores[valid]
         labels = labels[valid]
         targets = targets[valid] if targets is not None else None
         weight = weight[valid] if weight is not None else None
+        ignored_cells = ignored_cells[valid] if ignored_cells is not None else None
+    kept = ~ignored_cells if ignored_cells is not None and ignored_cells.any() else None
     scores, in_unit = _check_values(plan, scores, local, start, source, warnings)
 
     parts = None  # a metric's use of categorical logits: the loss kernel's exp sums
@@ -159,21 +173,24 @@ def prepare(plan: Plan, batch: pa.RecordBatch, source: str, start: int) -> Prepa
     ):
         scored, parts = score_categorical_logits_parts(scores, labels)
     else:
-        scored = _score(plan, scores, labels, targets)
+        scored = _score(plan, scores, labels, targets, kept)
     if plan.mode is Mode.multilabel:
         width = scores.shape[1]
         cells = np.repeat(local, width)
         weight = np.repeat(weight, width) if weight is not None else None
+        if kept is not None:
+            cells = cells[kept.ravel()]
+            weight = weight[kept.ravel()] if weight is not None else None
     else:
         cells = local
     if scored.zero.any():
         warnings[dx.ZERO_PROBABILITY] = np.unique(cells[scored.zero])
     prepared = Prepared(start, n, len(local), cells, scored, weight, ids, warnings, in_unit, by)
     prepared.scores = scores  # (xent compare's distributions are computed from them)
-    prepared.n_ignored = n_ignored
+    prepared.n_ignored, prepared.n_ignored_rows, prepared.kept = n_ignored, n_ignored_rows, kept
     if plan.metrics:
         batch_scores = BatchScores(
-            plan.mode, plan.kind, plan.settings.eps, scores, labels, targets, scored, parts
+            plan.mode, plan.kind, plan.settings.eps, scores, labels, targets, scored, parts, kept
         )
         prepared.metric_inputs = {m.key: m.inputs(batch_scores) for m in plan.metrics}
     return prepared
@@ -183,25 +200,67 @@ def _without_ignored_labels(
     plan: Plan, batch: pa.RecordBatch
 ) -> tuple[pa.RecordBatch, NDArray[np.bool_] | None]:
     """``--ignore-label VALUE``: the batch with those rows' labels null, and which rows they
-    are (PyTorch's ``ignore_index``: ``-100``, ``-100.0`` and ``"-100"`` are one value)."""
+    are (PyTorch's ``ignore_index``: ``-100``, ``-100.0`` and ``"-100"`` are one value).
+    Multilabel files are left to :func:`_labels`, which marks ignored cells."""
     wanted = plan.settings.ignore_label
-    if wanted is None:
+    if wanted is None or plan.mode is Mode.multilabel:
         return batch, None
-    import pyarrow.compute as pc
-
     name = plan.roles.label_columns[0]
     index = batch.schema.get_field_index(name)
-    column = batch.column(index)
+    nulled, ignored = _without_value(batch.column(index), wanted)
+    return batch.set_column(index, batch.schema.field(index), nulled), ignored
+
+
+def _without_value(column: pa.Array, wanted: str) -> tuple[pa.Array, Bool]:
+    """A label column with the entries equal to ``wanted`` (canonically) made null, and
+    which entries those are."""
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
     key = canonical(wanted)
     values = pc.unique(column.dictionary if pa.types.is_dictionary(column.type) else column)
     matching = [v for v in values.to_pylist() if v is not None and canonical(v) == key]
     if not matching:
-        return batch, np.zeros(batch.num_rows, bool)
+        return column, np.zeros(len(column), bool)
     plain = column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
     hit = pc.is_in(plain, value_set=pa.array(matching, plain.type))
     ignored = np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), bool)
-    nulled = pc.if_else(pa.array(ignored), pa.nulls(batch.num_rows, column.type), column)
-    return batch.set_column(index, batch.schema.field(index), nulled), ignored
+    return pc.if_else(pa.array(ignored), pa.nulls(len(column), column.type), column), ignored
+
+
+def ignored_cells_in(roles: Roles, wanted: str, batch: pa.RecordBatch, source: str) -> Bool | None:
+    """Multilabel ``--ignore-label``: the cells (rows, labels) of a batch that hold VALUE, read
+    before there is a plan (the sample that settles the kind reads no padded cell's score).
+    None when they cannot be told here (the batch's own checks report why)."""
+    if not roles.label_list:
+        hits = [_without_value(batch.column(name), wanted)[1] for name in roles.label_columns]
+        return np.column_stack(hits)
+    number = _as_number(wanted)
+    if number is None:
+        return None
+    name = roles.label_columns[0]
+    array = batch.column(name)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    try:
+        return np.asarray(list_matrix(array, source, name) == number)
+    except (XentError, pa.ArrowException):
+        return None
+
+
+NEUTRAL_SCORE = {Kind.logits: 0.0, Kind.probs: 0.5, Kind.log_probs: -math.log(2.0)}
+
+
+def _ignored_cells(plan: Plan, labels: Int, scores: Float) -> tuple[Bool, Int, Float]:
+    """Multilabel ``--ignore-label``: which cells are ignored, and the labels and scores with
+    those cells made harmless (label 0, p = 1/2): never scored, range-checked or warned
+    about, whatever a padded cell's score holds."""
+    ignored = np.asarray(labels == IGNORED)
+    if not ignored.any():
+        return ignored, labels, scores
+    labels = np.where(ignored, 0, labels)
+    return ignored, labels, np.where(ignored, NEUTRAL_SCORE.get(plan.kind, 0.0), scores)
 
 
 def _labels(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> tuple[Int, Float | None]:
@@ -226,9 +285,13 @@ def _labels(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> tuple
     if roles.label_list:
         return _label_lists(plan, batch, source, width), None
     columns = []
+    wanted = plan.settings.ignore_label if plan.mode is Mode.multilabel else None
     for name in roles.label_columns:
+        array, ignored = batch.column(name), None
+        if wanted is not None:  # a cell of VALUE is marked IGNORED, not looked up
+            array, ignored = _without_value(array, wanted)
         try:
-            codes, unknown = encode(batch.column(name), plan.lookup)
+            codes, unknown = encode(array, plan.lookup)
         except pa.ArrowNotImplementedError:
             kind = batch.column(name).type
             raise XentError(f"{source}: label column {name!r} holds {kind} values") from None
@@ -241,7 +304,7 @@ def _labels(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> tuple
                     "NAME,NAME,..."
                 )
             raise error
-        columns.append(codes)
+        columns.append(codes if ignored is None else np.where(ignored, IGNORED, codes))
     if plan.mode is Mode.multilabel:
         return np.column_stack(columns), None
     return columns[0], None
@@ -263,7 +326,7 @@ def _check_width(values: Float, width: int, source: str, column: str, what: str)
 
 def _label_lists(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> Int:
     """Multilabel labels from one list column (``labels: [0, 1, 1]``): 0/1 per cell,
-    MISSING for a null list or element."""
+    MISSING for a null list or element, IGNORED for --ignore-label's value."""
     name = plan.roles.label_columns[0]
     array = batch.column(name)
     if isinstance(array, pa.ChunkedArray):
@@ -284,10 +347,28 @@ def _label_lists(plan: Plan, batch: pa.RecordBatch, source: str, width: int) -> 
     codes[values == 0] = 0
     codes[values == 1] = 1
     other = ~np.isnan(values) & (values != 0) & (values != 1)
+    number = _as_number(plan.settings.ignore_label)
+    if number is not None:
+        ignored = values == number
+        codes[ignored] = IGNORED
+        other &= ~ignored
     if other.any():
         shown = sorted({float(v) for v in values[other]})[:5]
         raise plan.lookup.unknown_error(shown, source, f"column {name!r}")
     return codes
+
+
+def _as_number(wanted: str | None) -> float | None:
+    """--ignore-label's value as the number a list of floats holds where it is that value
+    (canonically: ``-100`` is -100.0); None when no float is that value."""
+    key = canonical(wanted) if wanted is not None else None
+    if key is None:
+        return None
+    try:
+        number = float(key)
+    except ValueError:
+        return None
+    return number if canonical(number) == key else None
 
 
 def _check_values(
@@ -354,7 +435,9 @@ def _wrong_kind(
     )
 
 
-def _score(plan: Plan, scores: Float, labels: Int, targets: Float | None) -> Scored:
+def _score(
+    plan: Plan, scores: Float, labels: Int, targets: Float | None, kept: Bool | None = None
+) -> Scored:
     eps = plan.settings.eps
     if targets is not None:
         return score_soft_targets(scores, targets, plan.kind, eps)
@@ -363,6 +446,10 @@ def _score(plan: Plan, scores: Float, labels: Int, targets: Float | None) -> Sco
     if plan.mode is Mode.binary:
         return score_binary(scores[:, 0], labels, plan.kind, eps)
     width = scores.shape[1]
-    cells = score_binary(scores.ravel(), labels.ravel(), plan.kind, eps)
     columns = np.tile(np.arange(width, dtype=np.intp), len(scores))
-    return cells.as_cells(columns)
+    if kept is None:
+        cells = score_binary(scores.ravel(), labels.ravel(), plan.kind, eps)
+        return cells.as_cells(columns)
+    keep = kept.ravel()  # multilabel --ignore-label: the cells left to score, row-major
+    cells = score_binary(scores.ravel()[keep], labels.ravel()[keep], plan.kind, eps)
+    return cells.as_cells(columns[keep])

@@ -98,7 +98,8 @@ class Report:
     signature: str = ""
     version: str = __version__
     gate: Gate = field(default_factory=Gate)
-    n_ignored: int | None = None  # --ignore-label: rows left out (None: not asked)
+    n_ignored: int | None = None  # --ignore-label: rows (multilabel: cells) left out
+    n_ignored_rows: int | None = None  # multilabel --ignore-label: rows with no cell left
     slices: SliceReport | None = None  # --by
     metrics: dict[str, Any] = field(default_factory=dict)  # add-on metrics' results, by key
 
@@ -109,6 +110,8 @@ class Report:
 
     @property
     def n_skipped(self) -> int:
+        if self.n_ignored_rows is not None:  # multilabel: n_ignored counts cells
+            return self.n_rows - self.n_evaluated - self.n_ignored_rows
         return self.n_rows - self.n_evaluated - (self.n_ignored or 0)
 
     @property
@@ -129,6 +132,7 @@ class Report:
             "n_evaluated": self.n_evaluated,
             "n_skipped": self.n_skipped,
             **({"n_ignored": self.n_ignored} if self.n_ignored is not None else {}),
+            **({"n_ignored_rows": self.n_ignored_rows} if self.n_ignored_rows is not None else {}),
             "loss": json_number(self.loss),
             "loss_sum": json_number(self.loss_sum),
             "perplexity": json_number(self.perplexity),
@@ -197,10 +201,14 @@ def check_evaluated(plan: Plan, state: EvalState, inputs: str) -> None:
         raise XentError(f"{inputs}: no data rows (only a header, or empty)")
     if state.n_evaluated == 0:
         records = state.diagnostics.records(plan.settings)
-        reasons = ", ".join(f"{r.count} {r.code}" for r in records if r.count)
+        counts = [f"{r.count} {r.code}" for r in records if r.count]
+        ignored = state.n_ignored_rows if plan.mode is Mode.multilabel else state.n_ignored
+        left_out = "skipped or ignored" if ignored else "skipped"
+        reasons = ", ".join([*counts, *([f"{ignored} ignored"] if ignored else [])])
         raise XentError(
-            f"{inputs}: no rows to evaluate: all {state.n_rows} rows were skipped ({reasons})",
-            hint="missing-label: empty label; non-finite: a NaN or infinite score or weight",
+            f"{inputs}: no rows to evaluate: all {state.n_rows} rows were {left_out} ({reasons})",
+            hint="missing-label: empty label; non-finite: a NaN or infinite score or weight"
+            + ("; ignored: every label (cell) is --ignore-label's value" if ignored else ""),
         )
 
 
@@ -311,6 +319,9 @@ def build_report(
         n_rows=state.n_rows,
         n_evaluated=state.n_evaluated,
         n_ignored=state.n_ignored if plan.settings.ignore_label is not None else None,
+        n_ignored_rows=state.n_ignored_rows
+        if plan.settings.ignore_label is not None and plan.mode is Mode.multilabel
+        else None,
         loss=loss_nats * per_nat,
         loss_sum=sums.total_loss * per_nat,
         perplexity=math.exp(loss_nats) if loss_nats < 709 else math.inf,

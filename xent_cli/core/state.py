@@ -59,7 +59,9 @@ class EvalState(FieldState):
     metrics: dict[str, Any] = flattened(state_loaders)
     slicer: Slicer | None = attached()  # --by: the plan's (not part of the saved state)
     active: tuple[ActiveMetric, ...] = attached(default=())  # the plan's metrics (not saved)
-    n_ignored: int = rare_count()  # --ignore-label: rows left out (saved only when not 0)
+    n_ignored: int = rare_count()  # --ignore-label: rows (multilabel: cells) left out
+    # multilabel --ignore-label: rows whose every cell is ignored (saved only when not 0)
+    n_ignored_rows: int = rare_count()
 
     @classmethod
     def empty(cls, plan: Plan) -> EvalState:
@@ -86,6 +88,7 @@ class EvalState(FieldState):
         self.n_rows += batch.n_rows
         self.n_evaluated += batch.n_evaluated
         self.n_ignored += batch.n_ignored
+        self.n_ignored_rows += batch.n_ignored_rows
         limit = self.diagnostics.limit
         for code in dx.CODES:
             local = batch.warnings.get(code)

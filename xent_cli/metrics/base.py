@@ -50,7 +50,9 @@ class BatchScores:
     scores: (n, k) validated scores (binary: (n, 1)); labels: class per row (multilabel:
     (n, L) 0/1); targets: soft targets or None; scored: the loss kernel's per-entry results;
     logit_parts: categorical logits only, when a metric asked for them (``uses_logit_parts``):
-    the loss kernel's sums over the classes other than the arg-max.
+    the loss kernel's sums over the classes other than the arg-max. kept: multilabel with
+    ``--ignore-label``, which cells of ``scores`` and ``labels`` are entries (row-major, as
+    ``scored``); None: all of them.
     """
 
     mode: Mode
@@ -61,6 +63,7 @@ class BatchScores:
     targets: Float | None
     scored: Scored
     logit_parts: tuple[Float, Float | None] | None = None
+    kept: NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)

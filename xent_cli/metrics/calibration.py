@@ -168,10 +168,14 @@ class CalibrationState(FieldState):
         k = p.shape[1]
         offsets = np.arange(k, dtype=np.intp) * convention.buckets
         buckets = (convention.bucket(p.ravel()).reshape(p.shape) + offsets).ravel()
+        p_cells, y_cells = p.ravel(), y.ravel()
         w = None
-        if weight is not None:
+        if rows.class_kept is not None:  # multilabel --ignore-label: the cells scored
+            keep = rows.class_kept.ravel()
+            buckets, p_cells, y_cells, w = buckets[keep], p_cells[keep], y_cells[keep], weight
+        elif weight is not None:
             w = weight if len(weight) == p.size else np.repeat(weight, k)
-        self.bins.add(buckets, p.ravel(), y.ravel(), w, rows.soft)
+        self.bins.add(buckets, p_cells, y_cells, w, rows.soft)
 
 
 @dataclass(frozen=True)
@@ -292,11 +296,13 @@ class CalibrationMetric(Metric[Convention, CalibrationInputs, CalibrationState, 
             batch.targets,
             batch.scored,
             batch.logit_parts,
+            batch.kept,
         )
         if not config.decompose:
             return CalibrationInputs(rows)
         logits = as_logits(batch.scores, batch.kind, batch.mode, batch.eps)
-        return CalibrationInputs(rows, grid_losses(logits, batch.mode, batch.labels, batch.targets))
+        grid = grid_losses(logits, batch.mode, batch.labels, batch.targets, batch.kept)
+        return CalibrationInputs(rows, grid)
 
     def empty(self, config: Convention, n_classes: int, weighted: bool) -> CalibrationState:
         return CalibrationState.empty(config, n_classes, weighted)

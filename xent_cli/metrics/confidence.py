@@ -38,6 +38,7 @@ class Confidences:
     class_p: Float | None = None  # classwise: (rows, classes) probabilities
     class_y: Float | None = None  # classwise: (rows, classes) outcomes (0/1 or soft)
     soft: bool = False  # outcomes are soft-target probabilities, not 0/1
+    class_kept: NDArray[np.bool_] | None = None  # multilabel --ignore-label: the cells scored
 
 
 def sigmoid(z: Float) -> Float:
@@ -99,11 +100,13 @@ def confidences(
     soft: Float | None,
     scored: Scored,
     parts: tuple[Float, Float | None] | None = None,
+    kept: NDArray[np.bool_] | None = None,
 ) -> Confidences:
     """Calibration inputs of one batch's evaluated rows (see the module's docstring).
 
     scores: validated (n, k) scores (binary: (n, 1)); labels: class per row (multilabel:
-    (n, L) 0/1); soft: soft targets or None; scored: the batch's scored entries.
+    (n, L) 0/1); soft: soft targets or None; scored: the batch's scored entries; kept:
+    multilabel, the cells that are entries (None: all).
     """
     if mode is Mode.categorical and soft is None and target is not EceTarget.classwise:
         if kind is Kind.logits:
@@ -137,14 +140,14 @@ def confidences(
         # for a confident row); p = q for a positive, 1 - q for a negative
         miss = np.expm1(-scored.loss)
         np.negative(miss, out=miss)
-        cell_y = y.ravel()
+        cell_y = y.ravel() if kept is None else y[kept]
         if target is EceTarget.top:
             top = np.maximum(scored.p_true, miss)
             return Confidences(top, scored.correct.astype(np.float64), miss * miss)
         cell_p = np.where(cell_y == 1.0, scored.p_true, miss)
         return Confidences(cell_p, cell_y, miss * miss)
     p = probabilities(scores, kind, categorical=False)
-    cell_p, cell_y = p.ravel(), y.ravel()
+    cell_p, cell_y = (p.ravel(), y.ravel()) if kept is None else (p[kept], y[kept])
     diff = cell_p - cell_y
     brier = diff * diff
     if target is EceTarget.positive:
@@ -155,4 +158,4 @@ def confidences(
     if mode is Mode.binary:  # classwise: the negative and the positive class
         return Confidences(cell_p, cell_y, brier, np.column_stack([1.0 - p[:, 0], p[:, 0]]),
                            np.column_stack([1.0 - y[:, 0], y[:, 0]]))  # fmt: skip
-    return Confidences(cell_p, cell_y, brier, p, y)
+    return Confidences(cell_p, cell_y, brier, p, y, class_kept=kept)

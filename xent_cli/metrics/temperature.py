@@ -28,6 +28,7 @@ from xent_cli.options import Kind, Mode
 
 Float = NDArray[np.float64]
 Int = NDArray[np.intp]
+Bool = NDArray[np.bool_]
 
 STEPS_PER_OCTAVE = 8
 GRID_EXPONENTS = [j for j in range(-16, 17) if j != 0]
@@ -53,8 +54,11 @@ def as_logits(scores: Float, kind: Kind, mode: Mode, eps: float) -> Float:
         return np.clip(log_p - log_q, -_BIG, _BIG)
 
 
-def grid_losses(logits: Float, mode: Mode, labels: Int, soft: Float | None) -> list[Float]:
-    """Per-entry losses (nats) at each grid temperature, entries as ``Prepared``'s."""
+def grid_losses(
+    logits: Float, mode: Mode, labels: Int, soft: Float | None, kept: Bool | None = None
+) -> list[Float]:
+    """Per-entry losses (nats) at each grid temperature, entries as ``Prepared``'s (``kept``:
+    the multilabel cells that are entries; None: all)."""
     out = []
     for t in GRID:
         z = logits / t
@@ -64,7 +68,8 @@ def grid_losses(logits: Float, mode: Mode, labels: Int, soft: Float | None) -> l
             out.append(nx.categorical_logits_loss(z, labels)[0])
         else:
             y = labels if labels.ndim == 2 else labels[:, None]
-            out.append(nx.binary_logits_loss(z.ravel(), y.ravel().astype(np.float64)))
+            z_cells, y_cells = (z.ravel(), y.ravel()) if kept is None else (z[kept], y[kept])
+            out.append(nx.binary_logits_loss(z_cells, y_cells.astype(np.float64)))
     return out
 
 

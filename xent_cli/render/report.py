@@ -411,7 +411,10 @@ def header_fields(report: Report, width: int | None = None) -> list[list[str]]:
     columns chosen for each role (always, so that a wrong guess shows; with a ``width``,
     column names longer than a line are shortened)."""
     skipped = f", {report.n_skipped} skipped" if report.n_skipped else ""
-    if report.n_ignored:
+    if report.n_ignored_rows is not None:  # multilabel: rows with no cell left, and cells
+        skipped += f", {report.n_ignored_rows} ignored" if report.n_ignored_rows else ""
+        skipped += f"; {report.n_ignored} cells ignored" if report.n_ignored else ""
+    elif report.n_ignored:
         skipped += f", {report.n_ignored} ignored"
     kind = f"{report.kind} (from {report.kind_source})"
     columns = report.columns
