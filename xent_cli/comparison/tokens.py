@@ -22,9 +22,8 @@ report is the same for any order and split of the rows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -43,6 +42,7 @@ from xent_cli.comparison.request import (
     side_warnings,
 )
 from xent_cli.comparison.stats import Statistics, gate_reasons, p_value, t_interval
+from xent_cli.comparison.token_stats import TokenPairTotals, cluster_se, pearson
 from xent_cli.core.engine import ProgressCallback
 from xent_cli.core.token_batch import score_batch
 from xent_cli.core.token_engine import TokenScan
@@ -53,7 +53,7 @@ from xent_cli.errors import XentError
 from xent_cli.io.base import BatchSource
 from xent_cli.io.prefetch import prefetch
 from xent_cli.io.text import TextSource
-from xent_cli.kernels.exact import ExactSums, exact_sum
+from xent_cli.kernels.exact import exact_sum
 from xent_cli.options import Interval, PairBy, Per, Settings, signature_line
 
 POSITION_NAMES = ("position", "pos", "token_index")
@@ -175,59 +175,6 @@ def _entries(
     )
 
 
-@dataclass
-class TokenPairTotals:
-    """Exact sums over paired token rows; per document, each side's paired sums."""
-
-    sums: dict[str, ExactSums] = field(
-        default_factory=lambda: {k: ExactSums(1) for k in ("b", "c", "dd", "du", "bb", "cc", "bc")}
-    )  # fmt: skip
-    n: int = 0
-    units: int = 0
-    units_squared: int = 0
-    documents: tuple[DocumentSums, DocumentSums] | None = None
-
-    def add(self, b: Entries, c: Entries) -> None:
-        assert b.unit is not None
-        d = c.loss - b.loss
-        u = b.unit.astype(np.float64)
-        parts = {"b": b.loss, "c": c.loss, "dd": d * d, "du": d * u, "bb": b.loss * b.loss,
-                 "cc": c.loss * c.loss, "bc": b.loss * c.loss}  # fmt: skip
-        for name, values in parts.items():
-            self.sums[name].add(None, values)
-        self.n += len(d)
-        self.units += int(b.unit.sum())
-        self.units_squared += int((b.unit * b.unit).sum())
-        if self.documents is not None:
-            for sums, side in zip(self.documents, (b, c), strict=True):
-                sums.add_documents(_document_rows(side, b))
-
-
-def _document_rows(side: Entries, base: Entries) -> TokenRows:
-    """A side's paired rows as DocumentSums reads them: the baseline's documents and counts."""
-    assert base.tokens is not None
-    assert base.unit is not None
-    return TokenRows(
-        loss=side.loss,
-        tokens=base.tokens,
-        n_bytes=base.n_bytes,
-        words=base.words,
-        unit=base.unit,
-        doc=base.doc,
-        p_true=None,
-        top1=None,
-        top_p=None,
-    )
-
-
-def _pearson(n: Fraction, sb: Fraction, sc: Fraction, bb: Fraction, cc: Fraction, bc: Fraction
-             ) -> float | None:  # fmt: skip
-    vb, vc = bb - sb * sb / n, cc - sc * sc / n
-    if n <= 1 or vb <= 0 or vc <= 0:
-        return None
-    return max(-1.0, min(1.0, float(bc - sb * sc / n) / math.sqrt(float(vb) * float(vc))))
-
-
 def compare_tokens(
     bases: list[BatchSource],
     candidates: list[BatchSource],
@@ -322,30 +269,27 @@ def _by_tokens(
         build_token_report(s.plan, state, s.files, s.input_names())
         for s, state in zip(scans, states, strict=True)
     )
-    exact = {k: s.exact_total() for k, s in totals.sums.items()}
+    exact = totals.exact()
     units = totals.units
     if units <= 0:
         raise XentError(f"the paired rows cover 0 {plans[0].per.value}s: nothing to normalise by")
     b_sum, c_sum = totals.sums["b"].total(), totals.sums["c"].total()
-    delta_exact = None
-    if exact["b"] is not None and exact["c"] is not None:
-        delta_exact = (exact["c"] - exact["b"]) / units
-    delta = float(delta_exact) if delta_exact is not None else (c_sum - b_sum) / units
+    delta, delta_exact = totals.delta()
     documents = None
     if totals.documents is not None:
         keys, lb, doc_counts = totals.documents[0].finish()
         _, lc, _ = totals.documents[1].finish()
         u = doc_counts[:, _UNIT_COLUMN[plans[0].per]].astype(np.float64)
-        se, df = _cluster_se(lb, lc, u, u, units, units)
+        se, df = cluster_se(lb, lc, u, u, units, units)
         documents = _documents(keys, lb, lc, u, u, doc_counts[:, 0], settings, plans[0])
         method = "cluster-t"
     else:
-        se, df = _rows_se(exact, totals, delta_exact), totals.n - 1
+        se, df = totals.rows_se(delta_exact), totals.n - 1
         method = "t"
     n = Fraction(totals.n)
     correlation = None
     if all(exact[k] is not None for k in ("b", "c", "bb", "cc", "bc")):
-        correlation = _pearson(n, exact["b"], exact["c"], exact["bb"], exact["cc"], exact["bc"])  # type: ignore[arg-type]
+        correlation = pearson(n, exact["b"], exact["c"], exact["bb"], exact["cc"], exact["bc"])  # type: ignore[arg-type]
     stats = Statistics(totals.n, float(units), b_sum / units, c_sum / units, delta, se, df)
     join = {"by": counts.by, "n_joined": counts.n_joined,
             "n_only_baseline": counts.n_only_baseline,
@@ -353,27 +297,6 @@ def _by_tokens(
     n_only = (counts.n_only_baseline, counts.n_only_candidate)
     return _report(scans, reports, settings, request, stats, join, pair_by, method, correlation,
                    documents, n_only, "tokens")  # fmt: skip
-
-
-def _rows_se(exact: dict[str, Fraction | None], totals: TokenPairTotals,
-             delta: Fraction | None) -> float:  # fmt: skip
-    """Every row its own cluster: ``n/(n-1) · Σ (d - r u)² / (Σ u)²``, exactly."""
-    dd, du, n = exact["dd"], exact["du"], totals.n
-    if delta is None or dd is None or du is None or n < 2:
-        return math.nan
-    spread = dd - 2 * delta * du + delta * delta * totals.units_squared
-    return math.sqrt(max(float(spread * n / (n - 1)), 0.0)) / totals.units
-
-
-def _cluster_se(lb: Float, lc: Float, ub: Float, uc: Float, total_b: float, total_c: float
-                ) -> tuple[float, int]:  # fmt: skip
-    """The documents' linearized se of ``ΣLc/ΣUc - ΣLb/ΣUb`` and its degrees of freedom."""
-    count = len(lb)
-    if count < 2:
-        return math.nan, max(count - 1, 0)
-    r_b, r_c = exact_sum(lb) / total_b, exact_sum(lc) / total_c
-    z = (lc - r_c * uc) / total_c - (lb - r_b * ub) / total_b
-    return math.sqrt(count / (count - 1) * exact_sum(z * z)), count - 1
 
 
 def _documents(
@@ -445,7 +368,7 @@ def _by_documents(
     if total_b <= 0 or total_c <= 0:
         raise XentError(f"the documents cover 0 {scans[0].plan.per.value}s on one side")
     loss_b, loss_c = exact_sum(lb) / total_b, exact_sum(lc) / total_c
-    se, df = _cluster_se(lb, lc, ub, uc, total_b, total_c)
+    se, df = cluster_se(lb, lc, ub, uc, total_b, total_c)
     keys = [keys_b[i] for i in shared]
     documents = _documents(keys, lb, lc, ub, uc, counts_b[ib, 0], settings, scans[0].plan)
     has = (ub > 0) & (uc > 0)
@@ -453,7 +376,7 @@ def _by_documents(
     correlation = None
     if has.sum() > 1 and rb.std() > 0 and rc.std() > 0:
         sums = [Fraction(exact_sum(x)) for x in (rb, rc, rb * rb, rc * rc, rb * rc)]
-        correlation = _pearson(Fraction(int(has.sum())), *sums)
+        correlation = pearson(Fraction(int(has.sum())), *sums)
     stats = Statistics(len(shared), total_b, loss_b, loss_c, loss_c - loss_b, se, df)
     join = {"by": f"doc:{scans[0].plan.doc_column}", "n_joined": len(shared),
             "n_only_baseline": only_b if request.intersect else 0,
