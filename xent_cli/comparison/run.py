@@ -233,7 +233,7 @@ def _compare_rows(
             codes, sliced, stats.weight, per_nat, request.confidence, request.min_slice_size
         )
         reasons += slice_regression_reasons(
-            slices, sliced, codes, request.max_slice_regression, gates.fail_on, per_nat
+            slices, request.max_slice_regression, gates.fail_on, per_nat
         )
     weight = stats.weight
     classes = []

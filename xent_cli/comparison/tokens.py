@@ -22,6 +22,7 @@ report is the same for any order and split of the rows.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -32,7 +33,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from xent_cli.comparison.pairing import Entries, JoinCounts, hash_ids, pair_by_id, pair_by_position
+from xent_cli.comparison.pairing import (
+    Entries,
+    JoinCounts,
+    SliceCodes,
+    hash_ids,
+    pair_by_id,
+    pair_by_position,
+)
 from xent_cli.comparison.report import ComparisonReport
 from xent_cli.comparison.request import (
     CompareRequest,
@@ -41,13 +49,15 @@ from xent_cli.comparison.request import (
     gate_dict,
     side_warnings,
 )
+from xent_cli.comparison.slices import SliceComparison, slice_regression_reasons
 from xent_cli.comparison.stats import Statistics, gate_reasons, p_value, t_interval
+from xent_cli.comparison.token_slices import DocumentSlices, PairedTokenSlices, SliceOptions
 from xent_cli.comparison.token_stats import TokenPairTotals, cluster_se, pearson
 from xent_cli.core.engine import ProgressCallback
 from xent_cli.core.token_batch import score_batch
 from xent_cli.core.token_engine import TokenScan
 from xent_cli.core.token_report import build_token_report
-from xent_cli.core.token_state import DocumentSums, TokenRows, TokenState
+from xent_cli.core.token_state import DocumentSums, KeyedSums, TokenRows, TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
 from xent_cli.io.base import BatchSource
@@ -92,20 +102,26 @@ def _text(array: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _stream(
-    scan: TokenScan, state: _Recorder, key: PairBy, position: str | None, token: str | None
+    scan: TokenScan,
+    state: _Recorder,
+    key: PairBy,
+    position: str | None,
+    token: str | None,
+    codes: SliceCodes | None = None,
 ) -> Iterator[Entries]:
     """The scan's scored rows as entries (``state`` folds them all, as eval would), with the
-    key ``key`` pairs them by: the --id value, or the document and position."""
+    key ``key`` pairs them by: the --id value, or the document and position; with ``codes``
+    (the baseline's ``--by``), each row's slice."""
     plan = scan.plan
     settings = plan.settings
-    wanted = [*plan.needed_columns, token, position, settings.id if key is PairBy.id else None]
-    columns = list(dict.fromkeys(c for c in wanted if c is not None))
+    keyed = [token, position, settings.id if key is PairBy.id else None]
+    columns = list(dict.fromkeys(c for c in [*plan.needed_columns, *keyed] if c is not None))
     start = scan.first_row
     for source in scan.sources:
         missing = [c for c in columns if c not in source.schema.names]
         if missing:
             raise XentError(f"{source.name}: column {missing[0]!r} not found")
-        batches = source.batches(columns, _types(plan, source, columns))
+        batches = source.batches(columns, _types(plan, source, columns, keyed))
         if source.size is None or source.size > (4 << 20):
             batches = prefetch(batches)
         for batch in batches:
@@ -113,7 +129,11 @@ def _stream(
             score_batch(plan, batch, start, state, source.name)
             rows = state.last
             if rows is not None and rows.index is not None and len(rows.index):
-                yield _entries(batch, rows, start, key, position, token, settings)
+                entries = _entries(batch, rows, start, key, position, token, settings)
+                if codes is not None:
+                    arrays = [batch.column(c) for c in codes.slicer.names]
+                    entries.slice = codes.of_rows(arrays, rows.index)
+                yield entries
             start += batch.num_rows
             if scan.on_progress is not None:
                 done = sum(s.bytes_done() for s in scan.sources)
@@ -121,14 +141,19 @@ def _stream(
                 scan.on_progress(done, None if None in sizes else sum(s or 0 for s in sizes))
 
 
-def _types(plan: TokenPlan, source: BatchSource, columns: list[str]) -> dict[str, pa.DataType]:
-    """Text inputs: numbers as float64, ids, documents and tokens as text."""
+def _types(
+    plan: TokenPlan, source: BatchSource, columns: list[str], keyed: list[str | None]
+) -> dict[str, pa.DataType]:
+    """Text inputs: numbers as float64, ids, documents and tokens as text; a ``--by``
+    column as the reader infers it (as ``xent eval`` reads it)."""
     if not isinstance(source, TextSource):
         return {}
     numbers = [plan.value_column, plan.tokens_column, plan.bytes_column, plan.words_column]
     types: dict[str, pa.DataType] = {c: pa.float64() for c in numbers if c is not None}
+    inferred = set(plan.slicer.names if plan.slicer is not None else ()) - {plan.doc_column, *keyed}
     for c in columns:
-        types.setdefault(c, pa.string())
+        if c not in inferred:
+            types.setdefault(c, pa.string())
     if plan.topk_column is not None:
         types[plan.topk_column] = pa.list_(pa.float64())
     if plan.mask_column is not None:
@@ -183,8 +208,6 @@ def compare_tokens(
     on_progress: ProgressCallback | None,
 ) -> ComparisonReport:
     """Two token files compared (see the module docstring)."""
-    if settings.by is not None:
-        raise XentError("--by slices a classifier's comparison; token files have no slices yet")
     if request.ci is Interval.bootstrap:
         raise XentError(
             "--ci bootstrap resamples a classifier's rows; token files take the t interval "
@@ -202,7 +225,11 @@ def compare_tokens(
             "the actual token's log-probability only",
             hint="compare files of dense logits (one list per token, the token as label)",
         )
-    scans = (TokenScan(bases, settings, on_progress), TokenScan(candidates, settings))
+    # --by: the baseline's slices (the candidate's copy of the columns is never read)
+    scans = (
+        TokenScan(bases, settings, on_progress),
+        TokenScan(candidates, dataclasses.replace(settings, by=None)),
+    )
     plans = (scans[0].plan, scans[1].plan)
     names = [list(s.sources[0].schema.names) for s in scans]
     position = request.position or _column(names[0], POSITION_NAMES)
@@ -246,8 +273,9 @@ def _by_tokens(
     token = plans[0].token_column if plans[0].token_column in names[1] else None
     with_docs = plans[0].doc_column is not None
     states = (_recorder(settings, plans[0]), _recorder(settings, plans[1]))
+    codes = SliceCodes(plans[0].slicer) if plans[0].slicer is not None else None
     streams = (
-        _stream(scans[0], states[0], pair_by, position, token),
+        _stream(scans[0], states[0], pair_by, position, token, codes),
         _stream(scans[1], states[1], pair_by, position, token),
     )
     by = {PairBy.id: settings.id, PairBy.token: f"{plans[0].doc_column}+{position}"}
@@ -261,8 +289,15 @@ def _by_tokens(
     totals = TokenPairTotals()
     if with_docs:
         totals.documents = (DocumentSums(), DocumentSums())
+    sliced = None
+    if codes is not None:
+        sliced = PairedTokenSlices(codes)
+        if with_docs:
+            sliced.documents = (KeyedSums(), KeyedSums())
     for chunk in pairs:
         totals.add(chunk.baseline, chunk.candidate)
+        if sliced is not None:
+            sliced.add(chunk.baseline, chunk.candidate)
     if counts.n_joined == 0:
         raise XentError("no tokens are evaluated in both files: nothing to compare")
     reports = tuple(
@@ -295,8 +330,17 @@ def _by_tokens(
             "n_only_baseline": counts.n_only_baseline,
             "n_only_candidate": counts.n_only_candidate}  # fmt: skip
     n_only = (counts.n_only_baseline, counts.n_only_candidate)
+    slices = None
+    if sliced is not None:
+        slices = sliced.build(_UNIT_COLUMN[plans[0].per], units, _slice_options(scans, request))
     return _report(scans, reports, settings, request, stats, join, pair_by, method, correlation,
-                   documents, n_only, "tokens")  # fmt: skip
+                   documents, n_only, "tokens", slices)  # fmt: skip
+
+
+def _slice_options(scans: tuple[TokenScan, TokenScan], request: CompareRequest) -> SliceOptions:
+    plan = scans[0].plan
+    per_nat = 1.0 / plan.settings.base.log
+    return SliceOptions(per_nat, request.confidence, request.min_slice_size, plan.tokens_known)
 
 
 def _documents(
@@ -333,8 +377,21 @@ def _documents(
 def _by_documents(
     scans: tuple[TokenScan, TokenScan], settings: Settings, request: CompareRequest
 ) -> ComparisonReport:
-    """Per document: each side's summed loss over its own units, the documents joined by id."""
-    states = (scans[0].state(), scans[1].state())
+    """Per document: each side's summed loss over its own units, the documents joined by id;
+    with ``--by``, each document in the slice of its baseline rows."""
+    slicer = scans[0].plan.slicer
+    per_document = None
+    if slicer is None:
+        base: TokenState = scans[0].state()
+    else:  # the baseline's rows read with their slices (and folded as eval would)
+        per_document = DocumentSlices(SliceCodes(slicer))
+        base = recorder = _recorder(settings, scans[0].plan)
+        for entries in _stream(scans[0], recorder, PairBy.doc, None, None, per_document.codes):
+            assert recorder.last is not None
+            assert recorder.last.doc is not None
+            assert entries.slice is not None
+            per_document.add(recorder.last.doc, entries.slice)
+    states = (base, scans[1].state())
     reports = tuple(
         build_token_report(s.plan, state, s.files, s.input_names())
         for s, state in zip(scans, states, strict=True)
@@ -382,8 +439,12 @@ def _by_documents(
             "n_only_baseline": only_b if request.intersect else 0,
             "n_only_candidate": only_c if request.intersect else 0}  # fmt: skip
     n_only = (only_b if request.intersect else 0, only_c if request.intersect else 0)
+    slices = None
+    if per_document is not None:
+        slices = per_document.build(keys, (lb, lc, ub, uc), counts_b[ib, 0],
+                                    _slice_options(scans, request))  # fmt: skip
     return _report(scans, reports, settings, request, stats, join, PairBy.doc, "cluster-t",
-                   correlation, documents, n_only, "documents")  # fmt: skip
+                   correlation, documents, n_only, "documents", slices)  # fmt: skip
 
 
 def _report(
@@ -399,10 +460,14 @@ def _report(
     documents: dict[str, Any] | None,
     n_only: tuple[int, int],
     what: str,
+    slices: SliceComparison | None,
 ) -> ComparisonReport:
     per_nat = 1.0 / settings.base.log
     low, high = t_interval(stats, request.confidence)
     reasons = gate_reasons(request.gates, stats, low, high, request.confidence, per_nat)
+    if slices is not None:
+        fail_on = request.gates.fail_on
+        reasons += slice_regression_reasons(slices, request.max_slice_regression, fail_on, per_nat)
     plans = (scans[0].plan, scans[1].plan)
     signature = signature_line(
         "xent-compare",
@@ -437,11 +502,12 @@ def _report(
             "p_value": p_value(stats),
         },
         classes=[],
-        gate=gate_dict(request, reasons, False),
+        gate=gate_dict(request, reasons, slices is not None),
         signature=signature,
         warnings=side_warnings((reports[0], reports[1]), n_only, what),
         pair_by=pair_by.value,
         perplexity_ratio=exp_or_inf(stats.delta),
         correlation=correlation,
         documents=documents,
+        slices=slices,
     )

@@ -1,0 +1,280 @@
+"""``xent compare --by`` of token files: the paired delta per slice of the baseline's rows.
+
+Each paired row goes to the slice of its **baseline** row (the ``--by`` columns and bins of
+the baseline, as in ``xent eval``; the candidate's copy of the columns, if any, is never
+read). Per slice ``s``, with ``l`` a paired row's loss (nats) and ``U`` its baseline count in
+the ``--per`` unit, exact sums (:class:`~xent_cli.comparison.token_stats.TokenPairTotals`)
+give
+
+- ``loss_baseline = Σ_s l_b / Σ_s U``, ``loss_candidate``, ``delta = (Σ_s l_c - Σ_s l_b) /
+  Σ_s U`` and ``perplexity_ratio = exp(delta)``; ``contribution = (Σ_s l_c - Σ_s l_b) / Σ U``
+  over all paired rows, so the slices' contributions add up to the overall delta;
+- with documents, the cluster-t interval over the slice's documents: the clusters are the
+  (slice, document) sums ``Lb_d``, ``Lc_d``, ``U_d`` (a document whose rows fall in two
+  slices is a cluster in each), ``r = delta``, ``se² = D_s/(D_s-1) · Σ_d (D_d - r U_d)² /
+  (Σ_s U)²``, ``delta ± t(1-a/2, D_s-1) · se``: a slice of one document has no interval;
+- without documents, every row its own cluster (``t`` on ``n_s - 1``; per token, the paired
+  t interval of the slice's rows).
+
+Paired by document (``--pair-by doc``) a slice holds whole documents: each document is in the
+slice of its baseline rows (rows of one document in two slices: exit 2). Per slice each side
+is normalized by its own units, ``delta = Σ_s Lc/Σ_s Uc - Σ_s Lb/Σ_s Ub`` with the linearized
+cluster se of :func:`~xent_cli.comparison.token_stats.cluster_se` over its documents, and
+``contribution = Σ_s Lc/ΣUc - Σ_s Lb/ΣUb``. Every sum is exact: the slices are the same for
+any order and split of the rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from xent_cli.comparison.pairing import Entries, SliceCodes
+from xent_cli.comparison.request import exp_or_inf
+from xent_cli.comparison.slices import SliceComparison, SliceDelta, TokenFigures
+from xent_cli.comparison.stats import Statistics, p_value, t_interval
+from xent_cli.comparison.token_stats import TokenPairTotals, cluster_se, document_rows
+from xent_cli.core.slice_report import slice_order
+from xent_cli.core.token_state import KeyedSums, document_keys
+from xent_cli.errors import XentError
+from xent_cli.kernels.exact import exact_sum
+
+Float = NDArray[np.float64]
+SEPARATOR = "\x1f"  # between a slice's code and a document id in a (slice, document) key
+
+
+@dataclass(frozen=True)
+class SliceOptions:
+    """How the slices are judged and shown: ``per_nat`` converts nats to the report's unit."""
+
+    per_nat: float
+    confidence: float
+    min_size: int
+    tokens_known: bool
+
+
+def _groups(codes: NDArray[np.int64]) -> list[tuple[int, NDArray[np.intp]]]:
+    """Each code present and its positions (ascending)."""
+    order = np.argsort(codes, kind="stable")
+    present, starts = np.unique(codes[order], return_index=True)
+    ends = [*starts[1:].tolist(), len(order)]
+    return [
+        (code, np.sort(order[start:end]))
+        for code, start, end in zip(present.tolist(), starts.tolist(), ends, strict=True)
+    ]
+
+
+@dataclass
+class PairedTokenSlices:
+    """Per slice code, exact paired sums; with documents, each side's (slice, document)
+    sums in one :class:`KeyedSums` per side (memory: the pairs present, not slices x
+    documents)."""
+
+    codes: SliceCodes
+    totals: dict[int, TokenPairTotals] = field(default_factory=dict)
+    documents: tuple[KeyedSums, KeyedSums] | None = None
+
+    def add(self, b: Entries, c: Entries) -> None:
+        codes = b.slice
+        assert codes is not None
+        for code, index in _groups(codes):
+            totals = self.totals.get(code)
+            if totals is None:
+                totals = self.totals[code] = TokenPairTotals()
+            totals.add(b.take(index), c.take(index))
+        if self.documents is not None:
+            assert b.doc is not None
+            prefix = pc.cast(pa.array(codes), pa.string())
+            keyed = dataclasses.replace(
+                b, doc=pc.binary_join_element_wise(prefix, b.doc, SEPARATOR)
+            )
+            for sums, side in zip(self.documents, (b, c), strict=True):
+                sums.add_documents(document_rows(side, keyed))
+
+    def build(self, unit_column: int, total_units: int, options: SliceOptions) -> SliceComparison:
+        """Every slice's figures (see the module docstring), sorted by key."""
+        clusters: dict[int, tuple[Float, Float, Float]] = {}
+        if self.documents is not None:
+            keys, lb, counts = self.documents[0].finish()
+            _, lc, _ = self.documents[1].finish()
+            slice_of = np.array([int(k.split(SEPARATOR, 1)[0]) for k in keys], np.int64)
+            u = counts[:, unit_column].astype(np.float64)
+            for code, index in _groups(slice_of):
+                clusters[code] = (lb[index], lc[index], u[index])
+        groups = []
+        for code, totals in self.totals.items():
+            b_sum, c_sum = totals.sums["b"], totals.sums["c"]
+            difference = _difference(b_sum.exact_total(), c_sum.exact_total())
+            if difference is None:
+                difference = c_sum.total() - b_sum.total()
+            stats = None
+            documents = None
+            if totals.units > 0:
+                delta, delta_exact = totals.delta()
+                if code in clusters:
+                    lb_s, lc_s, u_s = clusters[code]
+                    se, df = cluster_se(lb_s, lc_s, u_s, u_s, totals.units, totals.units)
+                    documents = len(lb_s)
+                else:
+                    se, df = totals.rows_se(delta_exact), totals.n - 1
+                units = totals.units
+                stats = Statistics(totals.n, float(units), b_sum.total() / units,
+                                   c_sum.total() / units, delta, se, df)  # fmt: skip
+            groups.append(
+                _group(
+                    self.codes,
+                    code,
+                    totals.n,
+                    totals.tokens,
+                    totals.units,
+                    documents,
+                    stats,
+                    difference / total_units,
+                    options,
+                )
+            )
+        method = "cluster-t" if self.documents is not None else "t"
+        return _comparison(self.codes, groups, options, method, "rows")
+
+
+def _difference(b: Fraction | None, c: Fraction | None) -> float | None:
+    return None if b is None or c is None else float(c - b)
+
+
+@dataclass
+class DocumentSlices:
+    """Each document's slice, from its baseline rows (``--pair-by doc``): a document whose
+    rows hold two slices is exit 2."""
+
+    codes: SliceCodes
+    of: dict[str, int] = field(default_factory=dict)
+
+    def add(self, doc: pa.Array, slices: NDArray[np.int64]) -> None:
+        """A batch's rows: their document ids (as the file holds them) and slice codes."""
+        keys, local = document_keys(doc)
+        width = max(len(self.codes.keys), 1)
+        for value in np.unique(local.astype(np.int64) * width + slices).tolist():
+            at, code = divmod(value, width)
+            key = str(int(keys[at])) if isinstance(keys, np.ndarray) else keys[at]
+            seen = self.of.setdefault(key, code)
+            if seen != code:
+                names = [", ".join(self.codes.keys[c]) for c in sorted((seen, code))]
+                raise XentError(
+                    f"--by {','.join(self.codes.slicer.names)}: document {key!r} has rows in "
+                    f"two slices ({names[0]!r} and {names[1]!r}); --pair-by doc compares whole "
+                    "documents, so each document must lie in one slice",
+                    hint="slice by a column that is constant within each document, or pair "
+                    "tokens (--pair-by token or row)",
+                )
+
+    def build(
+        self,
+        keys: Sequence[str],
+        sides: tuple[Float, Float, Float, Float],
+        tokens: NDArray[np.int64],
+        options: SliceOptions,
+    ) -> SliceComparison:
+        """The paired documents' slices: ``keys`` the documents, ``sides`` their sums
+        ``Lb``, ``Lc``, ``Ub``, ``Uc`` (paired, aligned with ``keys``), ``tokens`` the
+        baseline's."""
+        lb, lc, ub, uc = sides
+        total_b, total_c = exact_sum(ub), exact_sum(uc)
+        codes = np.array([self.of[k] for k in keys], np.int64)
+        groups = []
+        for code, index in _groups(codes):
+            lb_s, lc_s, ub_s, uc_s = lb[index], lc[index], ub[index], uc[index]
+            sum_b, sum_c = exact_sum(lb_s), exact_sum(lc_s)
+            units_b, units_c = float(ub_s.sum()), float(uc_s.sum())
+            stats = None
+            if units_b > 0 and units_c > 0:
+                loss_b, loss_c = sum_b / units_b, sum_c / units_c
+                se, df = cluster_se(lb_s, lc_s, ub_s, uc_s, units_b, units_c)
+                stats = Statistics(len(index), units_b, loss_b, loss_c, loss_c - loss_b, se, df)
+            contribution = sum_c / total_c - sum_b / total_b
+            groups.append(
+                _group(
+                    self.codes,
+                    code,
+                    len(index),
+                    int(tokens[index].sum()),
+                    int(units_b),
+                    len(index),
+                    stats,
+                    contribution,
+                    options,
+                )
+            )
+        return _comparison(self.codes, groups, options, "cluster-t", "documents")
+
+
+def _group(
+    codes: SliceCodes,
+    code: int,
+    count: int,
+    tokens: int,
+    units: int,
+    documents: int | None,
+    stats: Statistics | None,
+    contribution: float,
+    options: SliceOptions,
+) -> SliceDelta:
+    """One slice's figures in the report's unit (``stats`` in nats; None: no units)."""
+    per_nat = options.per_nat
+    if stats is None:
+        low = high = se = math.nan
+        df = 0
+    else:
+        low, high = t_interval(stats, options.confidence)
+        se, df = stats.se, int(stats.df)
+    has = stats is not None
+    token = TokenFigures(
+        tokens=tokens if options.tokens_known else None,
+        units=units,
+        documents=documents,
+        se=se * per_nat,
+        df=df,
+        perplexity_ratio=exp_or_inf(stats.delta) if stats is not None else math.nan,
+        perplexity_ratio_low=exp_or_inf(low),
+        perplexity_ratio_high=exp_or_inf(high),
+    )
+    return SliceDelta(
+        key=dict(zip(codes.slicer.names, codes.keys[code], strict=True)),
+        count=count,
+        weight=float(units),
+        loss_baseline=stats.loss_baseline * per_nat if stats is not None else None,
+        loss_candidate=stats.loss_candidate * per_nat if stats is not None else None,
+        delta=stats.delta * per_nat if stats is not None else None,
+        contribution=contribution * per_nat,
+        ci_low=low * per_nat if has else None,
+        ci_high=high * per_nat if has else None,
+        p_value=p_value(stats) if stats is not None else None,
+        small=count < options.min_size,
+        token=token,
+        stats=stats,
+    )
+
+
+def _comparison(
+    codes: SliceCodes, groups: list[SliceDelta], options: SliceOptions, method: str, entries: str
+) -> SliceComparison:
+    slicer = codes.slicer
+    groups.sort(key=lambda g: slice_order(slicer, tuple(g.key.values())))
+    eligible = [g for g in groups if not g.small and g.delta is not None]
+    worst = max(eligible, key=lambda g: g.delta or 0.0) if eligible else None
+    return SliceComparison(
+        slicer.names,
+        options.min_size,
+        options.confidence,
+        groups,
+        worst.key if worst else None,
+        method=method,
+        entries=entries,
+    )
