@@ -3,8 +3,7 @@
 Each paired row goes to the slice of its **baseline** row (the ``--by`` columns and bins of
 the baseline, as in ``xent eval``; the candidate's copy of the columns, if any, is never
 read). Per slice ``s``, with ``l`` a paired row's loss (nats) and ``U`` its baseline count in
-the ``--per`` unit, exact sums (:class:`~xent_cli.comparison.token_stats.TokenPairTotals`)
-give
+the ``--per`` unit, exact sums (one bucket per slice) give
 
 - ``loss_baseline = Σ_s l_b / Σ_s U``, ``loss_candidate``, ``delta = (Σ_s l_c - Σ_s l_b) /
   Σ_s U`` and ``perplexity_ratio = exp(delta)``; ``contribution = (Σ_s l_c - Σ_s l_b) / Σ U``
@@ -30,7 +29,6 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 import pyarrow as pa
@@ -41,11 +39,11 @@ from xent_cli.comparison.pairing import Entries, SliceCodes
 from xent_cli.comparison.request import exp_or_inf
 from xent_cli.comparison.slices import SliceComparison, SliceDelta, TokenFigures
 from xent_cli.comparison.stats import Statistics, p_value, t_interval
-from xent_cli.comparison.token_stats import TokenPairTotals, cluster_se, document_rows
+from xent_cli.comparison.token_stats import cluster_se_by, document_rows, rows_se
 from xent_cli.core.slice_report import slice_order
 from xent_cli.core.token_state import KeyedSums, document_keys
 from xent_cli.errors import XentError
-from xent_cli.kernels.exact import exact_sum
+from xent_cli.kernels.exact import ExactSums, exact_sum
 
 Float = NDArray[np.float64]
 SEPARATOR = "\x1f"  # between a slice's code and a document id in a (slice, document) key
@@ -72,27 +70,42 @@ def _groups(codes: NDArray[np.int64]) -> list[tuple[int, NDArray[np.intp]]]:
     ]
 
 
+_SUMS = ("b", "c", "dd", "du")  # Σ l_b, Σ l_c, Σ d², Σ d·u per slice
+_ROWS, _UNITS, _UNITS_SQUARED, _TOKENS = range(4)
+
+
 @dataclass
 class PairedTokenSlices:
-    """Per slice code, exact paired sums; with documents, each side's (slice, document)
-    sums in one :class:`KeyedSums` per side (memory: the pairs present, not slices x
-    documents)."""
+    """Per slice code (one bucket each), exact sums of the paired rows' losses, ``d²`` and
+    ``d·u``, and integer counts; with documents, each side's (slice, document) sums in one
+    :class:`KeyedSums` per side (memory: the pairs present, not slices x documents)."""
 
     codes: SliceCodes
-    totals: dict[int, TokenPairTotals] = field(default_factory=dict)
+    sums: dict[str, ExactSums] = field(default_factory=lambda: {k: ExactSums(0) for k in _SUMS})
+    counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros((0, 4), np.int64))
     documents: tuple[KeyedSums, KeyedSums] | None = None
 
     def add(self, b: Entries, c: Entries) -> None:
-        codes = b.slice
-        assert codes is not None
-        for code, index in _groups(codes):
-            totals = self.totals.get(code)
-            if totals is None:
-                totals = self.totals[code] = TokenPairTotals()
-            totals.add(b.take(index), c.take(index))
+        assert b.slice is not None
+        assert b.unit is not None
+        assert b.tokens is not None
+        n = len(self.codes.keys)
+        if n > len(self.counts):
+            room = max(n, 2 * len(self.counts), 16)
+            self.sums = {k: s.resized(room) for k, s in self.sums.items()}
+            self.counts = np.pad(self.counts, ((0, room - len(self.counts)), (0, 0)))
+        codes = b.slice.astype(np.intp)
+        d = c.loss - b.loss
+        u = b.unit.astype(np.float64)
+        for name, values in zip(_SUMS, (b.loss, c.loss, d * d, d * u), strict=True):
+            self.sums[name].add(codes, values)
+        weights = (np.ones(len(u)), u, u * u, b.tokens.astype(np.float64))
+        for j, values in zip((_ROWS, _UNITS, _UNITS_SQUARED, _TOKENS), weights, strict=True):
+            added = np.bincount(codes, weights=values, minlength=len(self.counts))
+            self.counts[:, j] += added.astype(np.int64)  # integer sums below 2**53: exact
         if self.documents is not None:
             assert b.doc is not None
-            prefix = pc.cast(pa.array(codes), pa.string())
+            prefix = pc.cast(pa.array(b.slice), pa.string())
             keyed = dataclasses.replace(
                 b, doc=pc.binary_join_element_wise(prefix, b.doc, SEPARATOR)
             )
@@ -101,52 +114,44 @@ class PairedTokenSlices:
 
     def build(self, unit_column: int, total_units: int, options: SliceOptions) -> SliceComparison:
         """Every slice's figures (see the module docstring), sorted by key."""
-        clusters: dict[int, tuple[Float, Float, Float]] = {}
-        if self.documents is not None:
+        n = len(self.codes.keys)
+        rows, units, units_squared, tokens = (self.counts[:n, j].tolist() for j in range(4))
+        sums = {k: s.head(n) for k, s in self.sums.items()}
+        floats = {k: sums[k].finish() for k in ("b", "c")}
+        exact = {k: [p.exact_total() for p in s.split(1)] if n else [] for k, s in sums.items()}
+        clustered = None
+        if self.documents is not None:  # each slice's (slice, document) sums: cluster t
             keys, lb, counts = self.documents[0].finish()
             _, lc, _ = self.documents[1].finish()
-            slice_of = np.array([int(k.split(SEPARATOR, 1)[0]) for k in keys], np.int64)
+            slice_of = np.array([int(k.split(SEPARATOR, 1)[0]) for k in keys], np.intp)
             u = counts[:, unit_column].astype(np.float64)
-            for code, index in _groups(slice_of):
-                clusters[code] = (lb[index], lc[index], u[index])
+            total = np.array(units, np.float64)
+            clustered = cluster_se_by(slice_of, n, (lb, lc, u, u), total, total)
         groups = []
-        for code, totals in self.totals.items():
-            b_sum, c_sum = totals.sums["b"], totals.sums["c"]
-            difference = _difference(b_sum.exact_total(), c_sum.exact_total())
-            if difference is None:
-                difference = c_sum.total() - b_sum.total()
-            stats = None
-            documents = None
-            if totals.units > 0:
-                delta, delta_exact = totals.delta()
-                if code in clusters:
-                    lb_s, lc_s, u_s = clusters[code]
-                    se, df = cluster_se(lb_s, lc_s, u_s, u_s, totals.units, totals.units)
-                    documents = len(lb_s)
+        for code in range(n):
+            b, c = exact["b"][code], exact["c"][code]
+            if b is not None and c is not None:
+                difference: float = float(c - b)
+            else:
+                difference = float(floats["c"][code] - floats["b"][code])
+            stats = documents = None
+            if units[code] > 0:
+                delta_exact = None if b is None or c is None else (c - b) / units[code]
+                delta = difference / units[code] if delta_exact is None else float(delta_exact)
+                if clustered is not None:
+                    se, df = float(clustered[0][code]), int(clustered[1][code])
+                    documents = df + 1
                 else:
-                    se, df = totals.rows_se(delta_exact), totals.n - 1
-                units = totals.units
-                stats = Statistics(totals.n, float(units), b_sum.total() / units,
-                                   c_sum.total() / units, delta, se, df)  # fmt: skip
-            groups.append(
-                _group(
-                    self.codes,
-                    code,
-                    totals.n,
-                    totals.tokens,
-                    totals.units,
-                    documents,
-                    stats,
-                    difference / total_units,
-                    options,
-                )
-            )
+                    se = rows_se(exact["dd"][code], exact["du"][code], delta_exact, rows[code],
+                                 units[code], units_squared[code])  # fmt: skip
+                    df = rows[code] - 1
+                loss_b, loss_c = (float(floats[k][code]) / units[code] for k in ("b", "c"))
+                stats = Statistics(rows[code], float(units[code]), loss_b, loss_c, delta, se, df)
+            group = _group(self.codes, code, rows[code], tokens[code], units[code], documents,
+                           stats, difference / total_units, options)  # fmt: skip
+            groups.append(group)
         method = "cluster-t" if self.documents is not None else "t"
         return _comparison(self.codes, groups, options, method, "rows")
-
-
-def _difference(b: Fraction | None, c: Fraction | None) -> float | None:
-    return None if b is None or c is None else float(c - b)
 
 
 @dataclass
@@ -187,31 +192,27 @@ class DocumentSlices:
         baseline's."""
         lb, lc, ub, uc = sides
         total_b, total_c = exact_sum(ub), exact_sum(uc)
-        codes = np.array([self.of[k] for k in keys], np.int64)
+        codes = np.array([self.of[k] for k in keys], np.intp)
+        n = len(self.codes.keys)
+        per_slice = [ExactSums(n) for _ in range(4)]
+        for part, values in zip(per_slice, (lb, lc, ub, uc), strict=True):
+            part.add(codes, values)
+        sum_b, sum_c, units_b, units_c = (part.finish() for part in per_slice)
+        se, df = cluster_se_by(codes, n, sides, units_b, units_c)
+        count = np.bincount(codes, minlength=n)
+        tokens_b = np.bincount(codes, weights=tokens, minlength=n).astype(np.int64)
         groups = []
-        for code, index in _groups(codes):
-            lb_s, lc_s, ub_s, uc_s = lb[index], lc[index], ub[index], uc[index]
-            sum_b, sum_c = exact_sum(lb_s), exact_sum(lc_s)
-            units_b, units_c = float(ub_s.sum()), float(uc_s.sum())
+        for code in np.flatnonzero(count).tolist():
             stats = None
-            if units_b > 0 and units_c > 0:
-                loss_b, loss_c = sum_b / units_b, sum_c / units_c
-                se, df = cluster_se(lb_s, lc_s, ub_s, uc_s, units_b, units_c)
-                stats = Statistics(len(index), units_b, loss_b, loss_c, loss_c - loss_b, se, df)
-            contribution = sum_c / total_c - sum_b / total_b
-            groups.append(
-                _group(
-                    self.codes,
-                    code,
-                    len(index),
-                    int(tokens[index].sum()),
-                    int(units_b),
-                    len(index),
-                    stats,
-                    contribution,
-                    options,
-                )
-            )
+            if units_b[code] > 0 and units_c[code] > 0:
+                loss_b, loss_c = sum_b[code] / units_b[code], sum_c[code] / units_c[code]
+                stats = Statistics(int(count[code]), float(units_b[code]), loss_b, loss_c,
+                                   loss_c - loss_b, float(se[code]), int(df[code]))  # fmt: skip
+            contribution = sum_c[code] / total_c - sum_b[code] / total_b
+            group = _group(self.codes, code, int(count[code]), int(tokens_b[code]),
+                           int(units_b[code]), int(count[code]), stats, contribution,
+                           options)  # fmt: skip
+            groups.append(group)
         return _comparison(self.codes, groups, options, "cluster-t", "documents")
 
 

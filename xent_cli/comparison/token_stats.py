@@ -38,12 +38,10 @@ class TokenPairTotals:
     n: int = 0
     units: int = 0
     units_squared: int = 0
-    tokens: int = 0
     documents: tuple[DocumentSums, DocumentSums] | None = None
 
     def add(self, b: Entries, c: Entries) -> None:
         assert b.unit is not None
-        assert b.tokens is not None
         d = c.loss - b.loss
         u = b.unit.astype(np.float64)
         parts = {"b": b.loss, "c": c.loss, "dd": d * d, "du": d * u, "bb": b.loss * b.loss,
@@ -53,7 +51,6 @@ class TokenPairTotals:
         self.n += len(d)
         self.units += int(b.unit.sum())
         self.units_squared += int((b.unit * b.unit).sum())
-        self.tokens += int(b.tokens.sum())
         if self.documents is not None:
             for sums, side in zip(self.documents, (b, c), strict=True):
                 sums.add_documents(document_rows(side, b))
@@ -71,12 +68,19 @@ class TokenPairTotals:
         return float(exact), exact
 
     def rows_se(self, delta: Fraction | None) -> float:
-        """Every row its own cluster: ``n/(n-1) · Σ (d - r u)² / (Σ u)²``, exactly."""
-        dd, du, n = self.sums["dd"].exact_total(), self.sums["du"].exact_total(), self.n
-        if delta is None or dd is None or du is None or n < 2:
-            return math.nan
-        spread = dd - 2 * delta * du + delta * delta * self.units_squared
-        return math.sqrt(max(float(spread * n / (n - 1)), 0.0)) / self.units
+        """Every row its own cluster (:func:`rows_se`)."""
+        dd, du = self.sums["dd"].exact_total(), self.sums["du"].exact_total()
+        return rows_se(dd, du, delta, self.n, self.units, self.units_squared)
+
+
+def rows_se(dd: Fraction | None, du: Fraction | None, delta: Fraction | None, n: int, units: int,
+            units_squared: int) -> float:  # fmt: skip
+    """Every row its own cluster: ``n/(n-1) · Σ (d - r u)² / (Σ u)²``, exactly from ``Σ d²``,
+    ``Σ d·u``, ``r`` and ``Σ u²`` (NaN below two rows, or with a sum not finite)."""
+    if delta is None or dd is None or du is None or n < 2:
+        return math.nan
+    spread = dd - 2 * delta * du + delta * delta * units_squared
+    return math.sqrt(max(float(spread * n / (n - 1)), 0.0)) / units
 
 
 def document_rows(side: Entries, base: Entries) -> TokenRows:
@@ -115,3 +119,27 @@ def cluster_se(lb: Float, lc: Float, ub: Float, uc: Float, total_b: float, total
     r_b, r_c = exact_sum(lb) / total_b, exact_sum(lc) / total_c
     z = (lc - r_c * uc) / total_c - (lb - r_b * ub) / total_b
     return math.sqrt(count / (count - 1) * exact_sum(z * z)), count - 1
+
+
+def cluster_se_by(
+    group: NDArray[np.intp], n_groups: int, sides: tuple[Float, Float, Float, Float],
+    total_b: Float, total_c: Float,
+) -> tuple[Float, NDArray[np.int64]]:  # fmt: skip
+    """:func:`cluster_se` of every group of documents at once (``group``: each document's;
+    ``sides``: ``Lb``, ``Lc``, ``Ub``, ``Uc`` per document; ``total_b``, ``total_c``: each
+    group's units): the same figures, with exact sums per group."""
+    lb, lc, ub, uc = sides
+    count = np.bincount(group, minlength=n_groups)
+    sums = [ExactSums(n_groups), ExactSums(n_groups)]
+    sums[0].add(group, lb)
+    sums[1].add(group, lc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_b, r_c = sums[0].finish() / total_b, sums[1].finish() / total_c
+        z = (lc - r_c[group] * uc) / total_c[group] - (lb - r_b[group] * ub) / total_b[group]
+    squares = ExactSums(n_groups)
+    squares.add(group, z * z)
+    spread = squares.finish()
+    several = count >= 2
+    se = np.full(n_groups, np.nan)
+    se[several] = np.sqrt(count[several] / (count[several] - 1) * spread[several])
+    return se, np.maximum(count - 1, 0).astype(np.int64)
