@@ -390,3 +390,23 @@ def test_tables_show_the_slices_largest_delta_first(tmp_path, monkeypatch):
         next(g["delta"] for g in report["slices"]["groups"] if g["key"]["domain"] == d)
         for d in order
     ]
+
+
+def test_every_groups_cluster_se_at_once_is_each_groups_own():
+    from xent_cli.comparison.token_stats import cluster_se, cluster_se_by
+
+    rng = np.random.default_rng(24)
+    n = 200
+    group = rng.integers(0, 7, n).astype(np.intp)
+    group[group == 6] = 5
+    group[0] = 6  # a group of one document: no se
+    lb, lc = rng.gamma(2.0, 50.0, n), rng.gamma(2.0, 50.0, n)
+    ub, uc = rng.integers(1, 80, n).astype(float), rng.integers(1, 80, n).astype(float)
+    total_b = np.bincount(group, weights=ub, minlength=7)
+    total_c = np.bincount(group, weights=uc, minlength=7)
+    se, df = cluster_se_by(group, 7, (lb, lc, ub, uc), total_b, total_c)
+    for g in range(7):
+        mine = group == g
+        one = cluster_se(lb[mine], lc[mine], ub[mine], uc[mine], total_b[g], total_c[g])
+        assert df[g] == one[1]
+        assert (math.isnan(se[g]) and math.isnan(one[0])) or se[g] == one[0]  # bit for bit

@@ -59,17 +59,6 @@ class SliceOptions:
     tokens_known: bool
 
 
-def _groups(codes: NDArray[np.int64]) -> list[tuple[int, NDArray[np.intp]]]:
-    """Each code present and its positions (ascending)."""
-    order = np.argsort(codes, kind="stable")
-    present, starts = np.unique(codes[order], return_index=True)
-    ends = [*starts[1:].tolist(), len(order)]
-    return [
-        (code, np.sort(order[start:end]))
-        for code, start, end in zip(present.tolist(), starts.tolist(), ends, strict=True)
-    ]
-
-
 _SUMS = ("b", "c", "dd", "du")  # Σ l_b, Σ l_c, Σ d², Σ d·u per slice
 _ROWS, _UNITS, _UNITS_SQUARED, _TOKENS = range(4)
 
