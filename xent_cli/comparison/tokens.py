@@ -16,8 +16,9 @@ With ``l`` a row's loss (nats) and ``U`` its count in the ``--per`` unit: ``delt
 - without: every row its own cluster (``t``; per token, the paired t interval).
 
 ``documents``: their count, ``candidate_better`` (the share whose loss per unit is lower
-with the candidate) and the worst (largest delta). Sums are exact (``ExactSums``), so the
-report is the same for any order and split of the rows.
+with the candidate) and the worst (largest delta). ``--by``: the same per slice of the
+baseline's rows (:mod:`xent_cli.comparison.token_slices`). Sums are exact (``ExactSums``), so
+the report is the same for any order and split of the rows.
 """
 
 from __future__ import annotations
