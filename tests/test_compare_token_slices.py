@@ -410,3 +410,18 @@ def test_every_groups_cluster_se_at_once_is_each_groups_own():
         one = cluster_se(lb[mine], lc[mine], ub[mine], uc[mine], total_b[g], total_c[g])
         assert df[g] == one[1]
         assert (math.isnan(se[g]) and math.isnan(one[0])) or se[g] == one[0]  # bit for bit
+
+
+def test_csv_and_parquet_copies_give_the_same_slices(tmp_path):
+    base, cand = _tokens(26)
+    paths = {}
+    for name, frame in (("b", base), ("c", cand)):
+        paths[name, "parquet"] = _write(frame, tmp_path / f"{name}.parquet")
+        paths[name, "csv"] = tmp_path / f"{name}.csv"
+        frame.to_csv(paths[name, "csv"], index=False)
+    reports = [
+        _json(paths["b", kind], paths["c", kind], "--by", "domain,n_bytes,score:2")[1]["slices"]
+        for kind in ("parquet", "csv")
+    ]
+    assert reports[0] == reports[1]
+    assert len(reports[0]["groups"]) > 10
