@@ -16,11 +16,11 @@ the ``--per`` unit, exact sums (one bucket per slice) give
   t interval of the slice's rows).
 
 Paired by document (``--pair-by doc``) a slice holds whole documents: each document is in the
-slice of its baseline rows (rows of one document in two slices: exit 2). Per slice each side
-is normalized by its own units, ``delta = Σ_s Lc/Σ_s Uc - Σ_s Lb/Σ_s Ub`` with the linearized
-cluster se of :func:`~xent_cli.comparison.token_stats.cluster_se` over its documents, and
-``contribution = Σ_s Lc/ΣUc - Σ_s Lb/ΣUb``. Every sum is exact: the slices are the same for
-any order and split of the rows.
+slice of its baseline rows (a document with rows in more than one slice: exit 2). Per slice
+each side is normalized by its own units, ``delta = Σ_s Lc/Σ_s Uc - Σ_s Lb/Σ_s Ub`` with the
+linearized cluster se of :func:`~xent_cli.comparison.token_stats.cluster_se` over its
+documents, and ``contribution = Σ_s Lc/ΣUc - Σ_s Lb/ΣUb``. Every sum is exact: the slices
+are the same for any order and split of the rows.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from xent_cli.comparison.slices import SliceComparison, SliceDelta, TokenFigures
 from xent_cli.comparison.stats import Statistics, p_value, t_interval
 from xent_cli.comparison.token_stats import cluster_se_by, document_rows, rows_se
 from xent_cli.core.slice_report import slice_order
-from xent_cli.core.token_state import KeyedSums, document_keys
+from xent_cli.core.token_state import KeyedSums, TokenRows
 from xent_cli.errors import XentError
 from xent_cli.kernels.exact import ExactSums, exact_sum
 
@@ -145,29 +145,39 @@ class PairedTokenSlices:
 
 @dataclass
 class DocumentSlices:
-    """Each document's slice, from its baseline rows (``--pair-by doc``): a document whose
-    rows hold two slices is exit 2."""
+    """Each document's slice, from its baseline rows (``--pair-by doc``). Per document, exact
+    sums of its rows' slice codes ``c`` and ``c²`` (keyed as the documents' own sums are): its
+    rows lie in one slice iff ``n · Σc² = (Σc)²``; else exit 2."""
 
     codes: SliceCodes
-    of: dict[str, int] = field(default_factory=dict)
+    sums: tuple[KeyedSums, KeyedSums] = field(default_factory=lambda: (KeyedSums(), KeyedSums()))
 
-    def add(self, doc: pa.Array, slices: NDArray[np.int64]) -> None:
-        """A batch's rows: their document ids (as the file holds them) and slice codes."""
-        keys, local = document_keys(doc)
-        width = max(len(self.codes.keys), 1)
-        for value in np.unique(local.astype(np.int64) * width + slices).tolist():
-            at, code = divmod(value, width)
-            key = str(int(keys[at])) if isinstance(keys, np.ndarray) else keys[at]
-            seen = self.of.setdefault(key, code)
-            if seen != code:
-                names = [", ".join(self.codes.keys[c]) for c in sorted((seen, code))]
+    def add(self, rows: TokenRows, slices: NDArray[np.int64]) -> None:
+        """A batch's scored rows and their slice codes."""
+        code = slices.astype(np.float64)
+        ones = np.ones(len(code), np.int64)
+        for sums, values in zip(self.sums, (code, code * code), strict=True):
+            sums.add_documents(
+                dataclasses.replace(rows, loss=values, tokens=ones, n_bytes=None, words=None)
+            )
+
+    def slice_of(self) -> dict[str, int]:
+        """Each document's slice code (exit 2 naming a document whose rows hold two)."""
+        keys, firsts, counts = self.sums[0].finish()
+        squares = dict(zip(self.sums[1].keys, self.sums[1].finish()[1].tolist(), strict=True))
+        out = {}
+        for key, n, total in zip(keys, counts[:, 0].tolist(), firsts.tolist(), strict=True):
+            first, second = int(total), int(squares[key])  # integers below 2**53: exact
+            if n * second != first * first:
                 raise XentError(
                     f"--by {','.join(self.codes.slicer.names)}: document {key!r} has rows in "
-                    f"two slices ({names[0]!r} and {names[1]!r}); --pair-by doc compares whole "
-                    "documents, so each document must lie in one slice",
+                    "more than one slice; --pair-by doc compares whole documents, so each "
+                    "document must lie in one slice",
                     hint="slice by a column that is constant within each document, or pair "
                     "tokens (--pair-by token or row)",
                 )
+            out[key] = first // n
+        return out
 
     def build(
         self,
@@ -181,7 +191,8 @@ class DocumentSlices:
         baseline's."""
         lb, lc, ub, uc = sides
         total_b, total_c = exact_sum(ub), exact_sum(uc)
-        codes = np.array([self.of[k] for k in keys], np.intp)
+        slice_of = self.slice_of()
+        codes = np.array([slice_of[k] for k in keys], np.intp)
         n = len(self.codes.keys)
         per_slice = [ExactSums(n) for _ in range(4)]
         for part, values in zip(per_slice, (lb, lc, ub, uc), strict=True):

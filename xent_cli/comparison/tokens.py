@@ -388,10 +388,9 @@ def _by_documents(
         per_document = DocumentSlices(SliceCodes(slicer))
         base = recorder = _recorder(settings, scans[0].plan)
         for entries in _stream(scans[0], recorder, PairBy.doc, None, None, per_document.codes):
-            assert recorder.last is not None
-            assert recorder.last.doc is not None
+            assert recorder.last is not None  # the rows of these entries
             assert entries.slice is not None
-            per_document.add(recorder.last.doc, entries.slice)
+            per_document.add(recorder.last, entries.slice)
     states = (base, scans[1].state())
     reports = tuple(
         build_token_report(s.plan, state, s.files, s.input_names())

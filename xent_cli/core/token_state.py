@@ -100,7 +100,24 @@ class KeyedSums:
         """Fold a batch's rows into their documents' sums (tokens, bytes, words); returns
         the batch's exact ``Σl`` per document of the batch."""
         assert rows.doc is not None
-        keys, local = document_keys(rows.doc)
+        import pyarrow.compute as pc
+
+        doc = rows.doc.combine_chunks() if isinstance(rows.doc, pa.ChunkedArray) else rows.doc
+        keys: Sequence[str] | NDArray[np.int64]
+        if pa.types.is_integer(doc.type) and doc.null_count == 0:  # the common ids: by runs
+            ids = doc.to_numpy().astype(np.int64, copy=False)
+            run = np.zeros(len(ids), np.intp)  # rows of one document mostly come together
+            np.cumsum(ids[1:] != ids[:-1], out=run[1:])
+            starts = np.flatnonzero(np.diff(run, prepend=-1))
+            keys, inverse = np.unique(ids[starts], return_inverse=True)
+            local = inverse.reshape(-1)[run]
+        else:
+            values = pc.unique(doc)
+            local = floats(pc.index_in(doc, value_set=values), "", None).astype(np.intp)
+            if pa.types.is_string(values.type):
+                keys = values.to_pylist()
+            else:
+                keys = [document_key(v) for v in values.to_pylist()]
         return self.add(keys, local, rows.loss, [rows.tokens, rows.n_bytes, rows.words])
 
     def _grow(self, n: int) -> None:
@@ -169,29 +186,6 @@ class KeyedSums:
 
 DocumentSums = KeyedSums  # per document: tokens, bytes, words
 SLICE_SEPARATOR = "\x1f"  # between a slice key's values (the unit separator: not in data)
-
-
-def document_keys(
-    doc: pa.Array | pa.ChunkedArray,
-) -> tuple[Sequence[str] | NDArray[np.int64], NDArray[np.intp]]:
-    """A batch's documents: their distinct keys (texts, or integer ids: each one's text is
-    ``str(id)``) and each row's index into them."""
-    import pyarrow.compute as pc
-
-    doc = doc.combine_chunks() if isinstance(doc, pa.ChunkedArray) else doc
-    keys: Sequence[str] | NDArray[np.int64]
-    if pa.types.is_integer(doc.type) and doc.null_count == 0:  # the common ids: by runs
-        ids = doc.to_numpy().astype(np.int64, copy=False)
-        run = np.zeros(len(ids), np.intp)  # rows of one document mostly come together
-        np.cumsum(ids[1:] != ids[:-1], out=run[1:])
-        starts = np.flatnonzero(np.diff(run, prepend=-1))
-        keys, inverse = np.unique(ids[starts], return_inverse=True)
-        return keys, inverse.reshape(-1)[run]
-    values = pc.unique(doc)
-    local = floats(pc.index_in(doc, value_set=values), "", None).astype(np.intp)
-    if pa.types.is_string(values.type):
-        return values.to_pylist(), local
-    return [document_key(v) for v in values.to_pylist()], local
 
 
 def document_key(value: Any) -> str:
