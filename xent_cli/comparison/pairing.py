@@ -44,12 +44,22 @@ class SliceCodes:
         """The slice code of each entry of a batch."""
         out = np.empty(len(batch.local), np.int64)
         for key, entries in self.slicer.split(batch.slice_columns, batch.local):
-            code = self.index.get(key)
-            if code is None:
-                code = self.index[key] = len(self.keys)
-                self.keys.append(key)
-            out[entries] = code
+            out[entries] = self.code(key)
         return out
+
+    def of_rows(self, arrays: list[pa.Array], local: NDArray[np.intp]) -> NDArray[np.int64]:
+        """The slice code of the rows ``local`` of a batch's ``--by`` columns ``arrays``."""
+        inverse, keys = self.slicer.local_codes(arrays, local)
+        numbers = np.array([self.code(key) for key in keys], np.int64)
+        return numbers[inverse] if len(keys) else np.zeros(len(local), np.int64)
+
+    def code(self, key: Key) -> int:
+        """A key's code (a new key: the next)."""
+        code = self.index.get(key)
+        if code is None:
+            code = self.index[key] = len(self.keys)
+            self.keys.append(key)
+        return code
 
 
 @dataclass

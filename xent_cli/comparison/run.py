@@ -104,7 +104,8 @@ def compare(
     top-1 agreement, flips: see :mod:`xent_cli.comparison.distribution`); ``max_kl`` and
     ``max_churn`` gate on them; ``distribution=False`` leaves them out. Token files (see
     :mod:`xent_cli.comparison.tokens`) pair by ``pair_by`` (``auto``, ``row``, ``id``,
-    ``token``: ``doc`` + ``position`` columns, ``doc``: per document)."""
+    ``token``: ``doc`` + ``position`` columns, ``doc``: per document); their ``by`` slices
+    carry token figures (see :mod:`xent_cli.comparison.token_slices`)."""
     request = make_request(
         on_mismatch=on_mismatch,
         confidence=confidence,
@@ -233,7 +234,7 @@ def _compare_rows(
             codes, sliced, stats.weight, per_nat, request.confidence, request.min_slice_size
         )
         reasons += slice_regression_reasons(
-            slices, sliced, codes, request.max_slice_regression, gates.fail_on, per_nat
+            slices, request.max_slice_regression, gates.fail_on, per_nat
         )
     weight = stats.weight
     classes = []

@@ -7,7 +7,8 @@ entry goes to its baseline row's slice, whose :class:`~xent_cli.comparison.stats
 exactly as the whole comparison's. Slices smaller than ``min_size`` entries are shown,
 marked ``small``, and never gated. ``--max-slice-regression X`` fails when an eligible
 slice's delta exceeds X (``--fail-on ci``: its interval's upper end; ``significant``: delta
-above X and the one-sided t test rejecting delta <= X).
+above X and the one-sided t test rejecting delta <= X). Token files:
+:mod:`xent_cli.comparison.token_slices` builds the same groups, with their token figures.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from typing import Any
 import numpy as np
 
 from xent_cli.comparison.pairing import Pairs, SliceCodes
-from xent_cli.comparison.stats import PairedTotals, one_sided_p, p_value, statistics, t_interval
+from xent_cli.comparison.stats import (
+    PairedTotals,
+    Statistics,
+    one_sided_p,
+    p_value,
+    statistics,
+    t_interval,
+)
 from xent_cli.core.slice_report import slice_order
 from xent_cli.jsonvalues import json_number
 from xent_cli.options import FailOn
@@ -50,6 +58,34 @@ class PairedSlices:
 
 
 @dataclass(frozen=True)
+class TokenFigures:
+    """What a slice of a token comparison adds: its baseline tokens and ``--per`` units, its
+    documents (the interval's clusters; None without documents), the se and degrees of
+    freedom of its interval, and ``exp`` of its delta and of the interval's ends (nats)."""
+
+    tokens: int | None
+    units: int
+    documents: int | None
+    se: float
+    df: int
+    perplexity_ratio: float
+    perplexity_ratio_low: float
+    perplexity_ratio_high: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tokens": self.tokens,
+            "units": self.units,
+            "documents": self.documents,
+            "se": json_number(self.se),
+            "df": self.df,
+            "perplexity_ratio": json_number(self.perplexity_ratio),
+            "perplexity_ratio_low": json_number(self.perplexity_ratio_low),
+            "perplexity_ratio_high": json_number(self.perplexity_ratio_high),
+        }
+
+
+@dataclass(frozen=True)
 class SliceDelta:
     key: dict[str, str]
     count: int
@@ -62,6 +98,8 @@ class SliceDelta:
     ci_high: float | None
     p_value: float | None
     small: bool
+    token: TokenFigures | None = None  # token files
+    stats: Statistics | None = field(default=None, repr=False, compare=False)  # nats: the gate
 
     @property
     def name(self) -> str:
@@ -80,6 +118,7 @@ class SliceDelta:
             "ci_high": json_number(self.ci_high),
             "p_value": json_number(self.p_value),
             "small": self.small,
+            **(self.token.to_dict() if self.token is not None else {}),
         }
 
 
@@ -90,6 +129,8 @@ class SliceComparison:
     level: float
     groups: list[SliceDelta]  # sorted by key
     worst: dict[str, str] | None  # the eligible slice whose delta is largest
+    method: str = "paired t"  # token files: "cluster-t" (by documents) or "t" (by rows)
+    entries: str = "rows"  # what count counts (token files paired by document: documents)
 
     @property
     def eligible(self) -> list[SliceDelta]:
@@ -106,7 +147,7 @@ class SliceComparison:
         return {
             "by": self.by,
             "min_size": self.min_size,
-            "interval": {"method": "paired t", "level": self.level},
+            "interval": {"method": self.method, "level": self.level},
             "groups": [g.to_dict() for g in self.groups],
             "worst": self.worst,
         }
@@ -143,6 +184,7 @@ def build_slice_comparison(
                 ci_high=high * per_nat if has else None,
                 p_value=p_value(stats) if has else None,
                 small=count < min_size,
+                stats=stats,
             )
         )
     eligible = [g for g in groups if not g.small and g.delta is not None]
@@ -151,18 +193,12 @@ def build_slice_comparison(
 
 
 def slice_regression_reasons(
-    report: SliceComparison,
-    sliced: PairedSlices,
-    codes: SliceCodes,
-    limit: float | None,
-    fail_on: FailOn,
-    per_nat: float,
+    report: SliceComparison, limit: float | None, fail_on: FailOn, per_nat: float
 ) -> list[str]:
     """``--max-slice-regression``: one sentence naming the worst failing slice (and how many
     fail), or none."""
     if limit is None:
         return []
-    by_key = {codes.keys[code]: totals for code, totals in sliced.totals.items()}
     failing = []
     for group in report.eligible:
         assert group.delta is not None
@@ -172,8 +208,8 @@ def slice_regression_reasons(
         elif fail_on is FailOn.ci:
             failed = group.ci_high > limit
         else:
-            stats = statistics(by_key[tuple(group.key.values())])
-            p = one_sided_p(stats, limit / per_nat, above=True)
+            assert group.stats is not None
+            p = one_sided_p(group.stats, limit / per_nat, above=True)
             failed = group.delta > limit and p < 1 - report.level
         if failed:
             failing.append(group)
@@ -185,5 +221,5 @@ def slice_regression_reasons(
     value = worst.ci_high if fail_on is FailOn.ci else worst.delta
     return [
         f"{len(failing)} slice(s) exceed --max-slice-regression {limit:g}; worst: "
-        f"{worst.name} with {what} {value:+.6g} ({worst.count} rows)"
+        f"{worst.name} with {what} {value:+.6g} ({worst.count} {report.entries})"
     ]

@@ -16,15 +16,16 @@ With ``l`` a row's loss (nats) and ``U`` its count in the ``--per`` unit: ``delt
 - without: every row its own cluster (``t``; per token, the paired t interval).
 
 ``documents``: their count, ``candidate_better`` (the share whose loss per unit is lower
-with the candidate) and the worst (largest delta). Sums are exact (``ExactSums``), so the
-report is the same for any order and split of the rows.
+with the candidate) and the worst (largest delta). ``--by``: the same per slice of the
+baseline's rows (:mod:`xent_cli.comparison.token_slices`). Sums are exact (``ExactSums``), so
+the report is the same for any order and split of the rows.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -33,7 +34,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from xent_cli.comparison.pairing import Entries, JoinCounts, hash_ids, pair_by_id, pair_by_position
+from xent_cli.comparison.pairing import (
+    Entries,
+    JoinCounts,
+    SliceCodes,
+    hash_ids,
+    pair_by_id,
+    pair_by_position,
+)
 from xent_cli.comparison.report import ComparisonReport
 from xent_cli.comparison.request import (
     CompareRequest,
@@ -42,18 +50,21 @@ from xent_cli.comparison.request import (
     gate_dict,
     side_warnings,
 )
+from xent_cli.comparison.slices import SliceComparison, slice_regression_reasons
 from xent_cli.comparison.stats import Statistics, gate_reasons, p_value, t_interval
+from xent_cli.comparison.token_slices import DocumentSlices, PairedTokenSlices, SliceOptions
+from xent_cli.comparison.token_stats import TokenPairTotals, cluster_se, pearson
 from xent_cli.core.engine import ProgressCallback
 from xent_cli.core.token_batch import score_batch
 from xent_cli.core.token_engine import TokenScan
 from xent_cli.core.token_report import build_token_report
-from xent_cli.core.token_state import DocumentSums, TokenRows, TokenState
+from xent_cli.core.token_state import DocumentSums, KeyedSums, TokenRows, TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
 from xent_cli.io.base import BatchSource
 from xent_cli.io.prefetch import prefetch
 from xent_cli.io.text import TextSource
-from xent_cli.kernels.exact import ExactSums, exact_sum
+from xent_cli.kernels.exact import exact_sum
 from xent_cli.options import Interval, PairBy, Per, Settings, signature_line
 
 POSITION_NAMES = ("position", "pos", "token_index")
@@ -92,20 +103,26 @@ def _text(array: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _stream(
-    scan: TokenScan, state: _Recorder, key: PairBy, position: str | None, token: str | None
+    scan: TokenScan,
+    state: _Recorder,
+    key: PairBy,
+    position: str | None,
+    token: str | None,
+    codes: SliceCodes | None = None,
 ) -> Iterator[Entries]:
     """The scan's scored rows as entries (``state`` folds them all, as eval would), with the
-    key ``key`` pairs them by: the --id value, or the document and position."""
+    key ``key`` pairs them by: the --id value, or the document and position; with ``codes``
+    (the baseline's ``--by``), each row's slice."""
     plan = scan.plan
     settings = plan.settings
-    wanted = [*plan.needed_columns, token, position, settings.id if key is PairBy.id else None]
-    columns = list(dict.fromkeys(c for c in wanted if c is not None))
+    keyed = [token, position, settings.id if key is PairBy.id else None]
+    columns = list(dict.fromkeys(c for c in [*plan.needed_columns, *keyed] if c is not None))
     start = scan.first_row
     for source in scan.sources:
         missing = [c for c in columns if c not in source.schema.names]
         if missing:
             raise XentError(f"{source.name}: column {missing[0]!r} not found")
-        batches = source.batches(columns, _types(plan, source, columns))
+        batches = source.batches(columns, _types(plan, source, columns, keyed))
         if source.size is None or source.size > (4 << 20):
             batches = prefetch(batches)
         for batch in batches:
@@ -113,7 +130,11 @@ def _stream(
             score_batch(plan, batch, start, state, source.name)
             rows = state.last
             if rows is not None and rows.index is not None and len(rows.index):
-                yield _entries(batch, rows, start, key, position, token, settings)
+                entries = _entries(batch, rows, start, key, position, token, settings)
+                if codes is not None:
+                    arrays = [batch.column(c) for c in codes.slicer.names]
+                    entries.slice = codes.of_rows(arrays, rows.index)
+                yield entries
             start += batch.num_rows
             if scan.on_progress is not None:
                 done = sum(s.bytes_done() for s in scan.sources)
@@ -121,14 +142,19 @@ def _stream(
                 scan.on_progress(done, None if None in sizes else sum(s or 0 for s in sizes))
 
 
-def _types(plan: TokenPlan, source: BatchSource, columns: list[str]) -> dict[str, pa.DataType]:
-    """Text inputs: numbers as float64, ids, documents and tokens as text."""
+def _types(
+    plan: TokenPlan, source: BatchSource, columns: list[str], keyed: list[str | None]
+) -> dict[str, pa.DataType]:
+    """Text inputs: numbers as float64, ids, documents and tokens as text; a ``--by``
+    column as the reader infers it (as ``xent eval`` reads it)."""
     if not isinstance(source, TextSource):
         return {}
     numbers = [plan.value_column, plan.tokens_column, plan.bytes_column, plan.words_column]
     types: dict[str, pa.DataType] = {c: pa.float64() for c in numbers if c is not None}
+    inferred = set(plan.slicer.names if plan.slicer is not None else ()) - {plan.doc_column, *keyed}
     for c in columns:
-        types.setdefault(c, pa.string())
+        if c not in inferred:
+            types.setdefault(c, pa.string())
     if plan.topk_column is not None:
         types[plan.topk_column] = pa.list_(pa.float64())
     if plan.mask_column is not None:
@@ -175,59 +201,6 @@ def _entries(
     )
 
 
-@dataclass
-class TokenPairTotals:
-    """Exact sums over paired token rows; per document, each side's paired sums."""
-
-    sums: dict[str, ExactSums] = field(
-        default_factory=lambda: {k: ExactSums(1) for k in ("b", "c", "dd", "du", "bb", "cc", "bc")}
-    )  # fmt: skip
-    n: int = 0
-    units: int = 0
-    units_squared: int = 0
-    documents: tuple[DocumentSums, DocumentSums] | None = None
-
-    def add(self, b: Entries, c: Entries) -> None:
-        assert b.unit is not None
-        d = c.loss - b.loss
-        u = b.unit.astype(np.float64)
-        parts = {"b": b.loss, "c": c.loss, "dd": d * d, "du": d * u, "bb": b.loss * b.loss,
-                 "cc": c.loss * c.loss, "bc": b.loss * c.loss}  # fmt: skip
-        for name, values in parts.items():
-            self.sums[name].add(None, values)
-        self.n += len(d)
-        self.units += int(b.unit.sum())
-        self.units_squared += int((b.unit * b.unit).sum())
-        if self.documents is not None:
-            for sums, side in zip(self.documents, (b, c), strict=True):
-                sums.add_documents(_document_rows(side, b))
-
-
-def _document_rows(side: Entries, base: Entries) -> TokenRows:
-    """A side's paired rows as DocumentSums reads them: the baseline's documents and counts."""
-    assert base.tokens is not None
-    assert base.unit is not None
-    return TokenRows(
-        loss=side.loss,
-        tokens=base.tokens,
-        n_bytes=base.n_bytes,
-        words=base.words,
-        unit=base.unit,
-        doc=base.doc,
-        p_true=None,
-        top1=None,
-        top_p=None,
-    )
-
-
-def _pearson(n: Fraction, sb: Fraction, sc: Fraction, bb: Fraction, cc: Fraction, bc: Fraction
-             ) -> float | None:  # fmt: skip
-    vb, vc = bb - sb * sb / n, cc - sc * sc / n
-    if n <= 1 or vb <= 0 or vc <= 0:
-        return None
-    return max(-1.0, min(1.0, float(bc - sb * sc / n) / math.sqrt(float(vb) * float(vc))))
-
-
 def compare_tokens(
     bases: list[BatchSource],
     candidates: list[BatchSource],
@@ -236,8 +209,6 @@ def compare_tokens(
     on_progress: ProgressCallback | None,
 ) -> ComparisonReport:
     """Two token files compared (see the module docstring)."""
-    if settings.by is not None:
-        raise XentError("--by slices a classifier's comparison; token files have no slices yet")
     if request.ci is Interval.bootstrap:
         raise XentError(
             "--ci bootstrap resamples a classifier's rows; token files take the t interval "
@@ -255,7 +226,11 @@ def compare_tokens(
             "the actual token's log-probability only",
             hint="compare files of dense logits (one list per token, the token as label)",
         )
-    scans = (TokenScan(bases, settings, on_progress), TokenScan(candidates, settings))
+    # --by: the baseline's slices (the candidate's copy of the columns is never read)
+    scans = (
+        TokenScan(bases, settings, on_progress),
+        TokenScan(candidates, dataclasses.replace(settings, by=None)),
+    )
     plans = (scans[0].plan, scans[1].plan)
     names = [list(s.sources[0].schema.names) for s in scans]
     position = request.position or _column(names[0], POSITION_NAMES)
@@ -299,8 +274,9 @@ def _by_tokens(
     token = plans[0].token_column if plans[0].token_column in names[1] else None
     with_docs = plans[0].doc_column is not None
     states = (_recorder(settings, plans[0]), _recorder(settings, plans[1]))
+    codes = SliceCodes(plans[0].slicer) if plans[0].slicer is not None else None
     streams = (
-        _stream(scans[0], states[0], pair_by, position, token),
+        _stream(scans[0], states[0], pair_by, position, token, codes),
         _stream(scans[1], states[1], pair_by, position, token),
     )
     by = {PairBy.id: settings.id, PairBy.token: f"{plans[0].doc_column}+{position}"}
@@ -314,66 +290,58 @@ def _by_tokens(
     totals = TokenPairTotals()
     if with_docs:
         totals.documents = (DocumentSums(), DocumentSums())
+    sliced = None
+    if codes is not None:
+        sliced = PairedTokenSlices(codes)
+        if with_docs:
+            sliced.documents = (KeyedSums(), KeyedSums())
     for chunk in pairs:
         totals.add(chunk.baseline, chunk.candidate)
+        if sliced is not None:
+            sliced.add(chunk.baseline, chunk.candidate)
     if counts.n_joined == 0:
         raise XentError("no tokens are evaluated in both files: nothing to compare")
     reports = tuple(
         build_token_report(s.plan, state, s.files, s.input_names())
         for s, state in zip(scans, states, strict=True)
     )
-    exact = {k: s.exact_total() for k, s in totals.sums.items()}
+    exact = totals.exact()
     units = totals.units
     if units <= 0:
         raise XentError(f"the paired rows cover 0 {plans[0].per.value}s: nothing to normalise by")
     b_sum, c_sum = totals.sums["b"].total(), totals.sums["c"].total()
-    delta_exact = None
-    if exact["b"] is not None and exact["c"] is not None:
-        delta_exact = (exact["c"] - exact["b"]) / units
-    delta = float(delta_exact) if delta_exact is not None else (c_sum - b_sum) / units
+    delta, delta_exact = totals.delta()
     documents = None
     if totals.documents is not None:
         keys, lb, doc_counts = totals.documents[0].finish()
         _, lc, _ = totals.documents[1].finish()
         u = doc_counts[:, _UNIT_COLUMN[plans[0].per]].astype(np.float64)
-        se, df = _cluster_se(lb, lc, u, u, units, units)
+        se, df = cluster_se(lb, lc, u, u, units, units)
         documents = _documents(keys, lb, lc, u, u, doc_counts[:, 0], settings, plans[0])
         method = "cluster-t"
     else:
-        se, df = _rows_se(exact, totals, delta_exact), totals.n - 1
+        se, df = totals.rows_se(delta_exact), totals.n - 1
         method = "t"
     n = Fraction(totals.n)
     correlation = None
     if all(exact[k] is not None for k in ("b", "c", "bb", "cc", "bc")):
-        correlation = _pearson(n, exact["b"], exact["c"], exact["bb"], exact["cc"], exact["bc"])  # type: ignore[arg-type]
+        correlation = pearson(n, exact["b"], exact["c"], exact["bb"], exact["cc"], exact["bc"])  # type: ignore[arg-type]
     stats = Statistics(totals.n, float(units), b_sum / units, c_sum / units, delta, se, df)
     join = {"by": counts.by, "n_joined": counts.n_joined,
             "n_only_baseline": counts.n_only_baseline,
             "n_only_candidate": counts.n_only_candidate}  # fmt: skip
     n_only = (counts.n_only_baseline, counts.n_only_candidate)
+    slices = None
+    if sliced is not None:
+        slices = sliced.build(_UNIT_COLUMN[plans[0].per], units, _slice_options(scans, request))
     return _report(scans, reports, settings, request, stats, join, pair_by, method, correlation,
-                   documents, n_only, "tokens")  # fmt: skip
+                   documents, n_only, "tokens", slices)  # fmt: skip
 
 
-def _rows_se(exact: dict[str, Fraction | None], totals: TokenPairTotals,
-             delta: Fraction | None) -> float:  # fmt: skip
-    """Every row its own cluster: ``n/(n-1) · Σ (d - r u)² / (Σ u)²``, exactly."""
-    dd, du, n = exact["dd"], exact["du"], totals.n
-    if delta is None or dd is None or du is None or n < 2:
-        return math.nan
-    spread = dd - 2 * delta * du + delta * delta * totals.units_squared
-    return math.sqrt(max(float(spread * n / (n - 1)), 0.0)) / totals.units
-
-
-def _cluster_se(lb: Float, lc: Float, ub: Float, uc: Float, total_b: float, total_c: float
-                ) -> tuple[float, int]:  # fmt: skip
-    """The documents' linearized se of ``ΣLc/ΣUc - ΣLb/ΣUb`` and its degrees of freedom."""
-    count = len(lb)
-    if count < 2:
-        return math.nan, max(count - 1, 0)
-    r_b, r_c = exact_sum(lb) / total_b, exact_sum(lc) / total_c
-    z = (lc - r_c * uc) / total_c - (lb - r_b * ub) / total_b
-    return math.sqrt(count / (count - 1) * exact_sum(z * z)), count - 1
+def _slice_options(scans: tuple[TokenScan, TokenScan], request: CompareRequest) -> SliceOptions:
+    plan = scans[0].plan
+    per_nat = 1.0 / plan.settings.base.log
+    return SliceOptions(per_nat, request.confidence, request.min_slice_size, plan.tokens_known)
 
 
 def _documents(
@@ -410,8 +378,20 @@ def _documents(
 def _by_documents(
     scans: tuple[TokenScan, TokenScan], settings: Settings, request: CompareRequest
 ) -> ComparisonReport:
-    """Per document: each side's summed loss over its own units, the documents joined by id."""
-    states = (scans[0].state(), scans[1].state())
+    """Per document: each side's summed loss over its own units, the documents joined by id;
+    with ``--by``, each document in the slice of its baseline rows."""
+    slicer = scans[0].plan.slicer
+    per_document = None
+    if slicer is None:
+        base: TokenState = scans[0].state()
+    else:  # the baseline's rows read with their slices (and folded as eval would)
+        per_document = DocumentSlices(SliceCodes(slicer))
+        base = recorder = _recorder(settings, scans[0].plan)
+        for entries in _stream(scans[0], recorder, PairBy.doc, None, None, per_document.codes):
+            assert recorder.last is not None  # the rows of these entries
+            assert entries.slice is not None
+            per_document.add(recorder.last, entries.slice)
+    states = (base, scans[1].state())
     reports = tuple(
         build_token_report(s.plan, state, s.files, s.input_names())
         for s, state in zip(scans, states, strict=True)
@@ -445,7 +425,7 @@ def _by_documents(
     if total_b <= 0 or total_c <= 0:
         raise XentError(f"the documents cover 0 {scans[0].plan.per.value}s on one side")
     loss_b, loss_c = exact_sum(lb) / total_b, exact_sum(lc) / total_c
-    se, df = _cluster_se(lb, lc, ub, uc, total_b, total_c)
+    se, df = cluster_se(lb, lc, ub, uc, total_b, total_c)
     keys = [keys_b[i] for i in shared]
     documents = _documents(keys, lb, lc, ub, uc, counts_b[ib, 0], settings, scans[0].plan)
     has = (ub > 0) & (uc > 0)
@@ -453,14 +433,18 @@ def _by_documents(
     correlation = None
     if has.sum() > 1 and rb.std() > 0 and rc.std() > 0:
         sums = [Fraction(exact_sum(x)) for x in (rb, rc, rb * rb, rc * rc, rb * rc)]
-        correlation = _pearson(Fraction(int(has.sum())), *sums)
+        correlation = pearson(Fraction(int(has.sum())), *sums)
     stats = Statistics(len(shared), total_b, loss_b, loss_c, loss_c - loss_b, se, df)
     join = {"by": f"doc:{scans[0].plan.doc_column}", "n_joined": len(shared),
             "n_only_baseline": only_b if request.intersect else 0,
             "n_only_candidate": only_c if request.intersect else 0}  # fmt: skip
     n_only = (only_b if request.intersect else 0, only_c if request.intersect else 0)
+    slices = None
+    if per_document is not None:
+        slices = per_document.build(keys, (lb, lc, ub, uc), counts_b[ib, 0],
+                                    _slice_options(scans, request))  # fmt: skip
     return _report(scans, reports, settings, request, stats, join, PairBy.doc, "cluster-t",
-                   correlation, documents, n_only, "documents")  # fmt: skip
+                   correlation, documents, n_only, "documents", slices)  # fmt: skip
 
 
 def _report(
@@ -476,10 +460,14 @@ def _report(
     documents: dict[str, Any] | None,
     n_only: tuple[int, int],
     what: str,
+    slices: SliceComparison | None,
 ) -> ComparisonReport:
     per_nat = 1.0 / settings.base.log
     low, high = t_interval(stats, request.confidence)
     reasons = gate_reasons(request.gates, stats, low, high, request.confidence, per_nat)
+    if slices is not None:
+        fail_on = request.gates.fail_on
+        reasons += slice_regression_reasons(slices, request.max_slice_regression, fail_on, per_nat)
     plans = (scans[0].plan, scans[1].plan)
     signature = signature_line(
         "xent-compare",
@@ -514,11 +502,12 @@ def _report(
             "p_value": p_value(stats),
         },
         classes=[],
-        gate=gate_dict(request, reasons, False),
+        gate=gate_dict(request, reasons, slices is not None),
         signature=signature,
         warnings=side_warnings((reports[0], reports[1]), n_only, what),
         pair_by=pair_by.value,
         perplexity_ratio=exp_or_inf(stats.delta),
         correlation=correlation,
         documents=documents,
+        slices=slices,
     )

@@ -221,6 +221,9 @@ SLICE_TABLE_COLUMNS = (
     Column("interval", rank=1),
 )
 SLICE_COLUMNS = tuple(column.heading for column in SLICE_TABLE_COLUMNS)
+# A token comparison's slices add the perplexity ratio (dropped first when narrow).
+TOKEN_SLICE_TABLE_COLUMNS = (*SLICE_TABLE_COLUMNS, Column("ppl ratio", rank=5))
+_INTERVALS = {"cluster-t": "cluster-t intervals (by documents)", "t": "t intervals (by rows)"}
 # --top's rows; a narrow width drops candidate first, then baseline, id and label (row
 # and delta stay).
 ROW_COLUMNS = (
@@ -235,7 +238,7 @@ ROW_COLUMNS = (
 
 def _slice_cells(g: SliceDelta) -> list[str]:
     interval = "-" if g.ci_low is None else f"[{_signed(g.ci_low)}, {_signed(g.ci_high)}]"
-    return [
+    cells = [
         printable(g.name) + (" *" if g.small else ""),
         str(g.count),
         fmt_loss(g.loss_baseline),
@@ -243,6 +246,15 @@ def _slice_cells(g: SliceDelta) -> list[str]:
         _signed(g.delta),
         interval,
     ]
+    if g.token is not None:
+        cells.append(_g(g.token.perplexity_ratio, 5))
+    return cells
+
+
+def _slice_columns(report: ComparisonReport) -> tuple[Column, ...]:
+    assert report.slices is not None
+    tokens = any(g.token is not None for g in report.slices.groups)
+    return TOKEN_SLICE_TABLE_COLUMNS if tokens else SLICE_TABLE_COLUMNS
 
 
 def _slice_title_parts(report: ComparisonReport) -> list[str]:
@@ -251,8 +263,8 @@ def _slice_title_parts(report: ComparisonReport) -> list[str]:
     worst = ", ".join(f"{c}={v}" for c, v in s.worst.items()) if s.worst else "-"
     return [
         f"slices by {', '.join(s.by)} (the baseline's): {len(s.groups)}, largest delta first",
-        f"* small (< {s.min_size} rows): not gated",
-        f"{100 * s.level:g}% paired t intervals",
+        f"* small (< {s.min_size} {s.entries}): not gated",
+        f"{100 * s.level:g}% {_INTERVALS.get(s.method, 'paired t intervals')}",
         f"worst: {worst}",
     ]
 
@@ -271,7 +283,7 @@ def _slice_table(report: ComparisonReport, width: int | None) -> list[str]:
     rows, hidden = _slice_rows(report)
     parts = [printable(part) for part in _slice_title_parts(report)]
     out = ["", *title_lines(parts, width), ""]
-    out += table_lines(SLICE_TABLE_COLUMNS, rows, width=width, look=COMPACT)
+    out += table_lines(_slice_columns(report), rows, width=width, look=COMPACT)
     return out + ([more_slices_line(hidden)] if hidden else [])
 
 
@@ -288,12 +300,13 @@ def _row_cells(r: RowDelta) -> list[str]:
 
 def _slice_markdown(report: ComparisonReport) -> list[str]:
     rows, hidden = _slice_rows(report)
+    headings = [column.heading for column in _slice_columns(report)]
     lines = ["", f"*{md_text(_slice_title(report))}*", ""]
-    lines += ["| " + " | ".join(SLICE_COLUMNS) + " |"]
-    lines.append("|" + "|".join([":---"] + ["---:"] * (len(SLICE_COLUMNS) - 1)) + "|")
+    lines += ["| " + " | ".join(headings) + " |"]
+    lines.append("|" + "|".join([":---"] + ["---:"] * (len(headings) - 1)) + "|")
     lines += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
     if hidden:
-        lines.append(f"| *{more_slices_line(hidden)}* |" + " |" * (len(SLICE_COLUMNS) - 1))
+        lines.append(f"| *{more_slices_line(hidden)}* |" + " |" * (len(headings) - 1))
     return lines
 
 
