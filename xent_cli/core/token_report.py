@@ -328,8 +328,9 @@ def build_token_report(
     n_tokens = counts["tokens"] if plan.tokens_known else None
     n_bytes = counts["bytes"] if plan.bytes_column else None
     n_words = counts["words"] if plan.words_column else None
-    ci = _interval(plan, state, exact, total_unit, per_nat)
-    documents = _documents(plan, state, per_nat) if state.documents is not None else None
+    finished = state.documents.finish() if state.documents is not None else None
+    ci = _interval(plan, state, finished, exact, total_unit, per_nat)
+    documents = _documents(plan, finished, per_nat) if finished is not None else None
     warnings = _warnings(plan, state)
     return TokenReport(
         files=files,
@@ -411,9 +412,14 @@ def _exp(x: float) -> float:
     return math.exp(x) if x < 709.0 else math.inf
 
 
+#: The documents' keys, their ``Σl`` (nats) and counts (tokens, bytes, words), as finished
+Finished = tuple[Sequence[str], NDArray[np.float64], NDArray[np.int64]]
+
+
 def _interval(
     plan: TokenPlan,
     state: TokenState,
+    finished: Finished | None,
     exact: list[Fraction | None],
     total_unit: int,
     per_nat: float,
@@ -429,9 +435,9 @@ def _interval(
         spread = squared - 2 * r * cross + r * r * state.counts["unit_squared"]
         se_iid = math.sqrt(max(float(spread * n / (n - 1)), 0.0)) / total_unit
     method, se, clusters = "iid", se_iid, n
-    if state.documents is not None:
+    if finished is not None:
         method = "cluster"
-        keys, sums, doc_counts = state.documents.finish()
+        keys, sums, doc_counts = finished
         clusters = len(keys)
         se = None
         if clusters > 1 and loss is not None:
@@ -464,11 +470,10 @@ def _doc_units(plan: TokenPlan, counts: np.ndarray) -> np.ndarray:
     return counts[:, {Per.token: 0, Per.byte: 1, Per.word: 2}[plan.per]]
 
 
-def _documents(plan: TokenPlan, state: TokenState, per_nat: float) -> Documents:
+def _documents(plan: TokenPlan, finished: Finished, per_nat: float) -> Documents:
     """The documents' means (over documents with units) and the worst ones."""
-    assert state.documents is not None
     assert plan.doc_column is not None
-    keys, sums, counts = state.documents.finish()
+    keys, sums, counts = finished
     units = _doc_units(plan, counts)
     has = units > 0
     rates = np.zeros(len(keys))

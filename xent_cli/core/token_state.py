@@ -128,11 +128,9 @@ class KeyedSums:
         """Both sides' keys; a key in both has its sums added."""
         index = self.index.copy()
         theirs = index.number_index(other.index)
-        n = len(index)
-        loss = ExactSums(n)
-        loss.add_sums(self.loss.head(len(self)), np.arange(len(self), dtype=np.intp))
+        loss = self.loss.resized(max(len(index), self.loss.n_buckets))  # (a copy)
         loss.add_sums(other.loss.head(len(other)), theirs)
-        counts = np.zeros((n, 3), np.int64)
+        counts = np.zeros((loss.n_buckets, 3), np.int64)
         counts[: len(self)] = self.counts[: len(self)]
         counts[theirs] += other.counts[: len(other)]
         return KeyedSums(index, loss, counts)
