@@ -85,6 +85,18 @@ def test_ignored_rows_through_saved_states(tmp_path):
     one.pop("files")
     assert merged == one
     assert one["n_ignored"] == int((labels == "pad").sum())
+    # a state that left out other rows, or none, is not summed with these: one line, exit 2
+    unpadded = tmp_path / "unpadded.parquet"
+    pq.write_table(table.filter(pa.array(labels != "pad")), unpadded)
+    other = tmp_path / "other.state"
+    assert invoke("eval", unpadded, "--ignore-label", "dog", "--save-state", other).exit_code == 0
+    plain = tmp_path / "plain.state"
+    assert invoke("eval", unpadded, "--save-state", plain).exit_code == 0
+    for state in (other, plain):
+        refused = invoke("merge", states[0], state)
+        assert refused.exit_code == 2
+        assert "ignore_label" in refused.stderr
+        assert "Traceback" not in refused.stderr
 
 
 def test_soft_targets_refuse(write):

@@ -22,6 +22,7 @@ from typing import Any
 
 from xent_cli.core import token_partials
 from xent_cli.core.columns import Roles
+from xent_cli.core.labels import canonical
 from xent_cli.core.plan import Plan, make_plan
 from xent_cli.core.report import Report, build_report
 from xent_cli.core.state import EvalState
@@ -105,6 +106,8 @@ def fingerprint(plan: Plan) -> dict[str, Any]:
         "top_warnings": s.top_warnings,
         "by": plan.slicer.to_state() if plan.slicer is not None else None,
         **metric_fingerprints(s),  # --calibration: "calibration"
+        # --ignore-label: only when given, so that states saved without it keep their print
+        **({"ignore_label": canonical(s.ignore_label)} if s.ignore_label is not None else {}),
     }
 
 
