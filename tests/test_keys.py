@@ -9,6 +9,8 @@ import pyarrow.parquet as pq
 import xent_cli
 from xent_cli.core.keys import KeyIndex
 
+from .conftest import invoke
+
 
 def test_integer_ids_are_numbered_in_order_of_arrival() -> None:
     index = KeyIndex()
@@ -44,3 +46,27 @@ def test_integer_and_text_ids_of_one_document_are_summed_together(tmp_path) -> N
     assert worst["7"]["tokens"] == 3
     assert worst["7"]["loss"] == 2.0
     assert report["loss"] == (1 + 2 + 0.5 + 3 + 0.25) / 5
+
+
+def test_json_lines_ids_keep_their_own_types(tmp_path) -> None:
+    """Integer ids in JSON Lines (as pandas' to_json writes them) read as integers; tokens to
+    ignore too; a column holding both 7 and "7" is one line with what to do."""
+    numbers = tmp_path / "n.jsonl"
+    numbers.write_text(
+        '{"doc_id": 1, "logprob": -1.0, "token_id": 5}\n'
+        '{"doc_id": 1, "logprob": -2.0, "token_id": -100}\n'
+        '{"doc_id": 2, "logprob": -0.5, "token_id": 7}\n'
+    )
+    report = xent_cli.evaluate(numbers, ignore_label="-100").to_dict()
+    assert report["documents"]["count"] == 2
+    assert report["n_ignored"] == 1
+    assert report["loss"] == (1.0 + 0.5) / 2
+    texts = tmp_path / "t.jsonl"
+    texts.write_text('{"doc_id": "007", "logprob": -1.0}\n{"doc_id": "7", "logprob": -3.0}\n')
+    assert xent_cli.evaluate(texts).to_dict()["documents"]["count"] == 2  # 007 is not 7
+    mixed = tmp_path / "m.jsonl"
+    mixed.write_text('{"doc_id": "7", "logprob": -1.0}\n{"doc_id": 7, "logprob": -2.0}\n')
+    result = invoke("eval", mixed)
+    assert result.exit_code == 2
+    assert "write every 'doc_id' value as one type" in result.stderr
+    assert "Traceback" not in result.stderr

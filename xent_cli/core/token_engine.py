@@ -21,7 +21,7 @@ from xent_cli.io.base import BatchSource
 from xent_cli.io.prefetch import coalesce, prefetch
 from xent_cli.io.text import TextSource
 from xent_cli.metrics.calibration import CalibrationState
-from xent_cli.options import Settings
+from xent_cli.options import InputFormat, Settings
 
 READ_AHEAD_BYTES = 4 << 20
 #: Token rows are narrow: batches of a million rows (at most 64 MiB) keep the per-batch
@@ -91,14 +91,16 @@ class TokenScan:
         return batches
 
     def _types(self, source: BatchSource, plan: TokenPlan) -> dict[str, pa.DataType]:
-        """Text inputs: numbers as float64, document ids as text (``007`` stays ``007``)."""
+        """Text inputs: numbers as float64; in CSV/TSV document ids and tokens as text
+        (``007`` stays ``007``); JSON Lines says itself which values are text (``7``, ``"7"``)."""
         if not isinstance(source, TextSource):
             return {}
         numbers = [plan.value_column, plan.tokens_column, plan.bytes_column, plan.words_column]
         types: dict[str, pa.DataType] = {c: pa.float64() for c in numbers if c is not None}
-        if plan.doc_column is not None:
+        delimited = source.format is not InputFormat.jsonl
+        if plan.doc_column is not None and delimited:
             types[plan.doc_column] = pa.string()
-        if plan.token_column is not None and plan.settings.ignore_label is not None:
+        if plan.token_column is not None and plan.settings.ignore_label is not None and delimited:
             types[plan.token_column] = pa.string()
         if plan.topk_column is not None:
             types[plan.topk_column] = pa.list_(pa.float64())

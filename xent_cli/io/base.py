@@ -55,6 +55,14 @@ def arrow_error(name: str, error: Exception, columns: Sequence[str] = ()) -> Xen
         )
     if len(text) > 300:  # long rows are echoed in Arrow's message: keep its start and end
         text = text[:200] + " ... " + text[-80:]
+    changed = re.search(r"Column\(/([^)]*)\) changed from (\w+) to (\w+)", text)
+    if changed:  # JSON Lines: one column's values are of two types (7 and "7")
+        column, before, after = changed.groups()
+        return XentError(
+            f"{name}: cannot read: {text}",
+            hint=f'write every {column!r} value as one type (all text, "7", or all numbers; '
+            f"this file has a {before} and then a {after})",
+        )
     return XentError(f"{name}: cannot read: {text}")
 
 
