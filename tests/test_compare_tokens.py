@@ -128,6 +128,26 @@ def test_a_token_that_differs_is_tokenized_differently(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("columns", [["doc_id", "logprob"], ["doc_id", "token_id", "logprob"]])
+def test_rows_paired_by_order_must_be_of_one_document(tmp_path, columns):
+    """A candidate in another order, with no position to pair by: one line naming the row and
+    both documents (not a silent comparison of unrelated tokens, nor 'tokenized
+    differently')."""
+    base = _tokens(8)
+    cand = _candidate(base, 9).sample(frac=1.0, random_state=3)
+    b = _write(base[columns], tmp_path / "b.parquet")
+    c = _write(cand[columns], tmp_path / "c.parquet")
+    result = invoke("compare", b, c)
+    assert result.exit_code == 2, result.output
+    first = result.stderr.splitlines()[0]
+    k = int(np.flatnonzero(base["doc_id"].to_numpy() != cand["doc_id"].to_numpy())[0])
+    docs = (base["doc_id"].iloc[k], cand["doc_id"].iloc[k])
+    assert f"row {k}: document {docs[0]!r} in the baseline but {docs[1]!r}" in first
+    assert "--pair-by doc" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _json(b, c, "--pair-by", "doc")[0] == 0  # per document, the order does not matter
+
+
 def test_per_document_with_different_tokenizers_per_byte(tmp_path):
     """The candidate's tokenizer cuts every document into other tokens (the same bytes)."""
     base = _tokens(8)

@@ -254,9 +254,31 @@ def pair_by_position(
         )
 
 
+def _check_documents(base: Entries, cand: Entries) -> None:
+    """Token rows paired by their order must be of the same document on both sides (when
+    both files name documents): else the files are not in the same order."""
+    import pyarrow.compute as pc
+
+    if base.doc is None or cand.doc is None:
+        return
+    same = pc.fill_null(pc.equal(base.doc, cand.doc), False)
+    if same.false_count == 0:
+        return
+    k = int(pc.index(same, False).as_py())
+    raise XentError(
+        f"row {int(base.row[k])}: document {base.doc[k].as_py()!r} in the baseline but "
+        f"{cand.doc[k].as_py()!r} in the candidate: rows paired by their order are of "
+        "different documents (the files are not in the same order)",
+        hint="pass --position COLUMN to pair by document and position, or --pair-by doc to "
+        "compare per document",
+    )
+
+
 def _check_labels(pairs: Pairs, names: list[str], *, by_id: bool) -> None:
     """The same row (or id) must have the same label (token) on both sides."""
     base, cand = pairs.baseline, pairs.candidate
+    if not by_id:
+        _check_documents(base, cand)
     wrong = np.flatnonzero(base.truth != cand.truth)
     if not len(wrong):
         return
