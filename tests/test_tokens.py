@@ -417,3 +417,22 @@ def test_calibration_of_the_top1_confidence(tmp_path):
     write(without, logprob=logprob)
     with pytest.raises(XentError, match="bins the top-1 confidence: it needs the model"):
         xent_cli.evaluate(without, calibration=True)
+
+
+def test_partial_states_of_token_frames_merge_to_the_whole(tmp_path):
+    """xent_cli.partial takes token files and frames as evaluate does (the recipe for Ray or
+    Spark workers): halves cutting a document merge to the whole file's report."""
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    docs = np.repeat(np.arange(30), rng.integers(1, 20, 30))
+    frame = pd.DataFrame({"doc_id": docs, "logprob": -rng.gamma(2.0, 1.0, len(docs))})
+    cut = len(frame) // 2 + 1
+    first = xent_cli.partial(frame.iloc[:cut])
+    second = xent_cli.partial(frame.iloc[cut:], first_row=cut)
+    merged = first.merge(second).finish().to_dict()
+    whole = xent_cli.evaluate(frame).to_dict()
+    for report in (merged, whole):
+        report.pop("files")
+    assert merged == whole
+    assert merged["documents"]["count"] == 30

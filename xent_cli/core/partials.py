@@ -75,16 +75,23 @@ class Partial:
             raise XentError(f"{name}: not a state file (not JSON)") from None
 
 
-def partial(source: Any, *, first_row: int = 0, **options: Any) -> Partial:
+def partial(source: Any, *, first_row: int = 0, **options: Any) -> Partial | TokenPartial:
     """The partial state of the rows in ``source`` (anything :func:`xent_cli.evaluate`
-    takes), with the same options. ``first_row``: where these rows start in the whole input
-    (for the warnings' row numbers; :meth:`Partial.merge` continues the numbering anyway)."""
+    takes), with the same options: a :class:`TokenPartial` for a token file. ``first_row``:
+    where these rows start in the whole input (for the warnings' row numbers;
+    :meth:`Partial.merge` continues the numbering anyway)."""
     from xent_cli.core.engine import Scan
+    from xent_cli.core.token_engine import TokenScan
+    from xent_cli.core.tokens import is_token_layout
     from xent_cli.io.sources import make_sources
     from xent_cli.options import make_settings
 
     settings = make_settings(**options)
-    scan = Scan(make_sources(source, settings.input_format), settings, first_row=first_row)
+    sources = make_sources(source, settings.input_format)
+    if sources and is_token_layout(sources[0].schema, settings):
+        tokens = TokenScan(sources, settings, first_row=first_row)
+        return TokenPartial(tokens.plan, tokens.state(), tokens.files)
+    scan = Scan(sources, settings, first_row=first_row)
     return Partial(scan.plan, scan.state(), scan.files)
 
 
