@@ -436,3 +436,19 @@ def test_partial_states_of_token_frames_merge_to_the_whole(tmp_path):
         report.pop("files")
     assert merged == whole
     assert merged["documents"]["count"] == 30
+
+
+def test_a_float32_top_k_list_ties_a_float64_log_prob(tmp_path):
+    """The top-k list rounded to float32 beside the float64 log-prob: the actual token is
+    still the top one when the two agree to float32's precision."""
+    rng = np.random.default_rng(2)
+    logprob = -rng.gamma(1.0, 1.0, 200)
+    others = logprob[:, None] - rng.uniform(0.01, 3, (200, 3))
+    first = rng.random(200) < 0.6  # the actual token is the top one here
+    better = np.column_stack([logprob / 2, others[:, :2]])  # another token is likelier
+    top = np.where(first[:, None], np.column_stack([logprob, others[:, :2]]), better)
+    lists = pa.array(top.tolist(), pa.list_(pa.float32()))
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"logprob": logprob, "top_logprobs": lists}), path)
+    report = xent_cli.evaluate(path).to_dict()
+    assert report["accuracy"] == first.mean()

@@ -117,7 +117,8 @@ def score_batch(
         p_true = np.exp(logprob if zero is None else np.where(zero, -np.inf, logprob))
         p_true = p_true if everything else p_true[index]
     if plan.topk_column is not None:
-        top1, top_p, has = _top(batch.column(plan.topk_column), logprob)
+        value_type = batch.column(plan.value_column).type
+        top1, top_p, has = _top(batch.column(plan.topk_column), logprob, value_type)
         top1, top_p = top1[index][has[index]], top_p[index][has[index]]
         if plan.convention is not None and state.calibration is not None and len(top1):
             observed = top1.astype(np.float64)
@@ -224,10 +225,12 @@ def _check_tokens(
 
 
 def _top(
-    column: pa.Array | pa.ChunkedArray, logprob: NDArray[np.float64]
+    column: pa.Array | pa.ChunkedArray, logprob: NDArray[np.float64], value_type: pa.DataType
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.bool_]]:
     """Per row: the actual token's log-prob is the top one (ties count), exp(the top
-    log-prob), and whether the row has a non-empty top-k list (lists may differ in length)."""
+    log-prob), and whether the row has a non-empty top-k list (lists may differ in length).
+    Compared at the lower precision of the two columns: a float32 list holds the same
+    log-prob as a float64 column only to float32's precision."""
     import pyarrow.compute as pc  # (not at import: a classifier's run never needs it)
 
     if isinstance(column, pa.ChunkedArray):
@@ -241,8 +244,13 @@ def _top(
         values = _floats(flat)
         values = np.where(np.isnan(values), -np.inf, values)
         np.maximum.at(top, parents, values)
-    best = np.maximum(top, np.where(np.isnan(logprob), -np.inf, logprob))
-    return logprob >= best, np.exp(best), has
+    own = np.where(np.isnan(logprob), -np.inf, logprob)
+    narrow = [t for t in (column.type.value_type, value_type) if pa.types.is_floating(t)]
+    if any(t.bit_width < 64 for t in narrow):  # float32 (or 16): compare as float32
+        own = own.astype(np.float32).astype(np.float64)
+        top = top.astype(np.float32).astype(np.float64)
+    best = np.maximum(top, own)
+    return own >= best, np.exp(best), has
 
 
 def _warn(state: TokenState, code: str, first_row: int, which: NDArray[np.bool_]) -> None:
