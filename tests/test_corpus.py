@@ -1325,9 +1325,9 @@ CASES: list[Case] = [
     Case(
         "a constant integer column: ask for --scores",
         "preds.csv",
-        "label,fold,a,b\n0,2,0.9,0.1\n1,2,0.4,0.6\n1,2,0.3,0.7\n",
+        "label,k,a,b\n0,2,0.9,0.1\n1,2,0.4,0.6\n1,2,0.3,0.7\n",
         exit=2,
-        error=("'fold' is constant",),
+        error=("'k' is constant",),
         hint="--scores a,b",
     ),
     Case(

@@ -53,6 +53,17 @@ def test_an_unnamed_integer_key_is_still_refused(write):
     assert "column 'a' holds distinct integers, like a row key" in result.stderr
 
 
+@pytest.mark.parametrize("name", ["doc", "group", "session", "fold", "position"])
+def test_a_group_column_is_never_a_score(write, name):
+    """A column naming the group a row belongs to (repeated small integers, which pass the
+    key heuristics) is not taken for a second score column: binary on 'logit'."""
+    text = f"label,{name},logit\n0,0,0.9\n1,3,0.3\n1,0,-1.2\n0,3,2.0\n1,1,0.5\n"
+    report = eval_json(write("x.csv", text))
+    assert report["mode"] == "binary"
+    expected = [_bce(0.9, 0), _bce(0.3, 1), _bce(-1.2, 1), _bce(2.0, 0), _bce(0.5, 1)]
+    assert report["loss"] == pytest.approx(sum(expected) / 5, rel=1e-12)
+
+
 UCI = "label,p1,p2,p3\n1,0.7,0.2,0.1\n2,0.1,0.8,0.1\n3,0.2,0.2,0.6\n1,0.5,0.3,0.2\n"
 
 

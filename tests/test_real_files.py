@@ -192,7 +192,7 @@ def test_duckdb_row_number_counter_needs_scores_or_name_labels(tmp_path):
     ("column", "values", "why"),
     [
         ("sample_no", lambda n: np.arange(n), "counts rows (0, 1, 2"),
-        ("fold", lambda n: np.full(n, 3), "is constant (3)"),
+        ("k", lambda n: np.full(n, 3), "is constant (3)"),  # (a 'fold' is left out by name)
         (
             "image",
             lambda n: np.random.default_rng(5).permutation(n) * 7 + 100,

@@ -436,12 +436,15 @@ def _default_scores(
     return numeric, None, None
 
 
-# Names of columns that number or name rows: keys, and the index columns that pandas, R,
-# polars and duckdb write. Never scores (unless --scores names them).
+# Names of columns that number or name rows (keys, the index columns that pandas, R, polars
+# and duckdb write) or group them. Never scores (unless --scores names them).
 ROW_KEY_NAMES = {
     "id", "idx", "index", "row", "row_id", "rowid", "sample", "key", "uid", "uuid",
     "#", "rn", "rowname", "rownames", "row.names", "row_names", "row_name", "row_nr",
     "row_number", "row_num", "rownum", "row_no", "row_index", "row_idx", "__index__",
+    # the groups rows belong to (documents, sequences, sessions, folds) and where in them
+    "doc", "document", "seq", "sequence", "group", "session", "query", "qid", "fold",
+    "split", "batch", "epoch", "step", "position", "pos", "offset",
 }  # fmt: skip
 # pandas: "Unnamed: 0" (to_csv's index read back), "__index_level_0__" (to_parquet of a
 # filtered frame), "level_0" (reset_index twice); readr: "...1"; R's write.csv: "" (empty)
