@@ -221,3 +221,22 @@ def test_the_shipped_sample_against_itself(tmp_path):
     assert report["perplexity_ratio"] == 1.0
     assert report["ci"]["low"] == report["ci"]["high"] == 0.0
     assert report["documents"]["candidate_better"] == 0.0
+
+
+def test_top_docs_and_messages_of_token_compares(tmp_path):
+    """--top-docs lists as many documents in compare as in eval; token keys are shown as a
+    document and a position, and the unpaired warning has no 'both:' side."""
+    base = _tokens(10)
+    cand = _candidate(base, 11)
+    b, c = _write(base, tmp_path / "b.parquet"), _write(cand, tmp_path / "c.parquet")
+    assert len(_json(b, c, "--top-docs", "2")[1]["documents"]["worst"]) == 2
+    fewer = _write(cand.drop(index=[5]), tmp_path / "fewer.parquet")
+    refused = invoke("compare", b, fewer)
+    assert refused.exit_code == 2
+    doc, position = base.loc[5, "doc_id"], base.loc[5, "position"]
+    assert f"1 token only in the baseline (document {doc!r} position {position})" in (
+        refused.stderr
+    )
+    kept = invoke("compare", b, fewer, "--on-mismatch", "intersect")
+    assert kept.exit_code == 0, kept.output
+    assert "xent: warning: unpaired: 1 token evaluated only in the baseline" in kept.stderr

@@ -131,6 +131,7 @@ def compare_command(
     on_mismatch: OnMismatchOpt = OnMismatch.error,
     pair_by: PairByOpt = PairBy.auto,
     position: PositionOpt = None,
+    top_docs: TopDocsOpt = 10,
     confidence: ConfidenceOpt = 0.95,
     ci: IntervalOpt = Interval.t,
     resamples: ResamplesOpt = 9999,
@@ -161,6 +162,7 @@ def compare_command(
             f"--plot {plot}: compare draws an .html page",
             hint="name the file with .html",
         )
+    settings = dataclasses.replace(settings, top_docs=top_docs)
     if by is not None:
         settings = dataclasses.replace(settings, by=by)
     options = {

@@ -132,8 +132,8 @@ def emit_comparison(
     from xent_cli.render.table import output_width
 
     for warning in report.warnings:
-        print(f"xent: warning: {warning['side']}: {warning['code']}: {warning['message']}",
-              file=sys.stderr)  # fmt: skip
+        side = "" if warning["side"] == "both" else f"{warning['side']}: "
+        print(f"xent: warning: {side}{warning['code']}: {warning['message']}", file=sys.stderr)
     width = output_width(output is None and sys.stdout.isatty())
     write_output(render_comparison(report, format_for(output_format, output), width=width), output)
     for path in also_output or []:

@@ -171,14 +171,29 @@ class JoinCounts:
         for side in ("baseline", "candidate"):
             n = self.ids_only[side]
             if n:
-                first = [repr(i) for _, i in self.first_only[side]]
+                first = [shown_id(i) for _, i in self.first_only[side]]
                 more = ", ..." if n > len(first) else ""
                 ids = "id" if n == 1 else "ids"
+                if "+" in self.by:
+                    ids = "token" if n == 1 else "tokens"
                 parts.append(f"{n} {ids} only in the {side} ({', '.join(first)}{more})")
+        rule = f"--id {self.by!r} must name the same rows in both files"
+        if "+" in self.by:  # token files paired by document and position
+            rule = f"the files must hold the same tokens (paired by {self.by})"
         return XentError(
-            f"{' and '.join(parts)}: --id {self.by!r} must name the same rows in both files",
+            f"{' and '.join(parts)}: {rule}",
             hint="pass --on-mismatch intersect to compare the rows both files hold",
         )
+
+
+def shown_id(value: object) -> str:
+    """An id as a message shows it: a token's (document, position) key as ``document 'd3'
+    position 17``, any other id quoted."""
+    text = str(value)
+    if "\x1f" in text:
+        document, position = text.split("\x1f", 1)
+        return f"document {document!r} position {position}"
+    return repr(value)
 
 
 def stream(
@@ -283,7 +298,10 @@ def _check_labels(pairs: Pairs, names: list[str], *, by_id: bool) -> None:
     if not len(wrong):
         return
     k = int(wrong[0])
-    where = f"id {base.ids[k].as_py()!r}" if by_id and base.ids is not None else None
+    where = None
+    if by_id and base.ids is not None:
+        key = base.ids[k].as_py()
+        where = shown_id(key) if "\x1f" in str(key) else f"id {key!r}"
     if base.token is not None and cand.token is not None:
         where = where or f"row {int(base.row[k])}"
         raise XentError(

@@ -160,8 +160,9 @@ def side_warnings(
                 "side": "both",
                 "code": "unpaired",
                 "count": n_only[0] + n_only[1],
-                "message": f"{n_only[0]} {what} evaluated only in the baseline and "
-                f"{n_only[1]} only in the candidate are not compared",
+                "message": f"{n_only[0]} {what if n_only[0] != 1 else what.rstrip('s')} "
+                f"evaluated only in the baseline and {n_only[1]} only in the candidate are "
+                "not compared",
             }
         )
     return warnings

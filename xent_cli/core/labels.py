@@ -128,6 +128,10 @@ class ClassLookup:
                 f"integer labels name the {k} score columns by position 0..{k - 1}, and {k} is "
                 f"past the end: are the labels 1-based? Then pass --classes {names} ({hint})"
             )
+        padding = [v for v, i in zip(values, ints, strict=True) if i is not None and i < 0]
+        if padding:  # -100: PyTorch's ignore_index
+            value = _display(padding[0])
+            hint = f"{hint}; if {value} marks rows not to score, pass --ignore-label {value}"
         return XentError(f"{source}: label {shown} not among the classes ({option})", hint=hint)
 
 
@@ -216,8 +220,10 @@ class MultilabelLookup:
 
     def unknown_error(self, values: Sequence[Any], source: str, option: str) -> XentError:
         shown = ", ".join(_short(v) for v in values[:5])
+        first = _display(values[0]) if values else "VALUE"
         return XentError(
-            f"{source}: multilabel label columns must hold 0/1, found {shown} ({option})"
+            f"{source}: multilabel label columns must hold 0/1, found {shown} ({option})",
+            hint=f"if {first} marks cells not to score (padding), pass --ignore-label {first}",
         )
 
 
