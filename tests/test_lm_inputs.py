@@ -15,6 +15,7 @@ import pyarrow.feather as feather
 import pyarrow.ipc as ipc
 import pytest
 
+import xent_cli
 from xent_cli.errors import XentError
 from xent_cli.io.sources import open_source
 from xent_cli.options import InputFormat
@@ -105,6 +106,8 @@ def test_lm_eval_samples_are_detected_by_content(tmp_path):
     named = tmp_path / "anything.txt"
     named.write_text(path.read_text())
     assert _rows(named, InputFormat.lm_eval) == _rows(path)
+    # a row is a whole document: exp(its log-likelihood) is no token's probability
+    assert xent_cli.evaluate(path).to_dict()["mean_p_true"] is None
 
 
 @pytest.mark.parametrize(

@@ -452,3 +452,16 @@ def test_a_float32_top_k_list_ties_a_float64_log_prob(tmp_path):
     pq.write_table(pa.table({"logprob": logprob, "top_logprobs": lists}), path)
     report = xent_cli.evaluate(path).to_dict()
     assert report["accuracy"] == first.mean()
+
+
+def test_mean_p_true_of_span_rows_is_over_their_one_token_rows(tmp_path):
+    """--tokens: a row of one token has a token probability, a longer span has none."""
+    path = write(
+        tmp_path / "s.parquet",
+        doc_id=["a", "a", "b", "b", "c"],
+        logprob=[-1.0, -6.0, -0.5, -3.0, -np.inf],
+        n_tokens=[1, 3, 1, 2, 1],
+    )
+    report = xent_cli.evaluate(path, tokens="n_tokens").to_dict()
+    assert report["mean_p_true"] == pytest.approx((math.exp(-1.0) + math.exp(-0.5) + 0) / 3)
+    assert report["n_tokens"] == 8

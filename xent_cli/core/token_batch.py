@@ -113,9 +113,14 @@ def score_batch(
     }[plan.per]
     assert unit is not None
     p_true = top1 = top_p = None
-    if plan.tokens_column is None:
+    if not plan.tokens_known:  # rows of whole documents (lm-eval): no token's probability
+        p_true = None
+    elif plan.tokens_column is None:
         p_true = np.exp(logprob if zero is None else np.where(zero, -np.inf, logprob))
         p_true = p_true if everything else p_true[index]
+    else:  # a row of one token: its probability; a longer span's is no token's
+        kept = logprob if everything else logprob[index]
+        p_true = np.exp(kept[token_counts == 1])  # (exp(-inf) = 0: a zero probability)
     if plan.topk_column is not None:
         value_type = batch.column(plan.value_column).type
         top1, top_p, has = _top(batch.column(plan.topk_column), logprob, value_type)
