@@ -261,11 +261,15 @@ def _csv(report: TokenReport) -> str:
     data = report.to_dict()
     for key in ("loss", "perplexity", "bits_per_token", "bits_per_byte", "byte_perplexity",
                 "word_perplexity", "accuracy", "mean_p_true", "n_tokens", "n_bytes", "n_words",
-                "n_rows", "n_evaluated", "n_masked", "n_ignored"):  # fmt: skip
+                "n_rows", "n_evaluated", "n_skipped", "n_masked", "n_ignored"):  # fmt: skip
         if data.get(key) is not None:
             rows.append(("overall", key, data[key]))
     for key, value in data["ci"].items():
         rows.append(("ci", key, value))
+    documents = data.get("documents") or {}
+    for key in ("column", "count", "mean_loss", "mean_perplexity"):
+        if documents.get(key) is not None:
+            rows.append(("documents", key, documents[key]))
     for d in report.documents.worst if report.documents else []:
         rows.append(("document", d.id, d.loss))
     for g in report.slices.groups if report.slices else []:
