@@ -465,3 +465,20 @@ def test_mean_p_true_of_span_rows_is_over_their_one_token_rows(tmp_path):
     report = xent_cli.evaluate(path, tokens="n_tokens").to_dict()
     assert report["mean_p_true"] == pytest.approx((math.exp(-1.0) + math.exp(-0.5) + 0) / 3)
     assert report["n_tokens"] == 8
+
+
+def test_csv_report_of_a_token_file(tmp_path):
+    """-f csv: every figure of the JSON's top level, the interval and the documents' block."""
+    import csv
+    import io
+
+    path = write(tmp_path / "t.parquet", doc_id=[1, 1, 2, 3], logprob=[-1.0, -2.0, -0.5, -3.0])
+    result = invoke("eval", path, "-f", "csv")
+    assert result.exit_code == 0, result.output
+    rows = {(r["scope"], r["name"]): r["value"] for r in csv.DictReader(io.StringIO(result.stdout))}
+    report = xent_cli.evaluate(path).to_dict()
+    assert float(rows[("overall", "loss")]) == report["loss"] == 6.5 / 4
+    assert rows[("overall", "n_skipped")] == "0"
+    assert rows[("documents", "count")] == "3"
+    assert float(rows[("documents", "mean_loss")]) == pytest.approx((1.5 + 0.5 + 3.0) / 3)
+    assert float(rows[("ci", "se")]) == report["ci"]["se"]
