@@ -482,3 +482,14 @@ def test_csv_report_of_a_token_file(tmp_path):
     assert rows[("documents", "count")] == "3"
     assert float(rows[("documents", "mean_loss")]) == pytest.approx((1.5 + 0.5 + 3.0) / 3)
     assert float(rows[("ci", "se")]) == report["ci"]["se"]
+
+
+def test_a_mask_of_other_values_than_0_and_1_is_refused(tmp_path):
+    """A fractional mask is a weight in disguise: one line naming the row, exit 2."""
+    path = write(tmp_path / "m.parquet", logprob=[-1.0, -3.0, -2.0], loss_mask=[1.0, 0.0, 0.5])
+    result = invoke("eval", path)
+    assert result.exit_code == 2
+    assert "--mask column 'loss_mask' holds 0.5 at row 2" in result.stderr
+    assert "Traceback" not in result.stderr
+    fine = write(tmp_path / "b.parquet", logprob=[-1.0, -3.0], loss_mask=[True, False])
+    assert xent_cli.evaluate(fine).to_dict()["loss"] == 1.0

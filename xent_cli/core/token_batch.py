@@ -43,6 +43,14 @@ def score_batch(
     keep = np.ones(n, bool)
     if plan.mask_column is not None:
         mask = _floats(batch.column(plan.mask_column))
+        other = ~np.isnan(mask) & (mask != 0) & (mask != 1)
+        if other.any():  # a weight, not a mask: no number would say what it meant
+            k = int(np.flatnonzero(other)[0])
+            raise XentError(
+                f"{source}: --mask column {plan.mask_column!r} holds {mask[k]:g} at row "
+                f"{first_row + k}: a mask is 0 or 1 (false or true) per token",
+                hint="weights per token are not applied to token files; pass a 0/1 mask",
+            )
         masked = ~(np.nan_to_num(mask, nan=0.0) != 0)
         state.n_masked += int(masked.sum())
         keep &= ~masked
