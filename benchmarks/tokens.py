@@ -6,8 +6,10 @@ computed by duckdb SQL and polars, and against pyarrow only reading the columns 
 Writes (once, seeded) ``tokens_20m.parquet``: 20M tokens in 40,000 documents, and
 ``tokens_20m_1mdocs.parquet``: 20M tokens in 1,000,000 documents (columns ``doc_id int64,
 position int32, token_id int32, logprob float32, n_bytes int8``, sorted by document as dumps
-are). Every command runs as a whole process, alternated round by round; the figures are the
-medians of wall time and of peak RSS, and the median of the per-round ratios to xent.
+are). Every command runs as a whole process, once untimed (warming the OS caches), then
+alternated round by round; the figures are the medians of wall time and of peak RSS, and the
+median of the per-round ratios to xent. xent's modules are byte-compiled first, as ``pip
+install`` does (an editable install does not).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+from run import byte_compile  # noqa: E402
 
 DUCKDB = """
 import duckdb, math, sys
@@ -110,6 +114,8 @@ def measure(path: Path, runs: int) -> dict[str, dict[str, float]]:
     }
     walls: dict[str, list[float]] = {k: [] for k in commands}
     peaks: dict[str, list[float]] = {k: [] for k in commands}
+    for command in commands.values():  # one untimed run each: warm the OS caches
+        timed(command)
     for _ in range(runs):
         for name, command in commands.items():
             # peak RSS of each child alone: run it in a fresh interpreter that reports it
@@ -150,6 +156,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
+    print(byte_compile())  # (as pip install does: the peers' modules are compiled too)
     tokens = int(20_000_000 * args.scale)
     files = {
         "tokens_20m.parquet": max(2, int(40_000 * args.scale)),

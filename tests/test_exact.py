@@ -702,3 +702,46 @@ def test_rounding_digits_without_python_integers_is_correct(values: list[int], d
             assert same_bits(result, expected), (value, d0)
         else:  # left to Python: only near or beyond the ends of the normal floats
             assert not 2.0**-900 < expected < 2.0**900
+
+
+# ------------------------------------------------------------------ runs
+
+
+@st.composite
+def runs(draw: st.DrawFn, elements: st.SearchStrategy[float] = any_floats) -> tuple:
+    values = draw(st.lists(elements, min_size=1, max_size=60))
+    cuts = draw(st.sets(st.integers(1, max(1, len(values) - 1)), max_size=len(values) - 1))
+    starts = [0, *sorted(c for c in cuts if c < len(values))]
+    n_buckets = draw(st.integers(1, 8))
+    k = len(starts)
+    buckets = draw(st.lists(st.integers(0, n_buckets - 1), min_size=k, max_size=k))
+    return n_buckets, starts, buckets, values
+
+
+@SETTINGS
+@given(runs())
+def test_runs_are_summed_exactly_into_their_buckets(case: tuple) -> None:
+    n_buckets, starts, buckets, values = case
+    sums = ExactSums(n_buckets)
+    sums.add_runs(np.array(starts, np.intp), np.array(buckets, np.intp), np.array(values))
+    lengths = np.diff(starts, append=len(values)).tolist()
+    per_row = [b for b, k in zip(buckets, lengths, strict=True) for _ in range(k)]
+    assert sums == filled(n_buckets, per_row, values)
+    got = sums.finish()
+    assert all(map(same_bits, got, references(per_row, values, n_buckets)))
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0**-1000, 2.0**-1060, 2.0**960, 1e-300])
+def test_runs_of_float32_and_float64_values_at_any_scale(scale: float) -> None:
+    rng = np.random.default_rng(7)
+    n = 5000
+    narrow = np.abs(rng.normal(2.3, 1.5, n)).astype(np.float32).astype(np.float64)
+    wide = rng.normal(0, 1, n) * np.exp2(rng.integers(-40, 40, n).astype(np.float64))
+    for values in (narrow * scale, wide * scale, np.concatenate([narrow, [1e-30, 3e-9]])):
+        starts = np.concatenate([[0], np.sort(rng.choice(np.arange(1, len(values)), 40, False))])
+        buckets = rng.integers(0, 5, len(starts)).astype(np.intp)
+        sums = ExactSums(5)
+        sums.add_runs(starts.astype(np.intp), buckets, values)
+        per_row = np.repeat(buckets, np.diff(starts, append=len(values)))
+        expected = references(per_row.tolist(), values.tolist(), 5)
+        assert all(map(same_bits, sums.finish(), expected))

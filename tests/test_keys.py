@@ -70,3 +70,18 @@ def test_json_lines_ids_keep_their_own_types(tmp_path) -> None:
     assert result.exit_code == 2
     assert "write every 'doc_id' value as one type" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ids_continuing_past_the_largest_are_appended_and_copies_stay_apart() -> None:
+    index = KeyIndex()
+    assert index.number_ids(np.arange(0, 3000)).tolist() == list(range(3000))
+    copy = index.copy()
+    # a batch that continues the last document, then new ones beyond it
+    assert index.number_ids(np.array([2999, 3001, 3000])).tolist() == [2999, 3000, 3001]
+    assert copy.number_ids(np.array([5000, 2])).tolist() == [3000, 2]
+    assert index.number_ids(np.array([5000, -1])).tolist() == [3002, 3003]  # (inserted)
+    assert index.texts()[3000:] == ["3001", "3000", "5000", "-1"]
+    assert list(copy.texts())[2998:] == ["2998", "2999", "5000"]
+    assert index.number_ids(np.array([-1, 3001, 0])).tolist() == [3003, 3000, 0]
+    assert len(index) == 3004
+    assert len(copy) == 3001

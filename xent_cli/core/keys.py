@@ -10,7 +10,7 @@ The first key that is not an integer id turns the index into a dict of texts.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,21 +42,38 @@ class KeyIndex:
     """Keys numbered 0, 1, ... in the order they first come."""
 
     def __init__(self) -> None:
-        self._ids: NDArray[np.int64] | None = np.zeros(0, np.int64)  # number -> id
-        self._sorted = np.zeros(0, np.int64)  # the ids, sorted
-        self._numbers = np.zeros(0, np.intp)  # their numbers
+        # number -> id, the ids sorted, and their numbers: the first ``_count`` entries of
+        # buffers that grow by doubling (ids mostly come in increasing order: appended)
+        self._id_buffer: NDArray[np.int64] | None = np.zeros(0, np.int64)
+        self._sorted_buffer = np.zeros(0, np.int64)
+        self._numbers_buffer = np.zeros(0, np.intp)
+        self._count = 0
         self._texts: list[str] = []  # once not every key is an integer id
         self._where: dict[str, int] = {}
 
+    @property
+    def _ids(self) -> NDArray[np.int64] | None:
+        buffer = self._id_buffer
+        return None if buffer is None else buffer[: self._count]
+
+    @property
+    def _sorted(self) -> NDArray[np.int64]:
+        return self._sorted_buffer[: self._count]
+
+    @property
+    def _numbers(self) -> NDArray[np.intp]:
+        return self._numbers_buffer[: self._count]
+
     def __len__(self) -> int:
-        return len(self._ids) if self._ids is not None else len(self._texts)
+        return self._count if self._id_buffer is not None else len(self._texts)
 
     def copy(self) -> KeyIndex:
         out = KeyIndex()
-        if self._ids is not None:
-            out._ids, out._sorted, out._numbers = self._ids, self._sorted, self._numbers
-        else:  # (the arrays above are never changed in place, only replaced)
-            out._ids, out._texts, out._where = None, list(self._texts), dict(self._where)
+        if self._id_buffer is not None:  # (copies: the buffers are appended to in place)
+            out._id_buffer, out._count = self._id_buffer[: self._count].copy(), self._count
+            out._sorted_buffer, out._numbers_buffer = self._sorted.copy(), self._numbers.copy()
+        else:
+            out._id_buffer, out._texts, out._where = None, list(self._texts), dict(self._where)
         return out
 
     def texts(self) -> Sequence[str]:
@@ -65,34 +82,62 @@ class KeyIndex:
 
     def number_ids(self, ids: NDArray[np.int64]) -> NDArray[np.intp]:
         """The numbers of these distinct integer ids (new ones numbered next, in order)."""
-        if self._ids is None:
+        if self._id_buffer is None:
             return self.number_texts([str(v) for v in ids.tolist()])
-        at = np.searchsorted(self._sorted, ids)
-        known = at < len(self._sorted)
-        known[known] = self._sorted[at[known]] == ids[known]
+        first = self._count
+        sorted_ids = self._sorted
+        if not len(ids):
+            return np.zeros(0, np.intp)
+        if not first or int(ids.min()) > int(sorted_ids[-1]):  # all new, beyond the known
+            fresh = np.arange(first, first + len(ids), dtype=np.intp)
+            order = np.argsort(ids, kind="stable")
+            self._append(ids, ids[order], fresh[order])
+            return fresh
+        at = np.searchsorted(sorted_ids, ids)
+        known = at < first
+        known[known] = sorted_ids[at[known]] == ids[known]
         numbers = np.empty(len(ids), np.intp)
         numbers[known] = self._numbers[at[known]]
         new = ~known
         count = int(new.sum())
         if count:
-            first = len(self._ids)
             fresh = np.arange(first, first + count, dtype=np.intp)
             numbers[new] = fresh
             added = ids[new]
-            self._ids = np.concatenate([self._ids, added])
             order = np.argsort(added, kind="stable")
+            if int(added.min()) > int(sorted_ids[-1]):  # (e.g. a batch continuing a document)
+                self._append(added, added[order], fresh[order])
+                return numbers
             where = at[new][order]
-            self._sorted = np.insert(self._sorted, where, added[order])
-            self._numbers = np.insert(self._numbers, where, fresh[order])
+            merged_ids = np.insert(sorted_ids, where, added[order])
+            merged_numbers = np.insert(self._numbers, where, fresh[order])
+            self._append(added, np.zeros(0, np.int64), np.zeros(0, np.intp))
+            self._sorted_buffer, self._numbers_buffer = merged_ids, merged_numbers
         return numbers
+
+    def _append(
+        self, ids: NDArray[np.int64], sorted_ids: NDArray[np.int64], numbers: NDArray[np.intp]
+    ) -> None:
+        """Append new ids in number order (and, if given, after the sorted ones, in order)."""
+        assert self._id_buffer is not None
+        n, end = self._count, self._count + len(ids)
+        self._id_buffer = _room(self._id_buffer, n, end)
+        self._id_buffer[n:end] = ids
+        if len(sorted_ids):
+            self._sorted_buffer = _room(self._sorted_buffer, n, end)
+            self._sorted_buffer[n:end] = sorted_ids
+            self._numbers_buffer = _room(self._numbers_buffer, n, end)
+            self._numbers_buffer[n:end] = numbers
+        self._count = end
 
     def number_texts(self, keys: Sequence[str]) -> NDArray[np.intp]:
         """The numbers of these keys (new ones numbered next, in order; a key may repeat)."""
-        if self._ids is not None:  # from now on every key is text
-            self._texts = [str(v) for v in self._ids.tolist()]
+        ids = self._ids
+        if ids is not None:  # from now on every key is text
+            self._texts = [str(v) for v in ids.tolist()]
             self._where = {k: i for i, k in enumerate(self._texts)}
-            self._ids = None
-            self._sorted, self._numbers = np.zeros(0, np.int64), np.zeros(0, np.intp)
+            self._id_buffer, self._count = None, 0
+            self._sorted_buffer, self._numbers_buffer = np.zeros(0, np.int64), np.zeros(0, np.intp)
         where, texts = self._where, self._texts
         found = [where.get(key) for key in keys]
         for i, number in enumerate(found):  # keys not seen before (each batch: a few)
@@ -107,6 +152,16 @@ class KeyIndex:
 
     def number_index(self, other: KeyIndex) -> NDArray[np.intp]:
         """The numbers here of every key of ``other``, in its number order."""
-        if other._ids is not None and self._ids is not None:
-            return self.number_ids(other._ids)
+        theirs = other._ids
+        if theirs is not None and self._id_buffer is not None:
+            return self.number_ids(theirs)
         return self.number_texts(list(other.texts()))
+
+
+def _room(buffer: NDArray[Any], used: int, needed: int) -> NDArray[Any]:
+    """``buffer`` (its first ``used`` entries kept) with room for ``needed`` entries."""
+    if needed <= len(buffer):
+        return buffer
+    grown = np.empty(max(needed, 2 * len(buffer), 1024), buffer.dtype)
+    grown[:used] = buffer[:used]
+    return grown

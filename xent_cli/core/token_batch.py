@@ -34,8 +34,6 @@ def score_batch(
     plan: TokenPlan, batch: pa.RecordBatch, first_row: int, state: TokenState, source: str
 ) -> None:
     """Fold ``batch`` (rows ``first_row, first_row + 1, ...`` of the input) into ``state``."""
-    import pyarrow.compute as pc  # (not at import: a classifier's run never needs it)
-
     n = batch.num_rows
     state.n_rows += n
     if n == 0:
@@ -69,6 +67,8 @@ def score_batch(
             nulls = null_mask(_array(doc))
             missing = np.zeros(n, bool) if nulls is None else nulls.copy()
             if is_text(doc.type):  # empty or blank text is no id either
+                import pyarrow.compute as pc  # (its import costs 0.1 s: only when needed)
+
                 missing |= _floats(pc.utf8_length(pc.utf8_trim_whitespace(doc))) == 0
             _warn(state, dx.MISSING_DOCUMENT, first_row, missing & keep)
             keep &= ~missing

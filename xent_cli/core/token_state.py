@@ -89,7 +89,10 @@ class KeyedSums:
         if len(self.index) > self.loss.n_buckets:
             self._grow(len(self.index))
         sums = ExactSums(len(targets))
-        sums.add(codes, loss, brief=True)
+        if starts is None:
+            sums.add(codes, loss, brief=True)
+        else:  # (exact per run, then a few values per run)
+            sums.add_runs(starts, codes[starts], loss)
         self.loss.add_sums(sums, targets)
         self.counts[targets] += _key_counts(codes, columns, len(targets), starts)
         return sums
@@ -98,8 +101,6 @@ class KeyedSums:
         """Fold a batch's rows into their documents' sums (tokens, bytes, words); returns
         the batch's exact ``Σl`` per document of the batch."""
         assert rows.doc is not None
-        import pyarrow.compute as pc
-
         doc = rows.doc.combine_chunks() if isinstance(rows.doc, pa.ChunkedArray) else rows.doc
         keys: Sequence[str] | NDArray[np.int64]
         if pa.types.is_integer(doc.type) and doc.null_count == 0:  # the common ids: by runs
@@ -109,6 +110,8 @@ class KeyedSums:
             keys, inverse = np.unique(ids[starts], return_inverse=True)
             local = np.repeat(inverse.reshape(-1), np.diff(starts, append=len(ids)))
         else:
+            import pyarrow.compute as pc  # (its import costs 0.1 s: only when needed)
+
             values = pc.unique(doc)
             local = floats(pc.index_in(doc, value_set=values), "", None).astype(np.intp)
             if pa.types.is_string(values.type):
@@ -122,7 +125,9 @@ class KeyedSums:
     def _grow(self, n: int) -> None:
         room = max(n, 2 * self.loss.n_buckets, 1024)
         self.loss = self.loss.resized(room)
-        self.counts = np.pad(self.counts, ((0, room - len(self.counts)), (0, 0)))
+        counts = np.zeros((room, self.counts.shape[1]), np.int64)
+        counts[: len(self.counts)] = self.counts
+        self.counts = counts
 
     def merge(self, other: KeyedSums) -> KeyedSums:
         """Both sides' keys; a key in both has its sums added."""
@@ -141,7 +146,7 @@ class KeyedSums:
         """The keys, each key's ``Σl`` (rounded once) and counts: in the order the keys came
         (the figures of sums do not depend on it), or in key order (``ordered``)."""
         n = len(self)
-        losses = self.loss.head(n).finish()
+        losses = self.loss.finish()[:n]  # (the buckets past n are empty)
         keys = self.keys
         if not ordered:
             return keys, losses, self.counts[:n]
