@@ -74,9 +74,9 @@ class KeyedSums:
         starts: NDArray[np.intp] | None = None,
     ) -> ExactSums:
         """Fold rows in: row ``i`` belongs to ``keys[codes[i]]`` (texts, or distinct integer
-        ids); ``columns``: its counts (a None column adds nothing); ``starts``: where runs of
-        rows of one key start, if the caller knows. Returns the rows' exact ``Σl`` per key of
-        this call.
+        ids); ``columns``: its counts (a None column adds nothing). With ``starts`` (where runs
+        of rows of one key start, if the caller knows), ``codes`` are per run, not per row.
+        Returns the rows' exact ``Σl`` per key of this call.
 
         The sums are made over this call's keys (few buckets: dense, fast), then added into
         the keys' totals digit by digit (exact, O(keys) rather than O(all keys) per call).
@@ -92,7 +92,7 @@ class KeyedSums:
         if starts is None:
             sums.add(codes, loss, brief=True)
         else:  # (exact per run, then a few values per run)
-            sums.add_runs(starts, codes[starts], loss)
+            sums.add_runs(starts, codes, loss)
         self.loss.add_sums(sums, targets)
         self.counts[targets] += _key_counts(codes, columns, len(targets), starts)
         return sums
@@ -108,7 +108,7 @@ class KeyedSums:
             change = ids[1:] != ids[:-1]  # rows of one document mostly come together
             starts = np.concatenate([[0], np.flatnonzero(change) + 1])
             keys, inverse = np.unique(ids[starts], return_inverse=True)
-            local = np.repeat(inverse.reshape(-1), np.diff(starts, append=len(ids)))
+            local = inverse.reshape(-1)  # (per run)
         else:
             import pyarrow.compute as pc  # (its import costs 0.1 s: only when needed)
 
@@ -193,13 +193,13 @@ def _key_counts(
     starts: NDArray[np.intp] | None,
 ) -> NDArray[np.int64]:
     """Per key, the sums of each column (a None column: 0), over runs when their starts
-    are known (integer sums in int64; per key below 2**53, so exact in float64)."""
+    are known (``codes`` then per run; integer sums in int64; per key below 2**53, so exact
+    in float64)."""
     out = np.zeros((n_keys, len(columns)), np.int64)
-    run_codes = codes if starts is None else codes[starts]
     for j, column in enumerate(columns):
         if column is not None:
             values = column if starts is None else np.add.reduceat(column, starts, dtype=np.int64)
-            out[:, j] = np.bincount(run_codes, weights=values, minlength=n_keys)
+            out[:, j] = np.bincount(codes, weights=values, minlength=n_keys)
     return out
 
 

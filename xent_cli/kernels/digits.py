@@ -39,25 +39,32 @@ _DIGIT_OF_X = (_X - BIAS) // BITS  # digit position of 2**(x - 1075)
 _SHIFT_OF_X = (_X - BIAS) - BITS * _DIGIT_OF_X  # and the bit within it
 _POW2_OF_X = np.int64(1) << _SHIFT_OF_X
 _POW2 = np.int64(1) << np.arange(BITS, dtype=np.int64)  # multiply, not <<: signed values
+CARRY_ROWS = 1 << 14  # rows per block of carrying (their digits transposed stay in cache)
 
 
 def carry(digits: NDArray[np.int64]) -> NDArray[np.int64]:
     """Propagate carries in place: every digit but the top in [0, 2**26), top in [-2**26, 2**26).
 
-    Returns ``digits``, or a copy with more top columns if the top digit needed them.
+    Returns ``digits``, or a copy with more top columns if the top digit needed them. One
+    ripple from the lowest digit up, on blocks of rows laid out digit by digit (contiguous,
+    in cache): each digit's carry is added to the next before that one is split.
     """
-    while digits.shape[1]:
-        if digits.shape[1] > 1:
-            carry = digits[:, :-1] >> BITS
-            if carry.any():
-                digits[:, :-1] &= MASK
-                digits[:, 1:] += carry
-                continue
+    n_rows, width = digits.shape
+    if width > 1:
+        for start in range(0, n_rows, CARRY_ROWS):
+            columns = digits[start : start + CARRY_ROWS].T.copy()
+            for j in range(width - 1):
+                spill = columns[j] >> BITS
+                columns[j] &= MASK
+                columns[j + 1] += spill
+            digits[start : start + CARRY_ROWS] = columns.T
+    while width:
         top = digits[:, -1] >> BITS
-        if ((top != 0) & (top != -1)).any():
-            digits = np.concatenate([digits, np.zeros((digits.shape[0], 1), np.int64)], axis=1)
-            continue
-        break
+        if not ((top != 0) & (top != -1)).any():
+            break
+        digits = np.concatenate([digits, top[:, None]], axis=1)
+        digits[:, -2] &= MASK
+        width += 1
     return digits
 
 

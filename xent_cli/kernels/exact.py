@@ -196,7 +196,7 @@ class ExactSums:
         if not (math.isfinite(low) and math.isfinite(high)):  # (counted by add)
             self.add(np.repeat(b, np.diff(starts, append=v.size)), v, brief=True)
             return
-        levels, left, rest = run_sums(v, starts)
+        levels, left, rest = run_sums(v, starts, max(-low, high))
         if levels:
             sums = np.concatenate(levels)
             used = np.flatnonzero(sums)

@@ -28,17 +28,19 @@ MAX_LEVELS = 3
 
 
 def run_sums(
-    values: NDArray[np.float64], starts: NDArray[np.intp]
+    values: NDArray[np.float64], starts: NDArray[np.intp], top: float | None = None
 ) -> tuple[list[NDArray[np.float64]], NDArray[np.intp], NDArray[np.float64]]:
     """(per level, each run's exact sum of its pieces; the positions and values left over).
 
     ``values``: finite doubles; ``starts``: where runs begin (increasing, from 0; every run
     non-empty). The exact sum of run ``i`` is the sum of its entries over the levels plus
     the leftover values at positions in ``[starts[i], starts[i + 1])``. Values too large
-    or too small for the grid (``C`` not a normal double) are left over whole.
+    or too small for the grid (``C`` not a normal double) are left over whole. ``top``: the
+    largest magnitude, if the caller knows it.
     """
     n = values.size
-    top = float(np.max(np.abs(values))) if n else 0.0
+    if top is None:
+        top = float(np.max(np.abs(values))) if n else 0.0
     if top == 0.0:
         return [], np.zeros(0, np.intp), np.zeros(0)
     width = min(50, 53 - n.bit_length())  # (at most 50: v + C stays in C's binade)
