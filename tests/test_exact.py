@@ -745,3 +745,17 @@ def test_runs_of_float32_and_float64_values_at_any_scale(scale: float) -> None:
         per_row = np.repeat(buckets, np.diff(starts, append=len(values)))
         expected = references(per_row.tolist(), values.tolist(), 5)
         assert all(map(same_bits, sums.finish(), expected))
+
+
+def test_carry_keeps_each_rows_value_and_normalises_over_blocks_of_rows() -> None:
+    from xent_cli.kernels.digits import BITS, CARRY_ROWS, carry
+
+    rng = np.random.default_rng(3)
+    for width in (1, 2, 5):
+        digits = rng.integers(-(2**62), 2**62, (CARRY_ROWS + 37, width)) >> rng.integers(0, 40)
+        values = [sum(int(d) << (BITS * j) for j, d in enumerate(row)) for row in digits.tolist()]
+        out = carry(digits.copy())
+        again = [sum(int(d) << (BITS * j) for j, d in enumerate(row)) for row in out.tolist()]
+        assert again == values
+        assert ((out[:, :-1] >= 0) & (out[:, :-1] < 2**BITS)).all()
+        assert ((out[:, -1] >= -(2**BITS)) & (out[:, -1] < 2**BITS)).all()
