@@ -759,3 +759,28 @@ def test_carry_keeps_each_rows_value_and_normalises_over_blocks_of_rows() -> Non
         assert again == values
         assert ((out[:, :-1] >= 0) & (out[:, :-1] < 2**BITS)).all()
         assert ((out[:, -1] >= -(2**BITS)) & (out[:, -1] < 2**BITS)).all()
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0**-1040, 2.0**960, 1e-300, 3e200])
+def test_long_single_bucket_additions_are_exact_at_any_scale(scale: float) -> None:
+    """From ``PRESUM_MIN`` values on, one bucket's values are first summed level by level."""
+    rng = np.random.default_rng(11)
+    n = 3 * exact.PRESUM_MIN + 5
+    narrow = np.abs(rng.normal(2.3, 1.5, n)).astype(np.float32).astype(np.float64)
+    wide = rng.normal(0, 1, n) * np.exp2(rng.integers(-40, 40, n).astype(np.float64))
+    tiny_mixed = np.concatenate([narrow, [1e-30, -3e-9, 2.0**-1074, 0.0, -0.0]])
+    for values in (narrow * scale, wide * scale, tiny_mixed * scale, -narrow * scale):
+        sums = ExactSums(1)
+        sums.add(None, values[: n // 2])
+        sums.add(None, values[n // 2 :])
+        assert same_bits(sums.total(), reference(values.tolist()))
+        assert sums == filled(1, [0] * len(values), values.tolist())
+
+
+def test_long_single_bucket_additions_with_non_finite_values_follow_the_rules() -> None:
+    values = np.linspace(-3.0, 7.0, 4 * exact.PRESUM_MIN)
+    for special, expected in ((INF, INF), (-INF, -INF), (NAN, NAN)):
+        mixed = values.copy()
+        mixed[100] = special
+        assert same_bits(exact_sum(mixed), expected)
+    assert same_bits(exact_sum(values), reference(values.tolist()))

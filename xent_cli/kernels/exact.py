@@ -27,6 +27,11 @@ values have reached them, and before ``finish``, ``total``, ``to_state`` and ``=
 scattered straight into the digits with ``np.add.at`` (three 26-bit pieces), so a batch
 costs O(values), never O(n_buckets * exponent span); no sort (``np.unique``) is needed.
 
+*Long runs* (``add_runs``: rows of one bucket together; or ``add`` of ``PRESUM_MIN`` or more
+finite values into one bucket): each run is first summed exactly level by level on a fixed
+grid (:func:`~xent_cli.kernels.extract.run_sums`), and only those few sums (and any value
+too small for three levels) go the ways above.
+
 The state is a per-bucket superaccumulator: int64 digits of radix ``2**26`` in a window
 of digit positions ``[offset, offset + n_digits)`` (digit ``j`` weighs
 ``2**(26 * (offset + j))``) that grows at either end only when a value needs it, so
@@ -72,7 +77,7 @@ from xent_cli.kernels.digits import (
 from xent_cli.kernels.extract import run_sums
 from xent_cli.kernels.mergeable import require_mergeable
 
-__all__ = ["BINS_BUDGET", "BLOCK", "CHUNK", "ExactSums", "exact_sum", "totals"]
+__all__ = ["BINS_BUDGET", "BLOCK", "CHUNK", "PRESUM_MIN", "ExactSums", "exact_sum", "totals"]
 
 #: At most this many values reach a float64 bin before it is folded into the int64 digits.
 #: Must stay <= 2**26: then every bin sum is an integer below 2**53 and exact.
@@ -81,6 +86,8 @@ CHUNK = 1 << 26
 BLOCK = 1 << 16
 #: Folding an exponent bin into digits costs about as much as binning this many values.
 FOLD_COST = 16
+#: Values added to one bucket at once from which on they are first summed level by level.
+PRESUM_MIN = 1024
 #: Float64 bins kept between calls: at most this many (bucket, exponent) pairs (2 x 8 bytes each).
 BINS_BUDGET = 1 << 16
 
@@ -144,6 +151,8 @@ class ExactSums:
             bmin, bmax = int(raw.min()), int(raw.max())
         if v.size == 0:
             return
+        if buckets is None and v.size >= PRESUM_MIN:
+            v = _presummed(v)
         if bmin < 0 or bmax >= self._n:
             raise ValueError(f"bucket {bmin if bmin < 0 else bmax} outside 0..{self._n - 1}")
         if buckets is not None:
@@ -614,6 +623,16 @@ class ExactSums:
                 out._nonfinite = np.zeros((n, 3), np.int64)
             out._nonfinite[entry[0]] += entry[1:]
         return out
+
+
+def _presummed(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Finite values: a few values of the same exact sum (each level's exact sum of pieces,
+    then the values left over; :func:`~xent_cli.kernels.extract.run_sums`); else ``v``."""
+    low, high = float(v.min()), float(v.max())
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return v
+    levels, _, rest = run_sums(v, None, max(-low, high))
+    return np.concatenate([*levels, rest])
 
 
 def _grown(rows: NDArray[np.int64], n: int) -> NDArray[np.int64]:

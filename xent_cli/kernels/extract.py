@@ -23,20 +23,23 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from xent_cli.kernels.digits import WORK
+
 #: Levels split before the values left are handed back (each level: 53 - bitlength(n) bits).
 MAX_LEVELS = 3
 
 
 def run_sums(
-    values: NDArray[np.float64], starts: NDArray[np.intp], top: float | None = None
+    values: NDArray[np.float64], starts: NDArray[np.intp] | None, top: float | None = None
 ) -> tuple[list[NDArray[np.float64]], NDArray[np.intp], NDArray[np.float64]]:
     """(per level, each run's exact sum of its pieces; the positions and values left over).
 
     ``values``: finite doubles; ``starts``: where runs begin (increasing, from 0; every run
-    non-empty). The exact sum of run ``i`` is the sum of its entries over the levels plus
-    the leftover values at positions in ``[starts[i], starts[i + 1])``. Values too large
-    or too small for the grid (``C`` not a normal double) are left over whole. ``top``: the
-    largest magnitude, if the caller knows it.
+    non-empty), or None for one run of all. The exact sum of run ``i`` is the sum of its
+    entries over the levels plus the leftover values at positions in ``[starts[i],
+    starts[i + 1])``. Values too large or too small for the grid (``C`` not a normal double)
+    are left over whole. ``top``: the largest magnitude, if the caller knows it. The pieces
+    live in this thread's scratch arrays (no allocation per level).
     """
     n = values.size
     if top is None:
@@ -46,16 +49,20 @@ def run_sums(
     width = min(50, 53 - n.bit_length())  # (at most 50: v + C stays in C's binade)
     exponent = math.frexp(top)[1]  # top < 2**exponent
     levels: list[NDArray[np.float64]] = []
-    rest = values
+    piece = WORK(10, n).view(np.float64)
+    rest, rest_buffer = values, WORK(11, n).view(np.float64)
     for _ in range(MAX_LEVELS):
         shift = exponent - width + 52  # C = 1.5 * 2**shift
         if not -1000 < shift < 1000:
             break
         big = 1.5 * 2.0**shift
-        piece = rest + big
+        np.add(rest, big, out=piece)
         piece -= big
-        levels.append(np.add.reduceat(piece, starts))
-        rest = rest - piece
+        if starts is None:
+            levels.append(np.array([piece.sum()]))
+        else:
+            levels.append(np.add.reduceat(piece, starts))
+        rest = np.subtract(rest, piece, out=rest_buffer)
         exponent -= width
         if not rest.any():
             return levels, np.zeros(0, np.intp), np.zeros(0)
