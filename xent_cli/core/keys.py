@@ -86,13 +86,6 @@ class KeyIndex:
             return self.number_texts([str(v) for v in ids.tolist()])
         first = self._count
         sorted_ids = self._sorted
-        if not len(ids):
-            return np.zeros(0, np.intp)
-        if not first or int(ids.min()) > int(sorted_ids[-1]):  # all new, beyond the known
-            fresh = np.arange(first, first + len(ids), dtype=np.intp)
-            order = np.argsort(ids, kind="stable")
-            self._append(ids, ids[order], fresh[order])
-            return fresh
         at = np.searchsorted(sorted_ids, ids)
         known = at < first
         known[known] = sorted_ids[at[known]] == ids[known]
@@ -105,30 +98,16 @@ class KeyIndex:
             numbers[new] = fresh
             added = ids[new]
             order = np.argsort(added, kind="stable")
-            if int(added.min()) > int(sorted_ids[-1]):  # (e.g. a batch continuing a document)
-                self._append(added, added[order], fresh[order])
-                return numbers
-            where = at[new][order]
-            merged_ids = np.insert(sorted_ids, where, added[order])
-            merged_numbers = np.insert(self._numbers, where, fresh[order])
-            self._append(added, np.zeros(0, np.int64), np.zeros(0, np.intp))
-            self._sorted_buffer, self._numbers_buffer = merged_ids, merged_numbers
+            self._id_buffer = _appended(self._id_buffer, first, added)
+            if not first or int(added.min()) > int(sorted_ids[-1]):  # the usual: beyond all
+                self._sorted_buffer = _appended(self._sorted_buffer, first, added[order])
+                self._numbers_buffer = _appended(self._numbers_buffer, first, fresh[order])
+            else:
+                where = at[new][order]
+                self._sorted_buffer = np.insert(sorted_ids, where, added[order])
+                self._numbers_buffer = np.insert(self._numbers, where, fresh[order])
+            self._count = first + count
         return numbers
-
-    def _append(
-        self, ids: NDArray[np.int64], sorted_ids: NDArray[np.int64], numbers: NDArray[np.intp]
-    ) -> None:
-        """Append new ids in number order (and, if given, after the sorted ones, in order)."""
-        assert self._id_buffer is not None
-        n, end = self._count, self._count + len(ids)
-        self._id_buffer = _room(self._id_buffer, n, end)
-        self._id_buffer[n:end] = ids
-        if len(sorted_ids):
-            self._sorted_buffer = _room(self._sorted_buffer, n, end)
-            self._sorted_buffer[n:end] = sorted_ids
-            self._numbers_buffer = _room(self._numbers_buffer, n, end)
-            self._numbers_buffer[n:end] = numbers
-        self._count = end
 
     def number_texts(self, keys: Sequence[str]) -> NDArray[np.intp]:
         """The numbers of these keys (new ones numbered next, in order; a key may repeat)."""
@@ -158,10 +137,13 @@ class KeyIndex:
         return self.number_texts(list(other.texts()))
 
 
-def _room(buffer: NDArray[Any], used: int, needed: int) -> NDArray[Any]:
-    """``buffer`` (its first ``used`` entries kept) with room for ``needed`` entries."""
-    if needed <= len(buffer):
-        return buffer
-    grown = np.empty(max(needed, 2 * len(buffer), 1024), buffer.dtype)
-    grown[:used] = buffer[:used]
-    return grown
+def _appended(buffer: NDArray[Any], used: int, values: NDArray[Any]) -> NDArray[Any]:
+    """``buffer``'s first ``used`` entries followed by ``values``: in place when there is
+    room, else in a buffer twice as large (so appending a batch costs O(batch))."""
+    end = used + len(values)
+    if end > len(buffer):
+        grown = np.empty(max(end, 2 * len(buffer), 1024), buffer.dtype)
+        grown[:used] = buffer[:used]
+        buffer = grown
+    buffer[used:end] = values
+    return buffer

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from xent_cli.core import diagnostics as dx
 from xent_cli.core.keys import KeyIndex
 from xent_cli.io.arrays import floats, numbers
-from xent_cli.kernels.exact import ExactSums
+from xent_cli.kernels.exact import ExactSums, grown_rows
 from xent_cli.metrics.calibration import CalibrationState
 
 # The float sums over rows, each exact (an ExactSums of one bucket)
@@ -125,9 +125,7 @@ class KeyedSums:
     def _grow(self, n: int) -> None:
         room = max(n, 2 * self.loss.n_buckets, 1024)
         self.loss = self.loss.resized(room)
-        counts = np.zeros((room, self.counts.shape[1]), np.int64)
-        counts[: len(self.counts)] = self.counts
-        self.counts = counts
+        self.counts = grown_rows(self.counts, room)
 
     def merge(self, other: KeyedSums) -> KeyedSums:
         """Both sides' keys; a key in both has its sums added."""

@@ -77,7 +77,16 @@ from xent_cli.kernels.digits import (
 from xent_cli.kernels.extract import run_sums
 from xent_cli.kernels.mergeable import require_mergeable
 
-__all__ = ["BINS_BUDGET", "BLOCK", "CHUNK", "PRESUM_MIN", "ExactSums", "exact_sum", "totals"]
+__all__ = [
+    "BINS_BUDGET",
+    "BLOCK",
+    "CHUNK",
+    "PRESUM_MIN",
+    "ExactSums",
+    "exact_sum",
+    "grown_rows",
+    "totals",
+]
 
 #: At most this many values reach a float64 bin before it is folded into the int64 digits.
 #: Must stay <= 2**26: then every bin sum is an integer below 2**53 and exact.
@@ -201,11 +210,11 @@ class ExactSums:
         b = np.asarray(buckets, np.intp).reshape(-1)
         if v.size == 0:
             return
-        low, high = float(v.min()), float(v.max())
-        if not (math.isfinite(low) and math.isfinite(high)):  # (counted by add)
+        top = _finite_top(v)
+        if top is None:  # (inf and NaN are counted by add)
             self.add(np.repeat(b, np.diff(starts, append=v.size)), v, brief=True)
             return
-        levels, left, rest = run_sums(v, starts, max(-low, high))
+        levels, left, rest = run_sums(v, starts, top)
         if levels:
             sums = np.concatenate(levels)
             used = np.flatnonzero(sums)
@@ -437,9 +446,9 @@ class ExactSums:
             raise ValueError(f"cannot shrink {self._n} buckets to {n_buckets}")
         self._fold()
         out = ExactSums(n_buckets)
-        out._digits, out._d0, out._load = _grown(self._digits, n_buckets), self._d0, self._load
+        out._digits, out._d0, out._load = grown_rows(self._digits, n_buckets), self._d0, self._load
         if self._nonfinite is not None:
-            out._nonfinite = _grown(self._nonfinite, n_buckets)
+            out._nonfinite = grown_rows(self._nonfinite, n_buckets)
         return out
 
     def split(self, size: int) -> list[ExactSums]:
@@ -625,17 +634,23 @@ class ExactSums:
         return out
 
 
+def _finite_top(v: NDArray[np.float64]) -> float | None:
+    """The largest magnitude of ``v`` (non-empty), or None if a value is inf or NaN."""
+    low, high = float(v.min()), float(v.max())  # (NaN if any is NaN)
+    return max(-low, high) if math.isfinite(low) and math.isfinite(high) else None
+
+
 def _presummed(v: NDArray[np.float64]) -> NDArray[np.float64]:
     """Finite values: a few values of the same exact sum (each level's exact sum of pieces,
     then the values left over; :func:`~xent_cli.kernels.extract.run_sums`); else ``v``."""
-    low, high = float(v.min()), float(v.max())
-    if not (math.isfinite(low) and math.isfinite(high)):
+    top = _finite_top(v)
+    if top is None:
         return v
-    levels, _, rest = run_sums(v, None, max(-low, high))
+    levels, _, rest = run_sums(v, None, top)
     return np.concatenate([*levels, rest])
 
 
-def _grown(rows: NDArray[np.int64], n: int) -> NDArray[np.int64]:
+def grown_rows(rows: NDArray[np.int64], n: int) -> NDArray[np.int64]:
     """``rows`` followed by zero rows, ``n`` in all (``np.pad`` is several times slower)."""
     out = np.zeros((n, *rows.shape[1:]), rows.dtype)
     out[: len(rows)] = rows

@@ -2,8 +2,7 @@
 ExtractScalar; the same idea as ReproBLAS' binned sums).
 
 For ``n`` finite doubles below ``2**E`` in magnitude and ``W = min(50, 53 - bitlength(n))``,
-adding
-and subtracting ``C = 1.5 * 2**(E - W + 52)`` rounds each value to a multiple of
+adding and subtracting ``C = 1.5 * 2**(E - W + 52)`` rounds each value to a multiple of
 ``u = 2**(E - W)``: the piece ``p = (v + C) - C`` and the rest ``r = v - p`` are both exact,
 ``|p| <= 2**E`` and ``|r| <= u / 2``. Any float64 sum of up to ``n`` pieces is a multiple of
 ``u`` below ``2**53 * u`` in magnitude, hence exact whatever the order: ``np.add.reduceat``
