@@ -71,6 +71,8 @@ def test_coalesce_keeps_rows_and_order_in_batches_of_about_the_size_asked() -> N
     assert joined.tolist() == np.concatenate([b.column(0).to_numpy() for b in batches]).tolist()
     by_bytes = list(coalesce(iter(batches), 10**9, 8 * 64))
     assert [b.num_rows for b in by_bytes] == [73, 202, 69]
+    halves = [pa.record_batch({"x": np.arange(k)}) for k in (40, 30, 3, 40, 2)]
+    assert [b.num_rows for b in coalesce(iter(halves), 64, 1 << 30)] == [40, 73, 2]
 
 
 def test_token_states_are_equal_on_any_number_of_threads(tmp_path: Path) -> None:

@@ -62,11 +62,13 @@ def coalesce(
     batches: Iterator[pa.RecordBatch], rows: int, max_bytes: int
 ) -> Iterator[pa.RecordBatch]:
     """The same rows in batches of about ``rows`` rows (at most ``max_bytes`` of buffers),
-    for a consumer whose cost per batch matters more than the copy: narrow token rows."""
+    for a consumer whose cost per batch matters more than the copy: narrow token rows. A
+    batch of half that size or more, with none held, passes as it is (Parquet's row groups
+    end in such batches: joining them would copy every row)."""
     parts: list[pa.RecordBatch] = []
     held = held_bytes = 0
     for batch in batches:
-        if batch.num_rows >= rows and not parts:
+        if batch.num_rows >= rows // 2 and not parts:
             yield batch
             continue
         parts.append(batch)
