@@ -102,7 +102,7 @@ SETUP_COMMANDS = [
     "python3 -m venv .venv && . .venv/bin/activate && pip install . && "
     "xent eval sample_data/digits_logits.csv",
     "python3 -m venv .venv && . .venv/bin/activate && pip install -c requirements-test.txt "
-    "'.[test]' && python -m pytest -q",
+    "-e '.[test]' && python -m pytest -q",
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import threading
 import time
@@ -12,10 +13,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xent_cli.kernels.exact as exact
+import xent_cli.kernels.extract as extract
 from xent_cli.kernels.exact import ExactSums, exact_sum
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=150)
@@ -718,9 +720,86 @@ def runs(draw: st.DrawFn, elements: st.SearchStrategy[float] = any_floats) -> tu
     return n_buckets, starts, buckets, values
 
 
-@SETTINGS
+@pytest.fixture(params=["compiled", "numpy"])
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each run test twice: with the compiled kernel (when built) and numpy's passes."""
+    if request.param == "compiled" and extract.native is None:
+        pytest.skip("the compiled kernel is not built (XENT_NO_NATIVE, or no C compiler)")
+    if request.param == "numpy":
+        monkeypatch.setattr(extract, "native", None)
+    return str(request.param)
+
+
+FIXTURES = settings(SETTINGS, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def exact_runs(found: extract.RunSums, starts: list[int]) -> list[Fraction]:
+    """Each run's exact sum from ``run_sums``' levels and leftovers."""
+    levels, left, rest = found
+    totals = [Fraction(0)] * len(starts)
+    for level in levels:
+        totals = [t + Fraction(v) for t, v in zip(totals, level.tolist(), strict=True)]
+    runs = np.searchsorted(np.array(starts), left, side="right") - 1
+    for r, v in zip(runs.tolist(), rest.tolist(), strict=True):
+        totals[r] += Fraction(v)
+    return totals
+
+
+def test_the_compiled_kernel_is_built() -> None:
+    if os.environ.get("XENT_NO_NATIVE"):
+        pytest.skip("XENT_NO_NATIVE is set")
+    assert extract.native is not None, "setup.py builds xent_cli/kernels/_native.c at install"
+
+
+@FIXTURES
+@given(runs(finite_floats))
+def test_run_sums_are_each_runs_exact_sum(kernel: str, case: tuple) -> None:
+    _, starts, _, values = case
+    found = extract.run_sums(np.array(values), np.array(starts, np.intp))
+    assert found is not None
+    ends = [*starts[1:], len(values)]
+    pairs = zip(starts, ends, strict=True)
+    expected = [sum(map(Fraction, values[a:b]), Fraction(0)) for a, b in pairs]
+    assert exact_runs(found, starts) == expected
+    whole = extract.run_sums(np.array(values), None)
+    assert whole is not None
+    assert exact_runs(whole, [0]) == [sum(expected, Fraction(0))]
+
+
+def test_run_sums_say_none_for_a_value_that_is_not_finite(kernel: str) -> None:
+    for special in (INF, -INF, NAN):
+        values = np.array([1.0, 2.0, special, 3.0])
+        assert extract.run_sums(values, np.array([0, 2], np.intp)) is None
+        assert extract.run_sums(values, None) is None
+
+
+def test_more_values_left_over_than_the_room_are_summed_by_numpy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(extract, "LEFT_ROOM", 2)
+    values = [1.0, 2.0**-200, 2.0**-400, -(2.0**-600), 3.0, 5.0]
+    found = extract.run_sums(np.array(values), np.array([0, 4], np.intp))
+    assert found is not None
+    assert exact_runs(found, [0, 4]) == [sum(map(Fraction, values[:4])), Fraction(8)]
+
+
+def test_the_compiled_kernel_refuses_runs_outside_the_values() -> None:
+    if extract.native is None:
+        pytest.skip("the compiled kernel is not built")
+    values, sums = np.arange(1.0, 6.0), np.zeros((3, 3))
+    room = np.zeros(5, np.int64), np.zeros(5)
+    for starts in ([1, 2, 3], [0, 3, 3], [0, 2, 5], [0, 4, 2]):
+        with pytest.raises(ValueError, match="starts"):
+            extract.native.run_sums(values, np.array(starts, np.int64), sums, *room)
+    with pytest.raises(ValueError, match="sums"):
+        extract.native.run_sums(values, np.array([0, 2, 4], np.int64), sums[:2], *room)
+    with pytest.raises(ValueError, match="empty"):
+        extract.native.run_sums(np.zeros(0), None, sums, *room)
+
+
+@FIXTURES
 @given(runs())
-def test_runs_are_summed_exactly_into_their_buckets(case: tuple) -> None:
+def test_runs_are_summed_exactly_into_their_buckets(kernel: str, case: tuple) -> None:
     n_buckets, starts, buckets, values = case
     sums = ExactSums(n_buckets)
     sums.add_runs(np.array(starts, np.intp), np.array(buckets, np.intp), np.array(values))
@@ -732,7 +811,7 @@ def test_runs_are_summed_exactly_into_their_buckets(case: tuple) -> None:
 
 
 @pytest.mark.parametrize("scale", [1.0, 2.0**-1000, 2.0**-1060, 2.0**960, 1e-300])
-def test_runs_of_float32_and_float64_values_at_any_scale(scale: float) -> None:
+def test_runs_of_float32_and_float64_values_at_any_scale(kernel: str, scale: float) -> None:
     rng = np.random.default_rng(7)
     n = 5000
     narrow = np.abs(rng.normal(2.3, 1.5, n)).astype(np.float32).astype(np.float64)
@@ -762,7 +841,7 @@ def test_carry_keeps_each_rows_value_and_normalises_over_blocks_of_rows() -> Non
 
 
 @pytest.mark.parametrize("scale", [1.0, 2.0**-1040, 2.0**960, 1e-300, 3e200])
-def test_long_single_bucket_additions_are_exact_at_any_scale(scale: float) -> None:
+def test_long_single_bucket_additions_are_exact_at_any_scale(kernel: str, scale: float) -> None:
     """From ``PRESUM_MIN`` values on, one bucket's values are first summed level by level."""
     rng = np.random.default_rng(11)
     n = 3 * exact.PRESUM_MIN + 5
@@ -777,7 +856,9 @@ def test_long_single_bucket_additions_are_exact_at_any_scale(scale: float) -> No
         assert sums == filled(1, [0] * len(values), values.tolist())
 
 
-def test_long_single_bucket_additions_with_non_finite_values_follow_the_rules() -> None:
+def test_long_single_bucket_additions_with_non_finite_values_follow_the_rules(
+    kernel: str,
+) -> None:
     values = np.linspace(-3.0, 7.0, 4 * exact.PRESUM_MIN)
     for special, expected in ((INF, INF), (-INF, -INF), (NAN, NAN)):
         mixed = values.copy()

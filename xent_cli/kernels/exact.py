@@ -53,7 +53,6 @@ or whose values sum exactly to zero, finishes as +0.0 (never -0.0).
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Sequence
 from fractions import Fraction
@@ -210,11 +209,11 @@ class ExactSums:
         b = np.asarray(buckets, np.intp).reshape(-1)
         if v.size == 0:
             return
-        top = _finite_top(v)
-        if top is None:  # (inf and NaN are counted by add)
+        found = run_sums(v, starts)
+        if found is None:  # (inf and NaN are counted by add)
             self.add(np.repeat(b, np.diff(starts, append=v.size)), v, brief=True)
             return
-        levels, left, rest = run_sums(v, starts, top)
+        levels, left, rest = found
         if levels:
             sums = np.concatenate(levels)
             used = np.flatnonzero(sums)
@@ -634,19 +633,13 @@ class ExactSums:
         return out
 
 
-def _finite_top(v: NDArray[np.float64]) -> float | None:
-    """The largest magnitude of ``v`` (non-empty), or None if a value is inf or NaN."""
-    low, high = float(v.min()), float(v.max())  # (NaN if any is NaN)
-    return max(-low, high) if math.isfinite(low) and math.isfinite(high) else None
-
-
 def _presummed(v: NDArray[np.float64]) -> NDArray[np.float64]:
     """Finite values: a few values of the same exact sum (each level's exact sum of pieces,
     then the values left over; :func:`~xent_cli.kernels.extract.run_sums`); else ``v``."""
-    top = _finite_top(v)
-    if top is None:
+    found = run_sums(v, None)
+    if found is None:
         return v
-    levels, _, rest = run_sums(v, None, top)
+    levels, _, rest = found
     return np.concatenate([*levels, rest])
 
 

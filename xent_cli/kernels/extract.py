@@ -12,12 +12,17 @@ after two levels unless it is ``2**45`` times smaller than the largest.
 
 Each level costs a few vectorised passes and no sort or scatter, so a batch's per-run sums
 shrink ``n`` values to a few per run before they reach the digits of
-:class:`~xent_cli.kernels.exact.ExactSums`.
+:class:`~xent_cli.kernels.exact.ExactSums`. The same kernel compiled (``_native.c``, built at
+install when a C compiler is there) does every level of a run in one pass, with the GIL
+released; ``XENT_NO_NATIVE=1`` runs the numpy version (the sums are exact either way, so
+every report is the same).
 """
 
 from __future__ import annotations
 
 import math
+import os
+from types import ModuleType
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,23 +31,63 @@ from xent_cli.kernels.digits import WORK
 
 #: Levels split before the values left are handed back (each level: 53 - bitlength(n) bits).
 MAX_LEVELS = 3
+#: Room for values left over by the compiled kernel (beyond it: the numpy version runs).
+LEFT_ROOM = 1 << 12
+
+native: ModuleType | None
+try:  # the same kernel compiled (setup.py; optional: not built without a C compiler)
+    from xent_cli.kernels import _native as native
+except ImportError:  # pragma: no cover (a build without the compiled kernel)
+    native = None
+if os.environ.get("XENT_NO_NATIVE"):  # (to compare, or to rule it out)
+    native = None
+
+RunSums = tuple[list[NDArray[np.float64]], NDArray[np.intp], NDArray[np.float64]]
 
 
-def run_sums(
-    values: NDArray[np.float64], starts: NDArray[np.intp] | None, top: float | None = None
-) -> tuple[list[NDArray[np.float64]], NDArray[np.intp], NDArray[np.float64]]:
-    """(per level, each run's exact sum of its pieces; the positions and values left over).
+def run_sums(values: NDArray[np.float64], starts: NDArray[np.intp] | None) -> RunSums | None:
+    """(per level, each run's exact sum of its pieces; the positions and values left over),
+    or None if a value is inf or NaN.
 
-    ``values``: finite doubles; ``starts``: where runs begin (increasing, from 0; every run
+    ``values``: doubles; ``starts``: where runs begin (increasing, from 0; every run
     non-empty), or None for one run of all. The exact sum of run ``i`` is the sum of its
     entries over the levels plus the leftover values at positions in ``[starts[i],
     starts[i + 1])``. Values too large or too small for the grid (``C`` not a normal double)
-    are left over whole. ``top``: the largest magnitude, if the caller knows it. The pieces
-    live in this thread's scratch arrays (no allocation per level).
+    are left over whole. The compiled kernel (one grid per run) when it is built, else
+    numpy's passes (one grid for all); the sums are exact either way.
     """
+    if native is not None and values.size:
+        return _compiled(native, values, starts)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if not (math.isfinite(low) and math.isfinite(high)):  # (NaN if any is NaN)
+        return None
+    return _passes(values, starts, max(-low, high))
+
+
+def _compiled(
+    kernel: ModuleType, values: NDArray[np.float64], starts: NDArray[np.intp] | None
+) -> RunSums | None:
+    """The compiled kernel's answer (numpy's when more values are left over than it has
+    room for)."""
+    runs = 1 if starts is None else len(starts)
+    sums = np.empty((MAX_LEVELS, runs))
+    room = min(values.size, LEFT_ROOM)
+    positions, left = np.empty(room, np.int64), np.empty(room)
+    values = np.ascontiguousarray(values, np.float64)
+    if starts is not None:
+        starts = np.ascontiguousarray(starts, np.int64)
+    levels, n_left = kernel.run_sums(values, starts, sums, positions, left)
+    if levels == -1:
+        return None
+    if levels == -2:
+        return _passes(values, starts, float(np.max(np.abs(values))))
+    return list(sums[:levels]), positions[:n_left].astype(np.intp), left[:n_left]
+
+
+def _passes(values: NDArray[np.float64], starts: NDArray[np.intp] | None, top: float) -> RunSums:
+    """numpy's version: a few vectorised passes per level, one grid for all runs (``top``:
+    the largest magnitude). The pieces live in this thread's scratch arrays."""
     n = values.size
-    if top is None:
-        top = float(np.max(np.abs(values))) if n else 0.0
     if top == 0.0:
         return [], np.zeros(0, np.intp), np.zeros(0)
     width = min(50, 53 - n.bit_length())  # (at most 50: v + C stays in C's binade)

@@ -1,0 +1,204 @@
+/* Exact per-run sums on a fixed grid, compiled: the same method as extract.py's run_sums
+ * (Rump, Ogita and Oishi's ExtractScalar), one pass over each run for its largest magnitude
+ * and one for all its levels at once, with the GIL released. Optional: when this module is
+ * not built, the numpy version runs and every result is the same (the sums are exact).
+ *
+ * For a run of n finite doubles below 2**E in magnitude and W = min(50, 53 - bitlength(n)),
+ * level l adds and subtracts C_l = 1.5 * 2**(E - (l + 1) W + 52): the piece p = (r + C_l) - C_l
+ * and the rest r - p are exact, and any sum of n pieces of one level is exact in any order.
+ * Rests left after LEVELS levels (or when C_l would not be a normal double) are handed back.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+#error "double arithmetic must round to double (no excess precision)"
+#endif
+
+#define LEVELS 3
+#define NON_FINITE (-1)
+#define TOO_MANY_LEFT (-2)
+
+static int bit_length(Py_ssize_t n) {
+    int bits = 0;
+    while (n > 0) {
+        bits++;
+        n >>= 1;
+    }
+    return bits;
+}
+
+typedef struct {
+    const double *values;
+    Py_ssize_t n_values;
+    const int64_t *starts; /* NULL: one run of all values */
+    Py_ssize_t n_runs;
+    double *sums; /* LEVELS x n_runs, level-major */
+    int64_t *left_positions;
+    double *left_values;
+    Py_ssize_t capacity; /* room for values left over */
+    Py_ssize_t n_left;
+} Job;
+
+/* Levels used (0..LEVELS), NON_FINITE or TOO_MANY_LEFT. */
+static int run_sums(Job *job) {
+    int used = 0;
+    job->n_left = 0;
+    for (Py_ssize_t i = 0; i < job->n_runs; i++) {
+        Py_ssize_t a = job->starts ? (Py_ssize_t)job->starts[i] : 0;
+        Py_ssize_t b = (job->starts && i + 1 < job->n_runs) ? (Py_ssize_t)job->starts[i + 1]
+                                                             : job->n_values;
+        double top = 0.0;
+        int bad = 0;
+        for (Py_ssize_t t = a; t < b; t++) {
+            double m = fabs(job->values[t]);
+            bad |= !(m <= DBL_MAX); /* inf or NaN */
+            top = m > top ? m : top;
+        }
+        if (bad) {
+            return NON_FINITE;
+        }
+        double s[LEVELS] = {0.0, 0.0, 0.0};
+        int levels = 0;
+        double big[LEVELS];
+        if (top > 0.0) {
+            int width = 53 - bit_length(b - a);
+            width = width > 50 ? 50 : width;
+            int exponent;
+            frexp(top, &exponent); /* top < 2**exponent */
+            for (; levels < LEVELS; levels++) {
+                int shift = exponent - (levels + 1) * width + 52;
+                if (!(-1000 < shift && shift < 1000)) {
+                    break;
+                }
+                big[levels] = ldexp(1.5, shift);
+            }
+            for (Py_ssize_t t = a; t < b; t++) {
+                double rest = job->values[t];
+                for (int l = 0; l < levels; l++) {
+                    double piece = (rest + big[l]) - big[l];
+                    s[l] += piece;
+                    rest -= piece;
+                }
+                if (rest != 0.0) {
+                    if (job->n_left == job->capacity) {
+                        return TOO_MANY_LEFT;
+                    }
+                    job->left_positions[job->n_left] = t;
+                    job->left_values[job->n_left] = rest;
+                    job->n_left++;
+                }
+            }
+        }
+        for (int l = 0; l < LEVELS; l++) {
+            job->sums[l * job->n_runs + i] = s[l];
+        }
+        used = levels > used ? levels : used;
+    }
+    return used;
+}
+
+static int view(PyObject *object, Py_buffer *buffer, int writable, const char *name) {
+    if (PyObject_GetBuffer(object, buffer, writable ? PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS
+                                                    : PyBUF_C_CONTIGUOUS) < 0) {
+        return -1;
+    }
+    if (buffer->len % 8) {
+        PyBuffer_Release(buffer);
+        PyErr_Format(PyExc_ValueError, "%s: 8-byte items expected", name);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(run_sums_doc,
+             "run_sums(values, starts, sums, left_positions, left_values) -> (levels, n_left)\n\n"
+             "values: float64; starts: int64 run starts (from 0, increasing) or None for one "
+             "run; sums: float64 of LEVELS x runs, written; left_*: room for values left over. "
+             "levels: -1 if a value is not finite, -2 if more are left over than there is room.");
+
+/* Runs from 0, increasing, each non-empty and within the values. */
+static int valid_starts(const int64_t *starts, Py_ssize_t n_runs, Py_ssize_t n_values) {
+    if (starts[0] != 0) {
+        return 0;
+    }
+    for (Py_ssize_t i = 1; i < n_runs; i++) {
+        if (!(starts[i - 1] < starts[i] && starts[i] < n_values)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static PyObject *py_run_sums(PyObject *self, PyObject *args) {
+    PyObject *objects[5];
+    if (!PyArg_ParseTuple(args, "OOOOO:run_sums", &objects[0], &objects[1], &objects[2],
+                          &objects[3], &objects[4])) {
+        return NULL;
+    }
+    static const char *names[5] = {"values", "starts", "sums", "left_positions", "left_values"};
+    Py_buffer buffers[5];
+    int held = 0;
+    PyObject *result = NULL;
+    for (; held < 5; held++) {
+        if (held == 1 && objects[1] == Py_None) {
+            buffers[1].obj = NULL;
+            continue;
+        }
+        if (view(objects[held], &buffers[held], held >= 2, names[held]) < 0) {
+            goto release;
+        }
+    }
+    Job job = {
+        .values = buffers[0].buf,
+        .n_values = buffers[0].len / 8,
+        .starts = buffers[1].obj ? buffers[1].buf : NULL,
+        .n_runs = buffers[1].obj ? buffers[1].len / 8 : 1,
+        .sums = buffers[2].buf,
+        .left_positions = buffers[3].buf,
+        .left_values = buffers[4].buf,
+        .capacity = (buffers[3].len < buffers[4].len ? buffers[3].len : buffers[4].len) / 8,
+        .n_left = 0,
+    };
+    if (job.n_values == 0 || job.n_runs == 0) {
+        PyErr_SetString(PyExc_ValueError, "values and runs must not be empty");
+    } else if (job.starts && !valid_starts(job.starts, job.n_runs, job.n_values)) {
+        PyErr_SetString(PyExc_ValueError, "starts: from 0, increasing, within the values");
+    } else if (buffers[2].len / 8 < LEVELS * job.n_runs) {
+        PyErr_SetString(PyExc_ValueError, "sums: room for LEVELS x runs expected");
+    } else {
+        int used;
+        Py_BEGIN_ALLOW_THREADS;
+        used = run_sums(&job);
+        Py_END_ALLOW_THREADS;
+        result = Py_BuildValue("(in)", used, job.n_left);
+    }
+release:
+    while (held-- > 0) {
+        if (buffers[held].obj) {
+            PyBuffer_Release(&buffers[held]);
+        }
+    }
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"run_sums", py_run_sums, METH_VARARGS, run_sums_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_native", "Compiled exact-sum kernels (optional).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "LEVELS", LEVELS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
