@@ -773,6 +773,22 @@ def test_run_sums_say_none_for_a_value_that_is_not_finite(kernel: str) -> None:
         assert extract.run_sums(values, None) is None
 
 
+def test_long_runs_are_exact_across_the_compiled_kernels_blocks(kernel: str) -> None:
+    """Runs longer than the compiled kernel's blocks (2,048 values), values left over in
+    several blocks, levels that end in one block and not in the next."""
+    rng = np.random.default_rng(5)
+    values = np.abs(rng.normal(2.3, 1.5, 9000)).astype(np.float32).astype(np.float64)
+    values[[100, 2047, 2048, 4100, 8999]] = [1e-300, -3e-200, 2.0**-1074, 7e-250, -1e-310]
+    values[5000:7000] = 0.0
+    for starts in ([0], [0, 2500], [0, 1, 4096, 4097, 6000]):
+        found = extract.run_sums(values, np.array(starts, np.intp))
+        assert found is not None
+        ends = [*starts[1:], len(values)]
+        pairs = zip(starts, ends, strict=True)
+        expected = [sum(map(Fraction, values[a:b].tolist()), Fraction(0)) for a, b in pairs]
+        assert exact_runs(found, starts) == expected
+
+
 def test_more_values_left_over_than_the_room_are_summed_by_numpy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -13,6 +13,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
 #error "double arithmetic must round to double (no excess precision)"
@@ -43,60 +44,155 @@ typedef struct {
     Py_ssize_t n_left;
 } Job;
 
+#if !defined(__GNUC__)
+#error "GCC or clang vector extensions expected"
+#endif
+#define LANES 4 /* values at a time, in independent sums: no addition waits on another */
+typedef double Doubles __attribute__((vector_size(8 * LANES)));
+typedef int64_t Bits __attribute__((vector_size(8 * LANES)));
+#define MAGNITUDE 0x7fffffffffffffffLL /* |x| as bits; for x >= 0 integer order is order */
+#define INF_BITS 0x7ff0000000000000LL
+
+#if !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WIDE __attribute__((target_clones("avx2", "default"))) /* picked at load time */
+#else
+#define WIDE
+#endif
+
+/* The larger of two vectors of magnitudes' bits, lane by lane. */
+#define LARGER(a, b) (((a) & ((a) > (b))) | ((b) & ~((a) > (b))))
+
+/* The largest magnitude of values[a:b]; -1 if one is inf or NaN. */
+WIDE static double largest(const double *values, Py_ssize_t a, Py_ssize_t b) {
+    Bits most = {0, 0, 0, 0};
+    Py_ssize_t t = a;
+    for (; t + LANES <= b; t += LANES) {
+        Bits x;
+        memcpy(&x, values + t, sizeof x);
+        x &= MAGNITUDE;
+        most = LARGER(x, most);
+    }
+    int64_t top = 0;
+    for (int k = 0; k < LANES; k++) {
+        top = most[k] > top ? most[k] : top;
+    }
+    for (; t < b; t++) {
+        int64_t x;
+        memcpy(&x, values + t, sizeof x);
+        x &= MAGNITUDE;
+        top = x > top ? x : top;
+    }
+    double found;
+    memcpy(&found, &top, sizeof found);
+    return top >= INF_BITS ? -1.0 : found;
+}
+
+/* One level of pieces of in[0:n], summed into sum; the rests written to rest[0:n] (which
+ * may be in itself); returns whether a rest is not zero. */
+WIDE static int level(const double *in, double *rest, Py_ssize_t n, double big, double *sum) {
+    Doubles acc = {0.0, 0.0, 0.0, 0.0}, grid = {big, big, big, big};
+    Bits left = {0, 0, 0, 0};
+    Py_ssize_t t = 0;
+    for (; t + LANES <= n; t += LANES) {
+        Doubles x, piece, r;
+        memcpy(&x, in + t, sizeof x);
+        piece = (x + grid) - grid;
+        r = x - piece;
+        acc += piece;
+        left |= (Bits)r & MAGNITUDE;
+        memcpy(rest + t, &r, sizeof r);
+    }
+    double total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    int64_t any = left[0] | left[1] | left[2] | left[3];
+    for (; t < n; t++) {
+        double piece = (in[t] + big) - big;
+        double r = in[t] - piece;
+        total += piece;
+        any |= r != 0.0;
+        rest[t] = r;
+    }
+    *sum = total; /* (exact: multiples of one grid, far below 2**53 of it) */
+    return any != 0;
+}
+
+/* frexp's exponent of a positive double: x < 2**exponent. */
+static int exponent_of(double x) {
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int biased = (int)((bits >> 52) & 0x7ff);
+    if (biased == 0) { /* subnormal */
+        int exponent;
+        frexp(x, &exponent);
+        return exponent;
+    }
+    return biased - 1022;
+}
+
+/* 1.5 * 2**shift, for -1000 < shift < 1000. */
+static double one_and_a_half(int shift) {
+    uint64_t bits = ((uint64_t)(shift + 1023) << 52) | ((uint64_t)1 << 51);
+    double x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+#define BLOCK 2048 /* values split at a time (their rests stay in the cache) */
+
 /* Levels used (0..LEVELS), NON_FINITE or TOO_MANY_LEFT. */
 static int run_sums(Job *job) {
     int used = 0;
+    double rest[BLOCK];
     job->n_left = 0;
     for (Py_ssize_t i = 0; i < job->n_runs; i++) {
         Py_ssize_t a = job->starts ? (Py_ssize_t)job->starts[i] : 0;
         Py_ssize_t b = (job->starts && i + 1 < job->n_runs) ? (Py_ssize_t)job->starts[i + 1]
                                                              : job->n_values;
-        double top = 0.0;
-        int bad = 0;
-        for (Py_ssize_t t = a; t < b; t++) {
-            double m = fabs(job->values[t]);
-            bad |= !(m <= DBL_MAX); /* inf or NaN */
-            top = m > top ? m : top;
-        }
-        if (bad) {
+        double top = largest(job->values, a, b);
+        if (top < 0.0) {
             return NON_FINITE;
         }
-        double s[LEVELS] = {0.0, 0.0, 0.0};
-        int levels = 0;
+        double sums[LEVELS] = {0.0, 0.0, 0.0};
         double big[LEVELS];
-        if (top > 0.0) {
+        int levels = 0;
+        if (top > 0.0) { /* one grid for the run: any sum of its pieces of a level is exact */
             int width = 53 - bit_length(b - a);
             width = width > 50 ? 50 : width;
-            int exponent;
-            frexp(top, &exponent); /* top < 2**exponent */
+            int exponent = exponent_of(top);
             for (; levels < LEVELS; levels++) {
                 int shift = exponent - (levels + 1) * width + 52;
                 if (!(-1000 < shift && shift < 1000)) {
                     break;
                 }
-                big[levels] = ldexp(1.5, shift);
+                big[levels] = one_and_a_half(shift);
             }
-            for (Py_ssize_t t = a; t < b; t++) {
-                double rest = job->values[t];
-                for (int l = 0; l < levels; l++) {
-                    double piece = (rest + big[l]) - big[l];
-                    s[l] += piece;
-                    rest -= piece;
-                }
-                if (rest != 0.0) {
+        }
+        int deepest = 0;
+        for (Py_ssize_t from = a; top > 0.0 && from < b; from += BLOCK) {
+            Py_ssize_t n = b - from < BLOCK ? b - from : BLOCK;
+            const double *in = job->values + from;
+            int l = 0, left = 1;
+            for (; left && l < levels; l++) {
+                double part;
+                left = level(in, rest, n, big[l], &part);
+                sums[l] += part;
+                in = rest;
+            }
+            deepest = l > deepest ? l : deepest;
+            for (Py_ssize_t t = 0; left && t < n; t++) {
+                if (in[t] != 0.0) {
                     if (job->n_left == job->capacity) {
                         return TOO_MANY_LEFT;
                     }
-                    job->left_positions[job->n_left] = t;
-                    job->left_values[job->n_left] = rest;
+                    job->left_positions[job->n_left] = from + t;
+                    job->left_values[job->n_left] = in[t];
                     job->n_left++;
                 }
             }
         }
         for (int l = 0; l < LEVELS; l++) {
-            job->sums[l * job->n_runs + i] = s[l];
+            job->sums[l * job->n_runs + i] = sums[l];
         }
-        used = levels > used ? levels : used;
+        used = deepest > used ? deepest : used;
     }
     return used;
 }
