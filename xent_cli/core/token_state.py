@@ -70,12 +70,13 @@ class KeyedSums:
         keys: Sequence[str] | NDArray[np.int64],
         codes: NDArray[np.intp],
         loss: NDArray[np.float64],
-        columns: list[NDArray[np.int64] | None],
+        columns: Sequence[NDArray[np.int64] | int | None],
         starts: NDArray[np.intp] | None = None,
     ) -> ExactSums:
         """Fold rows in: row ``i`` belongs to ``keys[codes[i]]`` (texts, or distinct integer
-        ids); ``columns``: its counts (a None column adds nothing). With ``starts`` (where runs
-        of rows of one key start, if the caller knows), ``codes`` are per run, not per row.
+        ids); ``columns``: its counts (a None column adds nothing, ``1``: one per row). With
+        ``starts`` (where runs of rows of one key start, if the caller knows), ``codes`` are
+        per run, not per row.
         Returns the rows' exact ``Σl`` per key of this call.
 
         The sums are made over this call's keys (few buckets: dense, fast), then added into
@@ -94,7 +95,7 @@ class KeyedSums:
         else:  # (exact per run, then a few values per run)
             sums.add_runs(starts, codes, loss)
         self.loss.add_sums(sums, targets)
-        self.counts[targets] += _key_counts(codes, columns, len(targets), starts)
+        self.counts[targets] += _key_counts(codes, columns, len(targets), starts, len(loss))
         return sums
 
     def add_documents(self, rows: TokenRows) -> ExactSums:
@@ -119,8 +120,8 @@ class KeyedSums:
             else:
                 keys = [document_key(v) for v in values.to_pylist()]
             starts = None
-        columns = [rows.tokens, rows.n_bytes, rows.words]
-        return self.add(keys, local, rows.loss, columns, starts)
+        tokens = 1 if rows.unit_is_one else rows.tokens  # (one token per row: runs' lengths)
+        return self.add(keys, local, rows.loss, [tokens, rows.n_bytes, rows.words], starts)
 
     def _grow(self, n: int) -> None:
         room = max(n, 2 * self.loss.n_buckets, 1024)
@@ -186,18 +187,26 @@ class KeyedSums:
 
 def _key_counts(
     codes: NDArray[np.intp],
-    columns: list[NDArray[np.int64] | None],
+    columns: Sequence[NDArray[np.int64] | int | None],
     n_keys: int,
     starts: NDArray[np.intp] | None,
+    n_rows: int,
 ) -> NDArray[np.int64]:
-    """Per key, the sums of each column (a None column: 0), over runs when their starts
-    are known (``codes`` then per run; integer sums in int64; per key below 2**53, so exact
-    in float64)."""
+    """Per key, the sums of each column (a None column: 0; an int: that count on each of
+    the ``n_rows`` rows), over runs when their starts are known (``codes`` then per run;
+    integer sums in int64; per key below 2**53, so exact in float64)."""
     out = np.zeros((n_keys, len(columns)), np.int64)
     for j, column in enumerate(columns):
-        if column is not None:
-            values = column if starts is None else np.add.reduceat(column, starts, dtype=np.int64)
-            out[:, j] = np.bincount(codes, weights=values, minlength=n_keys)
+        if column is None:
+            continue
+        if isinstance(column, int):
+            each = np.diff(starts, append=n_rows) if starts is not None else 1
+            values = column * np.broadcast_to(each, codes.shape)
+        elif starts is not None:
+            values = np.add.reduceat(column, starts, dtype=np.int64)
+        else:
+            values = column
+        out[:, j] = np.bincount(codes, weights=values, minlength=n_keys)
     return out
 
 
