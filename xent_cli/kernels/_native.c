@@ -292,7 +292,9 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__native(void) {
     PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddIntConstant(m, "LEVELS", LEVELS) < 0) {
+    if (m != NULL && (PyModule_AddIntConstant(m, "LEVELS", LEVELS) < 0 ||
+                      PyModule_AddIntConstant(m, "NON_FINITE", NON_FINITE) < 0 ||
+                      PyModule_AddIntConstant(m, "TOO_MANY_LEFT", TOO_MANY_LEFT) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

@@ -70,16 +70,16 @@ def _compiled(
     """The compiled kernel's answer (numpy's when more values are left over than it has
     room for)."""
     runs = 1 if starts is None else len(starts)
-    sums = np.empty((MAX_LEVELS, runs))
+    sums = np.empty((kernel.LEVELS, runs))
     room = min(values.size, LEFT_ROOM)
     positions, left = np.empty(room, np.int64), np.empty(room)
     values = np.ascontiguousarray(values, np.float64)
     if starts is not None:
         starts = np.ascontiguousarray(starts, np.int64)
     levels, n_left = kernel.run_sums(values, starts, sums, positions, left)
-    if levels == -1:
+    if levels == kernel.NON_FINITE:
         return None
-    if levels == -2:
+    if levels == kernel.TOO_MANY_LEFT:
         return _passes(values, starts, float(np.max(np.abs(values))))
     return list(sums[:levels]), positions[:n_left].astype(np.intp), left[:n_left]
 
