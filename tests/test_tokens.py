@@ -281,6 +281,27 @@ def test_minus_infinity_and_missing_documents_warn(tmp_path):
     assert "xent: warning: missing-document" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("kind", "sign", "infinite"), [("logprob", -1, "+inf"), ("nll", 1, "-inf")]
+)
+def test_skipped_values_are_told_in_a_token_files_words(tmp_path, kind, sign, infinite):
+    path = tmp_path / "t.parquet"
+    values = [sign * 1.0, np.nan, sign * 2.0, -sign * np.inf, sign * 0.5]
+    pq.write_table(pa.table({"doc_id": [1, 1, 2, 2, 2], kind: values}), path)
+    result = invoke("eval", path, "-f", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (skipped,) = [w for w in report["warnings"] if w["code"] == "non-finite"]
+    assert skipped["rows"] == [1, 3]
+    value = "log-probability" if kind == "logprob" else "NLL"
+    assert (
+        skipped["message"]
+        == f"2 rows with a missing or NaN {value} (or {infinite}), or a missing count, skipped"
+    )
+    assert "score or weight" not in result.stderr
+    assert report["loss"] == pytest.approx((1.0 + 2.0 + 0.5) / 3, rel=1e-12)
+
+
 def test_dask_partitions_split_documents(tmp_path, monkeypatch):
     """Row groups as Dask tasks cut documents in two: the report is the local one."""
     distributed = pytest.importorskip("distributed")

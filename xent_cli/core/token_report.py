@@ -512,11 +512,20 @@ def _worst(
 
 
 def _warnings(plan: TokenPlan, state: TokenState) -> list[dx.WarningRecord]:
-    """The state's warnings with their sentences (a zero probability is a -inf log-prob)."""
+    """The state's warnings with their sentences in a token file's words (a zero
+    probability is a -inf log-prob; a row is skipped for its value or its counts)."""
     records = state.diagnostics.records(plan.settings)
     for record in records:
+        n = record.count
+        if record.code == dx.NON_FINITE:
+            value, infinite = (
+                ("log-probability", "+inf") if plan.kind == "logprob" else ("NLL", "-inf")
+            )
+            record.message = (
+                f"{n} row{'s' if n != 1 else ''} with a missing or NaN {value} "
+                f"(or {infinite}), or a missing count, skipped"
+            )
         if record.code == dx.ZERO_PROBABILITY:
-            n = record.count
             eps = plan.settings.eps
             clip = -math.log(eps) / plan.settings.base.log if eps > 0 else math.inf
             record.message = (
