@@ -18,12 +18,26 @@ from hypothesis import strategies as st
 
 import xent_cli.kernels.exact as exact
 import xent_cli.kernels.extract as extract
+from xent_cli.kernels import compiled
 from xent_cli.kernels.exact import ExactSums, exact_sum
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=150)
 MAX = 1.7976931348623157e308
 TINY = 5e-324
 INF, NAN = math.inf, math.nan
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each run test twice: with the compiled kernel (when built) and numpy's passes."""
+    if request.param == "compiled" and compiled.native is None:
+        pytest.skip("the compiled kernel is not built (XENT_NO_NATIVE, or no C compiler)")
+    if request.param == "numpy":
+        monkeypatch.setattr(compiled, "native", None)
+    return str(request.param)
+
+
+FIXTURES = settings(SETTINGS, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def reference(values: list[float]) -> float:
@@ -674,7 +688,7 @@ def _digits_of(value: int, width: int) -> list[int]:
     return [(value >> (26 * j)) & ((1 << 26) - 1) for j in range(width)]
 
 
-@SETTINGS
+@FIXTURES
 @given(
     st.lists(
         st.one_of(
@@ -692,7 +706,9 @@ def _digits_of(value: int, width: int) -> list[int]:
     ),
     st.integers(-45, 30),
 )
-def test_rounding_digits_without_python_integers_is_correct(values: list[int], d0: int) -> None:
+def test_rounding_digits_without_python_integers_is_correct(
+    kernel: str, values: list[int], d0: int
+) -> None:
     from xent_cli.kernels.digits import rounded_positive, to_float
 
     width = max(v.bit_length() for v in values) // 26 + 2
@@ -720,19 +736,6 @@ def runs(draw: st.DrawFn, elements: st.SearchStrategy[float] = any_floats) -> tu
     return n_buckets, starts, buckets, values
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each run test twice: with the compiled kernel (when built) and numpy's passes."""
-    if request.param == "compiled" and extract.native is None:
-        pytest.skip("the compiled kernel is not built (XENT_NO_NATIVE, or no C compiler)")
-    if request.param == "numpy":
-        monkeypatch.setattr(extract, "native", None)
-    return str(request.param)
-
-
-FIXTURES = settings(SETTINGS, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
 def exact_runs(found: extract.RunSums, starts: list[int]) -> list[Fraction]:
     """Each run's exact sum from ``run_sums``' levels and leftovers."""
     levels, left, rest = found
@@ -748,7 +751,7 @@ def exact_runs(found: extract.RunSums, starts: list[int]) -> list[Fraction]:
 def test_the_compiled_kernel_is_built() -> None:
     if os.environ.get("XENT_NO_NATIVE"):
         pytest.skip("XENT_NO_NATIVE is set")
-    assert extract.native is not None, "setup.py builds xent_cli/kernels/_native.c at install"
+    assert compiled.native is not None, "setup.py builds xent_cli/kernels/_native.c at install"
 
 
 @FIXTURES
@@ -800,17 +803,22 @@ def test_more_values_left_over_than_the_room_are_summed_by_numpy(
 
 
 def test_the_compiled_kernel_refuses_runs_outside_the_values() -> None:
-    if extract.native is None:
+    native = compiled.native
+    if native is None:
         pytest.skip("the compiled kernel is not built")
     values, sums = np.arange(1.0, 6.0), np.zeros((3, 3))
     room = np.zeros(5, np.int64), np.zeros(5)
     for starts in ([1, 2, 3], [0, 3, 3], [0, 2, 5], [0, 4, 2]):
         with pytest.raises(ValueError, match="starts"):
-            extract.native.run_sums(values, np.array(starts, np.int64), sums, *room)
+            native.run_sums(values, np.array(starts, np.int64), sums, *room)
     with pytest.raises(ValueError, match="sums"):
-        extract.native.run_sums(values, np.array([0, 2, 4], np.int64), sums[:2], *room)
+        native.run_sums(values, np.array([0, 2, 4], np.int64), sums[:2], *room)
     with pytest.raises(ValueError, match="empty"):
-        extract.native.run_sums(np.zeros(0), None, sums, *room)
+        native.run_sums(np.zeros(0), None, sums, *room)
+    digits, done, out = np.ones((4, 3), np.int64), np.zeros(4, np.uint8), np.zeros(4)
+    for width, d0, rows in ((5, 0, 4), (3, 0, 3), (0, 0, 4), (3, 1 << 50, 4)):
+        with pytest.raises(ValueError, match="rounded_positive"):
+            native.rounded_positive(digits, width, d0, done[:rows], out[:rows])
 
 
 @FIXTURES

@@ -281,8 +281,92 @@ release:
     return result;
 }
 
+/* Rows of normalised radix-2**26 digits (row value sum_j d_j 2**(26 (d0 + j)); every digit but
+ * the top in [0, 2**26), the top in [-2**26, 2**26)) correctly rounded to double, ties to
+ * even, for the rows whose value is positive and whose result is a normal double: the same
+ * as digits.py's rounded_positive. With a, b, c, d the top four digits and k + 1 the bits of
+ * a: q = (a << 52 - k) + ((b << 26) + c >> k) holds the top 53 bits, the next bits rem decide
+ * against half = 2**(k + 25), and any lower digit is the sticky bit. */
+static void round_rows(const int64_t *digits, Py_ssize_t n, Py_ssize_t width, long long d0,
+                       uint8_t *done, double *out) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t *row = digits + i * width;
+        Py_ssize_t t = width - 1;
+        while (t >= 0 && row[t] == 0) {
+            t--;
+        }
+        done[i] = 0;
+        out[i] = 0.0;
+        if (t < 0 || row[t] <= 0) {
+            continue;
+        }
+        int64_t a = row[t], b = t >= 1 ? row[t - 1] : 0, c = t >= 2 ? row[t - 2] : 0;
+        int64_t d = t >= 3 ? row[t - 3] : 0;
+        int sticky = 0;
+        for (Py_ssize_t j = 0; j + 3 < t; j++) {
+            sticky |= row[j] != 0;
+        }
+        int k = 63 - __builtin_clzll((unsigned long long)a);
+        int64_t low = (b << 26) + c;
+        int64_t q = (a << (52 - k)) + (low >> k);
+        int64_t rem = ((low & (((int64_t)1 << k) - 1)) << 26) + d;
+        int64_t half = (int64_t)1 << (k + 25);
+        q += (rem > half) | ((rem == half) & (sticky | (int)(q & 1)));
+        long long exponent = k + 26 * (d0 + (long long)t - 2);
+        if (-1000 < exponent && exponent < 960) {
+            done[i] = 1;
+            out[i] = ldexp((double)q, (int)exponent);
+        }
+    }
+}
+
+PyDoc_STRVAR(rounded_positive_doc,
+             "rounded_positive(digits, width, d0, done, out) -> None\n\n"
+             "digits: int64 rows of `width` normalised digits; done (uint8) and out (float64), "
+             "one per row, written: see digits.py's rounded_positive.");
+
+static PyObject *py_rounded_positive(PyObject *self, PyObject *args) {
+    PyObject *objects[3];
+    Py_ssize_t width;
+    long long d0;
+    if (!PyArg_ParseTuple(args, "OnLOO:rounded_positive", &objects[0], &width, &d0,
+                          &objects[1], &objects[2])) {
+        return NULL;
+    }
+    Py_buffer digits, done, out;
+    if (view(objects[0], &digits, 0, "digits") < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(objects[1], &done, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&digits);
+        return NULL;
+    }
+    if (view(objects[2], &out, 1, "out") < 0) {
+        PyBuffer_Release(&done);
+        PyBuffer_Release(&digits);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t n = width > 0 ? digits.len / 8 / width : 0;
+    if (width <= 0 || digits.len / 8 != n * width || done.len < n || out.len / 8 < n) {
+        PyErr_SetString(PyExc_ValueError, "rounded_positive: rows of width digits, one out each");
+    } else if (d0 < -(1LL << 40) || d0 > (1LL << 40)) {
+        PyErr_SetString(PyExc_ValueError, "rounded_positive: d0 out of range");
+    } else {
+        Py_BEGIN_ALLOW_THREADS;
+        round_rows(digits.buf, n, width, d0, done.buf, out.buf);
+        Py_END_ALLOW_THREADS;
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&done);
+    PyBuffer_Release(&digits);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"run_sums", py_run_sums, METH_VARARGS, run_sums_doc},
+    {"rounded_positive", py_rounded_positive, METH_VARARGS, rounded_positive_doc},
     {NULL, NULL, 0, NULL},
 };
 

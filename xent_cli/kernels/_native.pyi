@@ -1,4 +1,5 @@
-"""The compiled kernel (``_native.c``): exact per-run sums on a fixed grid."""
+"""The compiled kernels (``_native.c``): exact per-run sums on a fixed grid, and the
+correct rounding of rows of digits."""
 
 from typing import Any
 
@@ -9,3 +10,4 @@ TOO_MANY_LEFT: int
 def run_sums(
     values: Any, starts: Any | None, sums: Any, left_positions: Any, left_values: Any, /
 ) -> tuple[int, int]: ...
+def rounded_positive(digits: Any, width: int, d0: int, done: Any, out: Any, /) -> None: ...

@@ -21,26 +21,18 @@ every report is the same).
 from __future__ import annotations
 
 import math
-import os
 from types import ModuleType
 
 import numpy as np
 from numpy.typing import NDArray
 
+from xent_cli.kernels import compiled
 from xent_cli.kernels.digits import WORK
 
 #: Levels split before the values left are handed back (each level: 53 - bitlength(n) bits).
 MAX_LEVELS = 3
 #: Room for values left over by the compiled kernel (beyond it: the numpy version runs).
 LEFT_ROOM = 1 << 12
-
-native: ModuleType | None
-try:  # the same kernel compiled (setup.py; optional: not built without a C compiler)
-    from xent_cli.kernels import _native as native
-except ImportError:  # pragma: no cover (a build without the compiled kernel)
-    native = None
-if os.environ.get("XENT_NO_NATIVE"):  # (to compare, or to rule it out)
-    native = None
 
 RunSums = tuple[list[NDArray[np.float64]], NDArray[np.intp], NDArray[np.float64]]
 
@@ -56,8 +48,9 @@ def run_sums(values: NDArray[np.float64], starts: NDArray[np.intp] | None) -> Ru
     are left over whole. The compiled kernel (one grid per run) when it is built, else
     numpy's passes (one grid for all); the sums are exact either way.
     """
-    if native is not None and values.size:
-        return _compiled(native, values, starts)
+    kernel = compiled.native
+    if kernel is not None and values.size:
+        return _compiled(kernel, values, starts)
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if not (math.isfinite(low) and math.isfinite(high)):  # (NaN if any is NaN)
         return None
