@@ -157,7 +157,7 @@ def main() -> None:
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     print(byte_compile())  # (as pip install does: the peers' modules are compiled too)
-    probe = "import xent_cli.kernels.extract as e; print(e.native is not None)"
+    probe = "import xent_cli.kernels.compiled as c; print(c.native is not None)"
     compiled = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     print(f"compiled kernel: {'yes' if compiled.stdout.strip() == 'True' else 'no (numpy)'}")
     tokens = int(20_000_000 * args.scale)
