@@ -11,6 +11,7 @@ errors (exit 2).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -108,12 +109,12 @@ def score_batch(
         clip = -math.log(eps) if eps > 0 else math.inf
         loss = np.where(zero, (1.0 if tokens is None else tokens) * clip, loss)
     everything = bool(keep.all())
-    index = np.arange(n) if everything else np.flatnonzero(keep)
+    index = _every_row(n) if everything else np.flatnonzero(keep)
     take = {
         name: (values if everything else values[index]).astype(np.int64, copy=False)
         for name, values in counts.items()
     }
-    token_counts = take.get("tokens", np.ones(len(index), np.int64))
+    token_counts = take.get("tokens", _ones(len(index)))
     unit = {
         Per.token: token_counts,
         Per.byte: take.get("bytes"),
@@ -158,6 +159,22 @@ def score_batch(
             unit_is_one=plan.per is Per.token and plan.tokens_column is None,
         )
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _every_row(n: int) -> NDArray[np.intp]:
+    """``0 .. n - 1``, read-only and shared: most batches keep every row of the same size."""
+    rows = np.arange(n)
+    rows.flags.writeable = False
+    return rows
+
+
+@functools.lru_cache(maxsize=4)
+def _ones(n: int) -> NDArray[np.int64]:
+    """``n`` ones (one token per row), read-only and shared."""
+    ones = np.ones(n, np.int64)
+    ones.flags.writeable = False
+    return ones
 
 
 def _kept(doc: pa.Array | pa.ChunkedArray, index: NDArray[np.intp], n: int) -> pa.Array:

@@ -22,12 +22,14 @@ from numpy.typing import NDArray
 from xent_cli.core import diagnostics as dx
 from xent_cli.core.keys import KeyIndex
 from xent_cli.io.arrays import floats, numbers
+from xent_cli.kernels.digits import WORK
 from xent_cli.kernels.exact import ExactSums, grown_rows
 from xent_cli.metrics.calibration import CalibrationState
 
 # The float sums over rows, each exact (an ExactSums of one bucket)
 LOSS, LOSS_SQUARED, LOSS_TIMES_UNIT, P_TRUE, TOP_P = range(5)
 N_SUMS = 5
+SQUARES_SLOT = 12  # this thread's scratch array for a batch's squared losses
 COUNTS = ("tokens", "bytes", "words", "unit_squared", "n_p_true", "top1", "n_topk")
 _STATE_KIND = "xent_cli.token_state.TokenState"
 
@@ -271,7 +273,8 @@ class TokenState:
             self.sums[LOSS_TIMES_UNIT].add_sums(batch)
         else:
             self.sums[LOSS_TIMES_UNIT].add(None, loss * rows.unit)
-        self.sums[LOSS_SQUARED].add(None, loss * loss)
+        squares = np.multiply(loss, loss, out=WORK(SQUARES_SLOT, n).view(np.float64))
+        self.sums[LOSS_SQUARED].add(None, squares)  # (scratch: read before the next batch)
         if rows.p_true is not None:
             self.sums[P_TRUE].add(None, rows.p_true)
             self.counts["n_p_true"] += len(rows.p_true)
@@ -279,15 +282,16 @@ class TokenState:
             self.sums[TOP_P].add(None, rows.top_p)
             self.counts["top1"] += int(rows.top1.sum())
             self.counts["n_topk"] += len(rows.top1)
-        self.counts["tokens"] += int(rows.tokens.sum())
+        self.counts["tokens"] += n if rows.unit_is_one else int(rows.tokens.sum())
         if rows.n_bytes is not None:
             self.counts["bytes"] += int(rows.n_bytes.sum())
         if rows.words is not None:
             self.counts["words"] += int(rows.words.sum())
-        unit_int = rows.unit.astype(np.int64)
         if rows.unit_is_one:
             self.counts["unit_squared"] += n
-        elif len(unit_int) and int(unit_int.max()) < 1 << 20:  # the int64 sum cannot overflow
+            return
+        unit_int = rows.unit.astype(np.int64)
+        if len(unit_int) and int(unit_int.max()) < 1 << 20:  # the int64 sum cannot overflow
             self.counts["unit_squared"] += int((unit_int * unit_int).sum())
         else:
             self.counts["unit_squared"] += sum(int(u) * int(u) for u in unit_int.tolist())
