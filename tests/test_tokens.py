@@ -514,3 +514,13 @@ def test_a_mask_of_other_values_than_0_and_1_is_refused(tmp_path):
     assert "Traceback" not in result.stderr
     fine = write(tmp_path / "b.parquet", logprob=[-1.0, -3.0], loss_mask=[True, False])
     assert xent_cli.evaluate(fine).to_dict()["loss"] == 1.0
+
+
+def test_sums_of_squared_units_are_exact_beyond_int64():
+    from xent_cli.core.token_state import _sum_of_squares
+
+    big = np.array([2**31, 2**31 + 1, 3, 2**31], np.int64)
+    assert _sum_of_squares(big) == sum(int(u) ** 2 for u in big.tolist())  # > 2**63
+    small = np.arange(1000, dtype=np.int64)
+    assert _sum_of_squares(small) == sum(u * u for u in range(1000))
+    assert _sum_of_squares(np.zeros(0, np.int64)) == 0

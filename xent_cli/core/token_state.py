@@ -212,6 +212,14 @@ def _key_counts(
     return out
 
 
+def _sum_of_squares(units: NDArray[np.int64]) -> int:
+    """``Σ U²``, exact (in int64 when it cannot overflow, else in Python integers)."""
+    units = units.astype(np.int64, copy=False)
+    if len(units) and int(units.max()) ** 2 * len(units) < 1 << 63:
+        return int((units * units).sum())
+    return sum(int(u) * int(u) for u in units.tolist())
+
+
 DocumentSums = KeyedSums  # per document: tokens, bytes, words
 SLICE_SEPARATOR = "\x1f"  # between a slice key's values (the unit separator: not in data)
 
@@ -287,14 +295,7 @@ class TokenState:
             self.counts["bytes"] += int(rows.n_bytes.sum())
         if rows.words is not None:
             self.counts["words"] += int(rows.words.sum())
-        if rows.unit_is_one:
-            self.counts["unit_squared"] += n
-            return
-        unit_int = rows.unit.astype(np.int64)
-        if len(unit_int) and int(unit_int.max()) < 1 << 20:  # the int64 sum cannot overflow
-            self.counts["unit_squared"] += int((unit_int * unit_int).sum())
-        else:
-            self.counts["unit_squared"] += sum(int(u) * int(u) for u in unit_int.tolist())
+        self.counts["unit_squared"] += n if rows.unit_is_one else _sum_of_squares(rows.unit)
 
     def merge(self, other: TokenState) -> TokenState:
         """Both states (associative and commutative)."""
