@@ -97,7 +97,8 @@ class KeyedSums:
         else:  # (exact per run, then a few values per run)
             sums.add_runs(starts, codes, loss)
         self.loss.add_sums(sums, targets)
-        self.counts[targets] += _key_counts(codes, columns, len(targets), starts, len(loss))
+        counts = _key_counts(codes, columns, len(targets), starts, len(loss))
+        _add_rows(self.counts, targets, counts)
         return sums
 
     def add_documents(self, rows: TokenRows) -> ExactSums:
@@ -142,7 +143,7 @@ class KeyedSums:
         loss.add_sums(other.loss.head(len(other)), theirs)
         counts = np.zeros((loss.n_buckets, 3), np.int64)
         counts[: len(self)] = self.counts[: len(self)]
-        counts[theirs] += other.counts[: len(other)]
+        _add_rows(counts, theirs, other.counts[: len(other)])
         return KeyedSums(index, loss, counts)
 
     def finish(
@@ -189,6 +190,14 @@ class KeyedSums:
         return self.to_state() == other.to_state()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _add_rows(counts: NDArray[np.int64], rows: NDArray[np.intp], values: NDArray[np.int64]) -> None:
+    """``counts[rows] += values`` for distinct ``rows``, a column at a time (twice as fast as
+    indexing rows of a 2-d array)."""
+    for j in range(counts.shape[1]):
+        column = counts[:, j]
+        column[rows] += values[:, j]
 
 
 def _key_counts(
