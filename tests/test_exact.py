@@ -889,3 +889,23 @@ def test_long_single_bucket_additions_with_non_finite_values_follow_the_rules(
         mixed[100] = special
         assert same_bits(exact_sum(mixed), expected)
     assert same_bits(exact_sum(values), reference(values.tolist()))
+
+
+@pytest.mark.parametrize("n", [5, 3 * exact.PRESUM_MIN + 7])
+def test_squares_are_summed_exactly_from_scratch_space(kernel: str, n: int) -> None:
+    """``add_squares``: the exact sum of each float64 ``v * v``; the scratch is reused by the
+    next call (of another size) without changing what the first one added."""
+    rng = np.random.default_rng(n)
+    values = rng.normal(0, 3, n) * np.exp2(rng.integers(-30, 30, n).astype(np.float64))
+    sums = ExactSums(1)
+    sums.add_squares(values)
+    squares = [v * v for v in values.tolist()]
+    assert same_bits(sums.total(), reference(squares))
+    sums.add_squares(values[: n // 3])
+    assert same_bits(sums.total(), reference(squares + squares[: n // 3]))
+    with_inf = values.copy()
+    with_inf[1] = -INF
+    assert same_bits(exact_sum(with_inf * with_inf), INF)
+    special = ExactSums(1)
+    special.add_squares(with_inf)
+    assert same_bits(special.total(), INF)

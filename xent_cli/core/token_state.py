@@ -22,14 +22,12 @@ from numpy.typing import NDArray
 from xent_cli.core import diagnostics as dx
 from xent_cli.core.keys import KeyIndex
 from xent_cli.io.arrays import floats, numbers
-from xent_cli.kernels.digits import WORK
 from xent_cli.kernels.exact import ExactSums, grown_rows
 from xent_cli.metrics.calibration import CalibrationState
 
 # The float sums over rows, each exact (an ExactSums of one bucket)
 LOSS, LOSS_SQUARED, LOSS_TIMES_UNIT, P_TRUE, TOP_P = range(5)
 N_SUMS = 5
-SQUARES_SLOT = 12  # this thread's scratch array for a batch's squared losses
 COUNTS = ("tokens", "bytes", "words", "unit_squared", "n_p_true", "top1", "n_topk")
 _STATE_KIND = "xent_cli.token_state.TokenState"
 
@@ -294,8 +292,7 @@ class TokenState:
             self.sums[LOSS_TIMES_UNIT].add_sums(batch)
         else:
             self.sums[LOSS_TIMES_UNIT].add(None, loss * rows.unit)
-        squares = np.multiply(loss, loss, out=WORK(SQUARES_SLOT, n).view(np.float64))
-        self.sums[LOSS_SQUARED].add(None, squares)  # (scratch: read before the next batch)
+        self.sums[LOSS_SQUARED].add_squares(loss)
         if rows.p_true is not None:
             self.sums[P_TRUE].add(None, rows.p_true)
             self.counts["n_p_true"] += len(rows.p_true)

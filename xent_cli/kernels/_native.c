@@ -1,7 +1,8 @@
 /* Exact per-run sums on a fixed grid, compiled: the same method as extract.py's run_sums
- * (Rump, Ogita and Oishi's ExtractScalar), one pass over each run for its largest magnitude
- * and one for all its levels at once, with the GIL released. Optional: when this module is
- * not built, the numpy version runs and every result is the same (the sums are exact).
+ * (Rump, Ogita and Oishi's ExtractScalar), one pass over each run for its largest magnitude,
+ * then one pass per level over blocks of BLOCK values (in the cache), with the GIL released;
+ * and the correct rounding of rows of digits (digits.py's rounded_positive). Optional: when
+ * this module is not built, numpy's versions run and every result is the same.
  *
  * For a run of n finite doubles below 2**E in magnitude and W = min(50, 53 - bitlength(n)),
  * level l adds and subtracts C_l = 1.5 * 2**(E - (l + 1) W + 52): the piece p = (r + C_l) - C_l

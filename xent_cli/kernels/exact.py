@@ -63,6 +63,7 @@ from numpy.typing import NDArray
 
 from xent_cli.kernels.digits import (
     BITS,
+    SQUARES,
     WORK,
     Bins,
     Work,
@@ -196,6 +197,12 @@ class ExactSums:
                 self._pending += x.size
         if self._bins is not None and self._bins.size > BINS_BUDGET:
             self._fold()  # do not keep big bins between calls
+
+    def add_squares(self, values: NDArray[np.float64]) -> None:
+        """Add each ``v * v`` (as float64 rounds it) into bucket 0; the squares live in this
+        thread's scratch space, not in a new array per call."""
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        self.add(None, np.multiply(v, v, out=WORK(SQUARES, v.size).view(np.float64)))
 
     def add_runs(
         self, starts: NDArray[np.intp], buckets: NDArray[np.intp], values: NDArray[np.float64]
