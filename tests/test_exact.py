@@ -826,12 +826,34 @@ def test_the_compiled_kernel_refuses_runs_outside_the_values() -> None:
 def test_runs_are_summed_exactly_into_their_buckets(kernel: str, case: tuple) -> None:
     n_buckets, starts, buckets, values = case
     sums = ExactSums(n_buckets)
-    sums.add_runs(np.array(starts, np.intp), np.array(buckets, np.intp), np.array(values))
+    total = sums.add_runs(np.array(starts, np.intp), np.array(buckets, np.intp), np.array(values))
     lengths = np.diff(starts, append=len(values)).tolist()
     per_row = [b for b, k in zip(buckets, lengths, strict=True) for _ in range(k)]
     assert sums == filled(n_buckets, per_row, values)
     got = sums.finish()
     assert all(map(same_bits, got, references(per_row, values, n_buckets)))
+    assert total == filled(1, [0] * len(values), values)  # (what it returns: the sum of all)
+
+
+@pytest.mark.parametrize("spread", [1.0, 2.0**40])
+def test_runs_into_many_buckets_go_straight_into_their_digits(kernel: str, spread: float) -> None:
+    """A million documents: each batch's runs land in a few of very many buckets (no
+    batch-sized state in between); each bucket is its runs' exact sum."""
+    rng = np.random.default_rng(11)
+    n_buckets, n = 200_000, 30_000
+    values = np.abs(rng.normal(2.3, 1.5, n)).astype(np.float32).astype(np.float64)
+    values *= np.exp2(rng.integers(0, 2, n) * np.log2(spread))
+    starts = np.concatenate([[0], np.sort(rng.choice(np.arange(1, n), 2_000, False))])
+    buckets = rng.choice(n_buckets, len(starts), replace=False).astype(np.intp)
+    sums = ExactSums(n_buckets)
+    total = sums.add_runs(starts.astype(np.intp), buckets, values)
+    bounds = np.append(starts, n)
+    got = sums.finish()
+    for i in rng.choice(len(starts), 50, replace=False).tolist():
+        expected = reference(values[bounds[i] : bounds[i + 1]].tolist())
+        assert same_bits(got[buckets[i]], expected)
+    assert int(np.count_nonzero(got)) == len(starts)
+    assert same_bits(total.total(), reference(values.tolist()))
 
 
 @pytest.mark.parametrize("scale", [1.0, 2.0**-1000, 2.0**-1060, 2.0**960, 1e-300])

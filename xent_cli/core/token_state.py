@@ -77,10 +77,11 @@ class KeyedSums:
         ids); ``columns``: its counts (a None column adds nothing, ``1``: one per row). With
         ``starts`` (where runs of rows of one key start, if the caller knows), ``codes`` are
         per run, not per row.
-        Returns the rows' exact ``Σl`` per key of this call.
+        Returns the rows' exact ``Σl``, in buckets that add up to it.
 
-        The sums are made over this call's keys (few buckets: dense, fast), then added into
-        the keys' totals digit by digit (exact, O(keys) rather than O(all keys) per call).
+        Runs are summed exactly, and their few sums go straight into their keys' digits
+        (O(runs) per call, whatever the number of keys); rows without runs are summed over
+        this call's keys (few buckets: dense), then added into the keys' totals.
         """
         if isinstance(keys, np.ndarray):  # distinct ids: distinct numbers
             targets = self.index.number_ids(keys)
@@ -89,12 +90,12 @@ class KeyedSums:
             codes = local.reshape(-1)[codes]
         if len(self.index) > self.loss.n_buckets:
             self._grow(len(self.index))
-        sums = ExactSums(len(targets))
-        if starts is None:
+        if starts is None:  # (summed over this call's keys, then added into theirs)
+            sums = ExactSums(len(targets))
             sums.add(codes, loss, brief=True)
-        else:  # (exact per run, then a few values per run)
-            sums.add_runs(starts, codes, loss)
-        self.loss.add_sums(sums, targets)
+            self.loss.add_sums(sums, targets)
+        else:  # (exact per run, then a few values per run straight into their keys)
+            sums = self.loss.add_runs(starts, targets[codes], loss)
         counts = _key_counts(codes, columns, len(targets), starts, len(loss))
         _add_rows(self.counts, targets, counts)
         return sums

@@ -206,28 +206,35 @@ class ExactSums:
 
     def add_runs(
         self, starts: NDArray[np.intp], buckets: NDArray[np.intp], values: NDArray[np.float64]
-    ) -> None:
+    ) -> ExactSums:
         """Add ``values[starts[i]:starts[i + 1]]`` (the last run: to the end) into bucket
         ``buckets[i]``; runs non-empty, ``starts[0] == 0``. The same as :meth:`add` with each
         run's bucket repeated, faster for long runs: each run's sum is extracted exactly
         level by level (:func:`~xent_cli.kernels.extract.run_sums`), and only those few
-        sums per run reach the digits."""
+        sums per run reach the digits (straight into their buckets' digits when the buckets
+        are many). Returns the exact sum of all the values, in one bucket (from the same
+        few sums)."""
         v = np.asarray(values, dtype=np.float64).reshape(-1)
         b = np.asarray(buckets, np.intp).reshape(-1)
+        total = ExactSums(1)
         if v.size == 0:
-            return
+            return total
         found = run_sums(v, starts)
         if found is None:  # (inf and NaN are counted by add)
             self.add(np.repeat(b, np.diff(starts, append=v.size)), v, brief=True)
-            return
+            total.add(None, v)
+            return total
         levels, left, rest = found
         if levels:
             sums = np.concatenate(levels)
             used = np.flatnonzero(sums)
             self.add(np.tile(b, len(levels))[used], sums[used], brief=True)
+            total.add(None, sums[used])
         if left.size:
             runs = np.searchsorted(starts, left, side="right") - 1
             self.add(b[runs], rest, brief=True)
+            total.add(None, rest)
+        return total
 
     def _fold(self) -> None:
         """Fold the pending float64 bin sums into the int64 digits."""
