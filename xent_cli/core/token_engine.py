@@ -8,13 +8,14 @@ for the plan's columns only, in bounded batches, and folded into one
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
 
 from xent_cli.core import parallel
 from xent_cli.core.token_batch import score_batch
-from xent_cli.core.token_state import TokenState
+from xent_cli.core.token_state import KeyedSums, TokenState
 from xent_cli.core.tokens import TokenPlan, make_token_plan
 from xent_cli.errors import XentError
 from xent_cli.io.base import BatchSource
@@ -109,11 +110,17 @@ class TokenScan:
     def state(self, n_workers: int | None = None) -> TokenState:
         """The whole pass folded into one state (on ``n_workers`` threads: the same state)."""
         plan = self.plan
+        count = parallel.workers() if n_workers is None else n_workers
+        # the threads fold their batches' documents into one table, under a lock
+        documents = KeyedSums() if plan.doc_column is not None and count > 1 else None
+        lock = threading.Lock()
 
         def empty() -> TokenState:
             state = TokenState.empty(
                 plan.settings.top_warnings, plan.doc_column is not None, plan.slicer is not None
             )
+            if documents is not None:
+                state.sharing_documents(documents, lock)
             if plan.convention is not None:
                 state.calibration = CalibrationState.empty(plan.convention, 1, False)
             return state
@@ -122,7 +129,6 @@ class TokenScan:
             name, start, batch = item
             score_batch(plan, batch, start, state, name)
 
-        count = parallel.workers() if n_workers is None else n_workers
         return parallel.fold(self._numbered(), empty, add, count)
 
     def _numbered(self) -> Iterator[tuple[str, int, pa.RecordBatch]]:
