@@ -85,3 +85,20 @@ def test_ids_continuing_past_the_largest_are_appended_and_copies_stay_apart() ->
     assert index.number_ids(np.array([-1, 3001, 0])).tolist() == [3003, 3000, 0]
     assert len(index) == 3004
     assert len(copy) == 3001
+
+
+def test_a_key_named_twice_in_one_call_is_one_key_with_both_rows() -> None:
+    from fractions import Fraction
+
+    from xent_cli.core.token_state import KeyedSums
+
+    sums = KeyedSums()
+    loss = np.array([0.1, 2.0, 3.0, 0.7])
+    total = sums.add(["a", "b", "a"], np.array([0, 1, 2, 0]), loss, [1, None, None])
+    sums.add(["b", "c"], np.array([0, 1]), np.array([0.5, 0.25]), [1, None, None])
+    keys, losses, counts = sums.finish(ordered=True)
+    assert keys == ["a", "b", "c"]
+    expected_a = float(Fraction(0.1) + Fraction(3.0) + Fraction(0.7))
+    assert losses.tolist() == [expected_a, 2.5, 0.25]
+    assert counts[:, 0].tolist() == [3, 2, 1]
+    assert total.total() == float(sum(map(Fraction, loss.tolist())))

@@ -24,7 +24,8 @@ from numpy.typing import NDArray
 from xent_cli.core import diagnostics as dx
 from xent_cli.core.keys import KeyIndex
 from xent_cli.io.arrays import floats, numbers
-from xent_cli.kernels.exact import ExactSums, grown_rows
+from xent_cli.kernels.exact import ExactSums, grown_rows, one_sum
+from xent_cli.kernels.extract import run_pieces
 from xent_cli.metrics.calibration import CalibrationState
 
 # The float sums over rows, each exact (an ExactSums of one bucket)
@@ -74,37 +75,54 @@ class KeyedSums:
         loss: NDArray[np.float64],
         columns: Sequence[NDArray[np.int64] | int | None],
         starts: NDArray[np.intp] | None = None,
+        lock: threading.Lock | None = None,
     ) -> ExactSums:
         """Fold rows in: row ``i`` belongs to ``keys[codes[i]]`` (texts, or distinct integer
         ids); ``columns``: its counts (a None column adds nothing, ``1``: one per row). With
         ``starts`` (where runs of rows of one key start, if the caller knows), ``codes`` are
-        per run, not per row.
+        per run, not per row. ``lock``: held while the table changes (the work per row is
+        done before, outside it).
         Returns the rows' exact ``Σl``, in buckets that add up to it.
 
-        Runs are summed exactly, and their few sums go straight into their keys' digits
-        (O(runs) per call, whatever the number of keys); rows without runs are summed over
-        this call's keys (few buckets: dense), then added into the keys' totals.
+        Runs are summed exactly into a few values each, which go straight into their keys'
+        digits (O(runs) per call, whatever the number of keys); rows without runs are
+        summed over this call's keys (few buckets: dense), then added into the keys' totals.
         """
-        if isinstance(keys, np.ndarray):  # distinct ids: distinct numbers
-            targets = self.index.number_ids(keys)
-        else:  # texts may name one key twice (``7`` and ``7.0``)
-            targets, local = np.unique(self.index.number_texts(keys), return_inverse=True)
-            codes = local.reshape(-1)[codes]
-        if len(self.index) > self.loss.n_buckets:
-            self._grow(len(self.index))
-        if starts is None:  # (summed over this call's keys, then added into theirs)
-            sums = ExactSums(len(targets))
-            sums.add(codes, loss, brief=True)
-            self.loss.add_sums(sums, targets)
-        else:  # (exact per run, then a few values per run straight into their keys)
-            sums = self.loss.add_runs(starts, targets[codes], loss)
-        counts = _key_counts(codes, columns, len(targets), starts, len(loss))
-        _add_rows(self.counts, targets, counts)
-        return sums
+        if not isinstance(keys, np.ndarray):  # texts may name one key twice (``0``, ``-0``)
+            first: dict[str, int] = {}
+            codes = np.array([first.setdefault(k, len(first)) for k in keys], np.intp)[codes]
+            keys = list(first)
+        local = pieces = None
+        if starts is None:  # (summed over this call's keys: few buckets, dense)
+            local = ExactSums(len(keys))
+            local.add(codes, loss, brief=True)
+        else:
+            pieces = run_pieces(loss, starts)
+        counts = _key_counts(codes, columns, len(keys), starts, len(loss))
+        with lock or nullcontext():
+            if isinstance(keys, np.ndarray):  # distinct ids: distinct numbers
+                targets = self.index.number_ids(keys)
+            else:
+                targets = self.index.number_texts(keys)
+            if len(self.index) > self.loss.n_buckets:
+                self._grow(len(self.index))
+            if local is not None:
+                self.loss.add_sums(local, targets)
+            elif pieces is not None:  # (a few values per run)
+                runs, values = pieces
+                self.loss.add(targets[codes[runs]], values, brief=True)
+            else:  # (runs with an inf or NaN: counted by add)
+                assert starts is not None
+                per_row = np.repeat(targets[codes], np.diff(starts, append=len(loss)))
+                self.loss.add(per_row, loss, brief=True)
+            _add_rows(self.counts, targets, counts)
+        if local is not None:
+            return local
+        return one_sum(loss if pieces is None else pieces[1])
 
-    def add_documents(self, rows: TokenRows) -> ExactSums:
-        """Fold a batch's rows into their documents' sums (tokens, bytes, words); returns
-        the batch's exact ``Σl`` per document of the batch."""
+    def add_documents(self, rows: TokenRows, lock: threading.Lock | None = None) -> ExactSums:
+        """Fold a batch's rows into their documents' sums (tokens, bytes, words; ``lock``:
+        see :meth:`add`); returns the batch's exact ``Σl``."""
         assert rows.doc is not None
         doc = rows.doc.combine_chunks() if isinstance(rows.doc, pa.ChunkedArray) else rows.doc
         keys: Sequence[str] | NDArray[np.int64]
@@ -129,7 +147,8 @@ class KeyedSums:
                 keys = [document_key(v) for v in values.to_pylist()]
             starts = None
         tokens = 1 if rows.unit_is_one else rows.tokens  # (one token per row: runs' lengths)
-        return self.add(keys, local, rows.loss, [tokens, rows.n_bytes, rows.words], starts)
+        columns = [tokens, rows.n_bytes, rows.words]
+        return self.add(keys, local, rows.loss, columns, starts, lock)
 
     def _grow(self, n: int) -> None:
         room = max(n, 2 * self.loss.n_buckets, 1024)
@@ -296,8 +315,7 @@ class TokenState:
             return
         loss = rows.loss
         if self.documents is not None:  # the batch's Σl: its documents' sums, added up
-            with self.documents_lock or nullcontext():
-                batch = self.documents.add_documents(rows)
+            batch = self.documents.add_documents(rows, self.documents_lock)
         else:
             batch = ExactSums(1)
             batch.add(None, loss)

@@ -74,7 +74,7 @@ from xent_cli.kernels.digits import (
     special,
     split_doubles,
 )
-from xent_cli.kernels.extract import run_sums
+from xent_cli.kernels.extract import run_pieces, run_sums
 from xent_cli.kernels.mergeable import require_mergeable
 
 __all__ = [
@@ -85,6 +85,7 @@ __all__ = [
     "ExactSums",
     "exact_sum",
     "grown_rows",
+    "one_sum",
     "totals",
 ]
 
@@ -210,31 +211,21 @@ class ExactSums:
         """Add ``values[starts[i]:starts[i + 1]]`` (the last run: to the end) into bucket
         ``buckets[i]``; runs non-empty, ``starts[0] == 0``. The same as :meth:`add` with each
         run's bucket repeated, faster for long runs: each run's sum is extracted exactly
-        level by level (:func:`~xent_cli.kernels.extract.run_sums`), and only those few
-        sums per run reach the digits (straight into their buckets' digits when the buckets
-        are many). Returns the exact sum of all the values, in one bucket (from the same
-        few sums)."""
+        level by level (:func:`~xent_cli.kernels.extract.run_pieces`), and only those few
+        values per run reach the digits (straight into their buckets' digits when the
+        buckets are many). Returns the exact sum of all the values, in one bucket (from
+        the same few values)."""
         v = np.asarray(values, dtype=np.float64).reshape(-1)
         b = np.asarray(buckets, np.intp).reshape(-1)
-        total = ExactSums(1)
         if v.size == 0:
-            return total
-        found = run_sums(v, starts)
-        if found is None:  # (inf and NaN are counted by add)
+            return ExactSums(1)
+        pieces = run_pieces(v, starts)
+        if pieces is None:  # (inf and NaN are counted by add)
             self.add(np.repeat(b, np.diff(starts, append=v.size)), v, brief=True)
-            total.add(None, v)
-            return total
-        levels, left, rest = found
-        if levels:
-            sums = np.concatenate(levels)
-            used = np.flatnonzero(sums)
-            self.add(np.tile(b, len(levels))[used], sums[used], brief=True)
-            total.add(None, sums[used])
-        if left.size:
-            runs = np.searchsorted(starts, left, side="right") - 1
-            self.add(b[runs], rest, brief=True)
-            total.add(None, rest)
-        return total
+            return one_sum(v)
+        runs, sums = pieces
+        self.add(b[runs], sums, brief=True)
+        return one_sum(sums)
 
     def _fold(self) -> None:
         """Fold the pending float64 bin sums into the int64 digits."""
@@ -655,6 +646,13 @@ def _presummed(v: NDArray[np.float64]) -> NDArray[np.float64]:
         return v
     levels, _, rest = found
     return np.concatenate([*levels, rest])
+
+
+def one_sum(values: NDArray[np.float64]) -> ExactSums:
+    """The exact sum of ``values``, in one bucket."""
+    total = ExactSums(1)
+    total.add(None, values)
+    return total
 
 
 def grown_rows(rows: NDArray[np.int64], n: int) -> NDArray[np.int64]:

@@ -57,6 +57,23 @@ def run_sums(values: NDArray[np.float64], starts: NDArray[np.intp] | None) -> Ru
     return _passes(values, starts, max(-low, high))
 
 
+def run_pieces(
+    values: NDArray[np.float64], starts: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], NDArray[np.float64]] | None:
+    """Each run's exact sum as a few values: (the run of each value, the values), zeros
+    left out; or None if a value is inf or NaN. From :func:`run_sums`' levels and
+    leftovers."""
+    found = run_sums(values, starts)
+    if found is None:
+        return None
+    levels, left, rest = found
+    runs = np.arange(len(starts), dtype=np.intp)
+    sums = np.concatenate([*levels, rest])
+    of = np.concatenate([*([runs] * len(levels)), np.searchsorted(starts, left, "right") - 1])
+    used = np.flatnonzero(sums)
+    return of[used].astype(np.intp, copy=False), sums[used]
+
+
 def _compiled(
     kernel: ModuleType, values: NDArray[np.float64], starts: NDArray[np.intp] | None
 ) -> RunSums | None:
