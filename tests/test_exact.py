@@ -819,6 +819,9 @@ def test_the_compiled_kernel_refuses_runs_outside_the_values() -> None:
     for width, d0, rows in ((5, 0, 4), (3, 0, 3), (0, 0, 4), (3, 1 << 50, 4)):
         with pytest.raises(ValueError, match="rounded_positive"):
             native.rounded_positive(digits, width, d0, done[:rows], out[:rows])
+    for width in (0, 5):
+        with pytest.raises(ValueError, match="carry"):
+            native.carry(digits, width)
 
 
 @FIXTURES
@@ -872,7 +875,7 @@ def test_runs_of_float32_and_float64_values_at_any_scale(kernel: str, scale: flo
         assert all(map(same_bits, sums.finish(), expected))
 
 
-def test_carry_keeps_each_rows_value_and_normalises_over_blocks_of_rows() -> None:
+def test_carry_keeps_each_rows_value_and_normalises_over_blocks_of_rows(kernel: str) -> None:
     from xent_cli.kernels.digits import BITS, CARRY_ROWS, carry
 
     rng = np.random.default_rng(3)

@@ -1,7 +1,8 @@
 /* Exact per-run sums on a fixed grid, compiled: the same method as extract.py's run_sums
  * (Rump, Ogita and Oishi's ExtractScalar), one pass over each run for its largest magnitude,
  * then one pass per level over blocks of BLOCK values (in the cache), with the GIL released;
- * and the correct rounding of rows of digits (digits.py's rounded_positive). Optional: when
+ * and the carrying and correct rounding of rows of digits (digits.py's carry and
+ * rounded_positive). Optional: when
  * this module is not built, numpy's versions run and every result is the same.
  *
  * For a run of n finite doubles below 2**E in magnitude and W = min(50, 53 - bitlength(n)),
@@ -365,7 +366,56 @@ static PyObject *py_rounded_positive(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* Carries rippled up each row of radix-2**26 digits, in place: every digit but the top is
+ * left in [0, 2**26), its carry (arithmetic shift: floor) added to the next. The same as
+ * digits.py's carry over the columns; |digit| < 2**62 keeps every step within int64.
+ * Returns whether a top digit is left outside [-2**26, 2**26) (it needs a digit above). */
+static int carry_rows(int64_t *digits, Py_ssize_t n, Py_ssize_t width) {
+    int64_t outside = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t *row = digits + i * width;
+        for (Py_ssize_t j = 0; j + 1 < width; j++) {
+            row[j + 1] += row[j] >> 26;
+            row[j] &= ((int64_t)1 << 26) - 1;
+        }
+        int64_t top = row[width - 1] >> 26;
+        outside |= top ^ (top >> 63); /* 0 for top in {0, -1} */
+    }
+    return outside != 0;
+}
+
+PyDoc_STRVAR(carry_doc, "carry(digits, width) -> bool\n\n"
+                        "digits: int64 rows of `width` digits, carried in place (every digit "
+                        "but the top then in [0, 2**26)): see digits.py's carry. True if a top "
+                        "digit is left outside [-2**26, 2**26).");
+
+static PyObject *py_carry(PyObject *self, PyObject *args) {
+    PyObject *object;
+    Py_ssize_t width;
+    if (!PyArg_ParseTuple(args, "On:carry", &object, &width)) {
+        return NULL;
+    }
+    Py_buffer digits;
+    if (view(object, &digits, 1, "digits") < 0) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t n = width > 0 ? digits.len / 8 / width : 0;
+    if (width <= 0 || digits.len / 8 != n * width) {
+        PyErr_SetString(PyExc_ValueError, "carry: rows of width digits");
+    } else {
+        int outside;
+        Py_BEGIN_ALLOW_THREADS;
+        outside = carry_rows(digits.buf, n, width);
+        Py_END_ALLOW_THREADS;
+        result = PyBool_FromLong(outside);
+    }
+    PyBuffer_Release(&digits);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"carry", py_carry, METH_VARARGS, carry_doc},
     {"run_sums", py_run_sums, METH_VARARGS, run_sums_doc},
     {"rounded_positive", py_rounded_positive, METH_VARARGS, rounded_positive_doc},
     {NULL, NULL, 0, NULL},

@@ -1,5 +1,5 @@
 """The compiled kernels (``_native.c``): exact per-run sums on a fixed grid, and the
-correct rounding of rows of digits."""
+carrying and correct rounding of rows of digits."""
 
 from typing import Any
 
@@ -11,3 +11,4 @@ def run_sums(
     values: Any, starts: Any | None, sums: Any, left_positions: Any, left_values: Any, /
 ) -> tuple[int, int]: ...
 def rounded_positive(digits: Any, width: int, d0: int, done: Any, out: Any, /) -> None: ...
+def carry(digits: Any, width: int, /) -> bool: ...

@@ -52,7 +52,11 @@ def carry(digits: NDArray[np.int64]) -> NDArray[np.int64]:
     in cache): each digit's carry is added to the next before that one is split.
     """
     n_rows, width = digits.shape
-    if width > 1:
+    kernel = compiled.native
+    if width and kernel is not None and digits.flags.c_contiguous:
+        if not kernel.carry(digits, width):  # (the same ripple, row by row; the top fits)
+            return digits
+    elif width > 1:
         for start in range(0, n_rows, CARRY_ROWS):
             columns = digits[start : start + CARRY_ROWS].T.copy()
             for j in range(width - 1):
