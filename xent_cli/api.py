@@ -4,21 +4,28 @@ process (a :class:`~xent_cli.core.engine.Scan`) or on a Dask cluster
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xent_cli.core.engine import ProgressCallback, Scan
-from xent_cli.core.partials import Partial
-from xent_cli.core.report import Report, build_report
-from xent_cli.core.state import EvalState
 from xent_cli.core.token_engine import TokenScan
-from xent_cli.core.token_partials import TokenPartial
-from xent_cli.core.token_report import TokenReport, build_token_report
-from xent_cli.core.token_state import TokenState
 from xent_cli.core.tokens import is_token_layout
 from xent_cli.io.base import BatchSource
 from xent_cli.io.sources import make_sources
 from xent_cli.options import Settings, make_settings
+
+if TYPE_CHECKING:  # (a token file's run never loads the classifier's modules, nor they its)
+    from xent_cli.core.engine import Scan
+    from xent_cli.core.partials import Partial
+    from xent_cli.core.report import Report
+    from xent_cli.core.state import EvalState
+    from xent_cli.core.token_partials import TokenPartial
+    from xent_cli.core.token_report import TokenReport
+    from xent_cli.core.token_state import TokenState
+
+__all__ = ["Run", "TokenRun", "TokenScan", "evaluate", "make_settings", "make_sources", "run_scan"]
+
+ProgressCallback = Callable[[int, "int | None"], None]
 
 
 def evaluate(
@@ -58,6 +65,8 @@ class Run:
     state: EvalState
 
     def report(self, *, min_slice_size: int | None = None) -> Report:
+        from xent_cli.core.report import build_report
+
         scan = self.scan
         return build_report(
             scan.plan, self.state, scan.files, scan.input_names(), min_slice_size=min_slice_size
@@ -65,6 +74,8 @@ class Run:
 
     def partial(self) -> Partial:
         """The state as ``--save-state`` writes it (for ``xent merge``)."""
+        from xent_cli.core.partials import Partial
+
         return Partial(self.scan.plan, self.state, self.scan.files)
 
 
@@ -76,6 +87,8 @@ class TokenRun:
     state: TokenState
 
     def report(self, *, min_slice_size: int | None = None) -> TokenReport:
+        from xent_cli.core.token_report import build_token_report
+
         scan = self.scan
         return build_token_report(
             scan.plan, self.state, scan.files, scan.input_names(), min_slice_size=min_slice_size
@@ -83,6 +96,8 @@ class TokenRun:
 
     def partial(self) -> TokenPartial:
         """The state as ``--save-state`` writes it (for ``xent merge``)."""
+        from xent_cli.core.token_partials import TokenPartial
+
         return TokenPartial(self.scan.plan, self.state, self.scan.files)
 
 
@@ -100,6 +115,8 @@ def run_scan(
     if sources and is_token_layout(sources[0].schema, settings):
         return _run_tokens(sources, settings, on_progress, dask)
     if dask is None:
+        from xent_cli.core.engine import Scan
+
         scan = Scan(sources, settings, on_progress)
         return Run(scan, scan.state())
     from xent_cli.core.cluster import connect, evaluate_on
