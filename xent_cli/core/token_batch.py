@@ -6,7 +6,8 @@ document id (warning ``missing-document``), rows with a NaN or missing value or 
 (``non-finite``). A log-probability of ``-inf`` (an NLL of ``+inf``) is a zero probability:
 its loss is clipped to ``-log(eps)`` per token (warning ``zero-probability``). A positive
 log-probability beyond rounding, a negative NLL, and a count of tokens below 1 are input
-errors (exit 2).
+errors (exit 2). A token's probability ``exp(logprob)`` is :mod:`~xent_cli.kernels.exponential`'s
+(the same bits on every machine).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from xent_cli.core.token_state import SLICE_SEPARATOR, TokenRows, TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import arrow_indices, floats, is_text, null_mask, numbers
+from xent_cli.kernels.exponential import exp
 from xent_cli.metrics.confidence import Confidences
 from xent_cli.options import Per
 
@@ -125,11 +127,11 @@ def score_batch(
     if not plan.tokens_known:  # rows of whole documents (lm-eval): no token's probability
         p_true = None
     elif plan.tokens_column is None:
-        p_true = np.exp(logprob if zero is None else np.where(zero, -np.inf, logprob))
+        p_true = exp(logprob if zero is None else np.where(zero, -np.inf, logprob))
         p_true = p_true if everything else p_true[index]
     else:  # a row of one token: its probability; a longer span's is no token's
         kept = logprob if everything else logprob[index]
-        p_true = np.exp(kept[token_counts == 1])  # (exp(-inf) = 0: a zero probability)
+        p_true = exp(kept[token_counts == 1])  # (exp(-inf) = 0: a zero probability)
     if plan.topk_column is not None:
         value_type = batch.column(plan.value_column).type
         top1, top_p, has = _top(batch.column(plan.topk_column), logprob, value_type)
@@ -280,7 +282,7 @@ def _top(
         own = own.astype(np.float32).astype(np.float64)
         top = top.astype(np.float32).astype(np.float64)
     best = np.maximum(top, own)
-    return own >= best, np.exp(best), has
+    return own >= best, exp(best), has
 
 
 def _warn(state: TokenState, code: str, first_row: int, which: NDArray[np.bool_]) -> None:

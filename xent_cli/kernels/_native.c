@@ -414,7 +414,119 @@ static PyObject *py_carry(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* exp of each value: exponential.py's method, step for step (every operation an IEEE double
+ * operation; the build passes -ffp-contract=off, so no multiply-add is fused), hence the same
+ * bits as its numpy version. table: N pairs (the bits of t_j, those of s_j less j << 45). */
+#define EXP_N 128
+static double exp_scaled(double x, const uint64_t *table, int shift) {
+    double kd = x * 0x1.71547652b82fep+7 + 0x1.8p52;
+    uint64_t ki;
+    memcpy(&ki, &kd, 8);
+    kd -= 0x1.8p52;
+    double r = (x - kd * 0x1.62e42ff000000p-8) - kd * -0x1.718432a1b0e26p-42;
+    uint64_t j = ki % EXP_N;
+    double tail, scale;
+    memcpy(&tail, &table[2 * j], 8);
+    uint64_t bits = table[2 * j + 1] + (ki << 45) + ((uint64_t)(int64_t)shift << 52);
+    memcpy(&scale, &bits, 8);
+    double r2 = r * r;
+    double tmp = tail + r + r2 * (0.5 + r * (1.0 / 6)) + r2 * r2 * (1.0 / 24 + r * (1.0 / 120));
+    double y = scale + scale * tmp;
+    return shift == 0 ? y : shift > 0 ? y * 0x1p-1022 : y * 0x1p1009;
+}
+
+/* The same steps on LANES values at once (x all within [-708, 709]). */
+static inline __attribute__((always_inline)) Doubles exp_lanes(Doubles x,
+                                                              const uint64_t *table) {
+    Doubles kd = x * 0x1.71547652b82fep+7 + 0x1.8p52;
+    Bits ki = (Bits)kd;
+    kd -= 0x1.8p52;
+    Doubles r = (x - kd * 0x1.62e42ff000000p-8) - kd * -0x1.718432a1b0e26p-42;
+    Bits j = ki & (EXP_N - 1), sbits;
+    Doubles tail;
+    for (int lane = 0; lane < LANES; lane++) {
+        memcpy(&tail[lane], &table[2 * j[lane]], 8);
+        sbits[lane] = (int64_t)table[2 * j[lane] + 1];
+    }
+    sbits += ki << 45;
+    Doubles scale = (Doubles)sbits, r2 = r * r;
+    Doubles tmp = tail + r + r2 * (0.5 + r * (1.0 / 6)) + r2 * r2 * (1.0 / 24 + r * (1.0 / 120));
+    return scale + scale * tmp;
+}
+
+static double exp_one(double v, const uint64_t *table) {
+    if (v >= -708.0 && v <= 709.0) {
+        return exp_scaled(v, table, 0);
+    }
+    if (v < -746.0) {
+        return 0.0;
+    }
+    if (v > 709.79) {
+        return HUGE_VAL;
+    }
+    if (v < -708.0) {
+        return exp_scaled(v, table, 1022);
+    }
+    return exp_scaled(v, table, v > 709.0 ? -1009 : 0); /* (0: NaN) */
+}
+
+WIDE static void exp_values(const double *x, Py_ssize_t n, const uint64_t *table, double *out) {
+    Py_ssize_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        Doubles v;
+        memcpy(&v, x + i, sizeof v);
+        Bits inside = (v >= -708.0) & (v <= 709.0);
+        if (inside[0] & inside[1] & inside[2] & inside[3]) {
+            Doubles y = exp_lanes(v, table);
+            memcpy(out + i, &y, sizeof y);
+        } else {
+            for (int lane = 0; lane < LANES; lane++) {
+                out[i + lane] = exp_one(x[i + lane], table);
+            }
+        }
+    }
+    for (; i < n; i++) {
+        out[i] = exp_one(x[i], table);
+    }
+}
+
+PyDoc_STRVAR(exp_doc, "exp(values, table, out) -> None\n\n"
+                      "values, out: float64 (out written); table: uint64, 2 x 128: see "
+                      "exponential.py.");
+
+static PyObject *py_exp(PyObject *self, PyObject *args) {
+    PyObject *objects[3];
+    if (!PyArg_ParseTuple(args, "OOO:exp", &objects[0], &objects[1], &objects[2])) {
+        return NULL;
+    }
+    static const char *names[3] = {"values", "table", "out"};
+    Py_buffer buffers[3];
+    int held = 0;
+    for (; held < 3; held++) {
+        if (view(objects[held], &buffers[held], held == 2, names[held]) < 0) {
+            break;
+        }
+    }
+    PyObject *result = NULL;
+    if (held == 3) {
+        Py_ssize_t n = buffers[0].len / 8;
+        if (buffers[1].len != 2 * EXP_N * 8 || buffers[2].len / 8 < n) {
+            PyErr_SetString(PyExc_ValueError, "exp: a table of 2 x 128 and an out per value");
+        } else {
+            Py_BEGIN_ALLOW_THREADS;
+            exp_values(buffers[0].buf, n, buffers[1].buf, buffers[2].buf);
+            Py_END_ALLOW_THREADS;
+            result = Py_NewRef(Py_None);
+        }
+    }
+    while (held-- > 0) {
+        PyBuffer_Release(&buffers[held]);
+    }
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"exp", py_exp, METH_VARARGS, exp_doc},
     {"carry", py_carry, METH_VARARGS, carry_doc},
     {"run_sums", py_run_sums, METH_VARARGS, run_sums_doc},
     {"rounded_positive", py_rounded_positive, METH_VARARGS, rounded_positive_doc},
