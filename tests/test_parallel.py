@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +74,30 @@ def test_coalesce_keeps_rows_and_order_in_batches_of_about_the_size_asked() -> N
     assert [b.num_rows for b in by_bytes] == [73, 202, 69]
     halves = [pa.record_batch({"x": np.arange(k)}) for k in (40, 30, 3, 40, 2)]
     assert [b.num_rows for b in coalesce(iter(halves), 64, 1 << 30)] == [40, 73, 2]
+
+
+def test_parquet_is_read_in_batches_of_the_rows_a_token_pass_asks_for(tmp_path: Path) -> None:
+    """No 65,536-row batches joined (a copy of every row): Parquet is asked for the pass's
+    batch size (its reader fills batches across row groups)."""
+    n = 2 * BATCH_ROWS + 1000
+    table = pa.table({"doc_id": np.arange(n) // 40, "logprob": -np.ones(n)})
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, row_group_size=BATCH_ROWS + 500)
+    (source,) = make_sources([str(path)], InputFormat.auto)
+    sizes = [b.num_rows for b in source.batches(["doc_id", "logprob"], {}, rows=BATCH_ROWS)]
+    assert sizes == [BATCH_ROWS, BATCH_ROWS, 1000]
+    assert max(b.num_rows for b in source.batches(["doc_id"], {})) < BATCH_ROWS  # (its own)
+    asked: list[int | None] = []
+    read = source.batches
+
+    def recorded(columns: list[str], types: dict, rows: int | None = None) -> Iterator:
+        asked.append(rows)
+        return read(columns, types, rows)
+
+    source.batches = recorded  # type: ignore[method-assign]
+    scan = TokenScan([source], make_settings())
+    assert [b.num_rows for b in scan._read(source)] == sizes
+    assert asked == [BATCH_ROWS]
 
 
 def test_token_states_are_equal_on_any_number_of_threads(tmp_path: Path) -> None:

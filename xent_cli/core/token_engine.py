@@ -25,7 +25,7 @@ from xent_cli.metrics.calibration import CalibrationState
 from xent_cli.options import InputFormat, Settings
 
 READ_AHEAD_BYTES = 4 << 20
-#: Token rows are narrow: batches of a million rows (at most 64 MiB) keep the per-batch
+#: Token rows are narrow: batches of 262,144 rows (at most 64 MiB) keep the per-batch
 #: work (keying documents, folding exact sums) small beside the per-row work.
 BATCH_ROWS = 1 << 18
 BATCH_BYTES = 64 << 20
@@ -84,9 +84,8 @@ class TokenScan:
                 f"{source.name}: column {missing[0]!r} not found "
                 f"(it is in {self.sources[0].name}; several files must share their columns)"
             )
-        batches = coalesce(
-            source.batches(needed, self._types(source, plan)), BATCH_ROWS, BATCH_BYTES
-        )
+        asked = source.batches(needed, self._types(source, plan), rows=BATCH_ROWS)
+        batches = coalesce(asked, BATCH_ROWS, BATCH_BYTES)
         if source.size is None or source.size > READ_AHEAD_BYTES:
             batches = prefetch(batches)
         return batches

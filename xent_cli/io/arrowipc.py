@@ -72,7 +72,7 @@ class ArrowSource:
         return int((self.size or 0) * min(self._rows_read / self._total_rows, 1.0))
 
     def batches(
-        self, columns: Sequence[str], types: dict[str, pa.DataType]
+        self, columns: Sequence[str], types: dict[str, pa.DataType], rows: int | None = None
     ) -> Iterator[pa.RecordBatch]:
         reader = self._first if self._first is not None else self._reader()
         self._first = None

@@ -38,8 +38,12 @@ class BatchSource(Protocol):
         ...
 
     def batches(
-        self, columns: Sequence[str], types: dict[str, pa.DataType]
-    ) -> Iterator[pa.RecordBatch]: ...
+        self, columns: Sequence[str], types: dict[str, pa.DataType], rows: int | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The ``columns`` (as ``types`` asks, where given) in record batches; ``rows``:
+        about how many rows a batch should hold for the consumer (a hint, which formats
+        whose batches are cut by bytes or as written may ignore; None: the format's own)."""
+        ...
 
 
 def arrow_error(name: str, error: Exception, columns: Sequence[str] = ()) -> XentError:

@@ -33,10 +33,10 @@ class TableSource:
         return cls(pa.Table.from_pandas(frame, preserve_index=False))
 
     def batches(
-        self, columns: Sequence[str], types: dict[str, pa.DataType]
+        self, columns: Sequence[str], types: dict[str, pa.DataType], rows: int | None = None
     ) -> Iterator[pa.RecordBatch]:
         yield from self._table.select(list(columns)).to_batches(
-            max_chunksize=base.PARQUET_BATCH_ROWS
+            max_chunksize=base.PARQUET_BATCH_ROWS if rows is None else rows
         )
 
 
@@ -56,7 +56,7 @@ class StreamSource:
         return 0
 
     def batches(
-        self, columns: Sequence[str], types: dict[str, pa.DataType]
+        self, columns: Sequence[str], types: dict[str, pa.DataType], rows: int | None = None
     ) -> Iterator[pa.RecordBatch]:
         if self._started:
             raise XentError(f"{self.name}: a stream of record batches can be read only once")

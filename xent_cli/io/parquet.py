@@ -83,18 +83,19 @@ class ParquetSource:
         return int(max(256, min(base.PARQUET_BATCH_ROWS, PARQUET_BATCH_VALUES / per_row)))
 
     def batches(
-        self, columns: Sequence[str], types: dict[str, pa.DataType]
+        self, columns: Sequence[str], types: dict[str, pa.DataType], rows: int | None = None
     ) -> Iterator[pa.RecordBatch]:
         """Batches of the columns, row group after row group. A large row group of many
         float columns (scores) is read a block of columns at a time (see
-        :mod:`xent_cli.io.wideparquet`), the others streamed by ``iter_batches``."""
+        :mod:`xent_cli.io.wideparquet`), the others streamed by ``iter_batches`` in batches
+        of ``rows`` rows (None: about PARQUET_BATCH_VALUES values each)."""
         from xent_cli.io import wideparquet
 
         groups = self.row_groups
         if groups is None:
             groups = list(range(self._file.metadata.num_row_groups))
         packed = wideparquet.packed_columns(self.schema, columns, types)
-        rows = self._batch_rows(columns)
+        rows = self._batch_rows(columns) if rows is None else rows
         file = self._file
         try:
             text = [

@@ -118,7 +118,7 @@ class RecordSource:
         return stream
 
     def batches(
-        self, columns: Sequence[str], types: dict[str, pa.DataType]
+        self, columns: Sequence[str], types: dict[str, pa.DataType], rows: int | None = None
     ) -> Iterator[pa.RecordBatch]:
         """Batches of the wanted columns, in the file's order."""
         wanted = [c for c in columns if c in self.schema.names]

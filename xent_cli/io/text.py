@@ -278,7 +278,7 @@ class TextSource:
         return self._open()
 
     def batches(
-        self, columns: Sequence[str], types: dict[str, pa.DataType]
+        self, columns: Sequence[str], types: dict[str, pa.DataType], rows: int | None = None
     ) -> Iterator[pa.RecordBatch]:
         """Chunks of whole lines, parsed on a pool of threads, yielded in order."""
         stream = self._stream()
