@@ -41,7 +41,8 @@ def score_batch(
     state.n_rows += n
     if n == 0:
         return
-    keep = np.ones(n, bool)
+    every = _all_kept(n)
+    keep = every  # (shared and read-only until a row is left out)
     if plan.mask_column is not None:
         mask = _floats(batch.column(plan.mask_column))
         other = ~np.isnan(mask) & (mask != 0) & (mask != 1)
@@ -54,13 +55,13 @@ def score_batch(
             )
         masked = ~(np.nan_to_num(mask, nan=0.0) != 0)
         state.n_masked += int(masked.sum())
-        keep &= ~masked
+        keep = keep & ~masked
     if plan.settings.ignore_label is not None and plan.token_column is not None:
         wanted = canonical(plan.settings.ignore_label)
         tokens = batch.column(plan.token_column).to_pylist()
         ignored = np.array([canonical(t) == wanted for t in tokens], bool) & keep
         state.n_ignored += int(ignored.sum())
-        keep &= ~ignored
+        keep = keep & ~ignored
     doc = None
     if plan.doc_column is not None:
         doc = batch.column(plan.doc_column)
@@ -74,7 +75,7 @@ def score_batch(
 
                 missing |= _floats(pc.utf8_length(pc.utf8_trim_whitespace(doc))) == 0
             _warn(state, dx.MISSING_DOCUMENT, first_row, missing & keep)
-            keep &= ~missing
+            keep = keep & ~missing
     value = _floats(batch.column(plan.value_column))
     logprob = value if plan.kind == "logprob" else -value
     counts = {
@@ -95,7 +96,7 @@ def score_batch(
             if values.dtype.kind == "f":
                 bad |= np.isnan(values)
         _warn(state, dx.NON_FINITE, first_row, bad & keep)
-        keep &= ~bad
+        keep = keep & ~bad
     if not high <= ROUNDING:
         _check_signs(plan, logprob, keep, first_row, source)
     tokens = counts.get("tokens")
@@ -110,7 +111,7 @@ def score_batch(
         eps = plan.settings.eps
         clip = -math.log(eps) if eps > 0 else math.inf
         loss = np.where(zero, (1.0 if tokens is None else tokens) * clip, loss)
-    everything = bool(keep.all())
+    everything = keep is every or bool(keep.all())
     index = _every_row(n) if everything else np.flatnonzero(keep)
     take = {
         name: (values if everything else values[index]).astype(np.int64, copy=False)
@@ -161,6 +162,14 @@ def score_batch(
             unit_is_one=plan.per is Per.token and plan.tokens_column is None,
         )
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _all_kept(n: int) -> NDArray[np.bool_]:
+    """``n`` times True, read-only and shared: most batches leave no row out."""
+    kept = np.ones(n, bool)
+    kept.flags.writeable = False
+    return kept
 
 
 @functools.lru_cache(maxsize=4)
