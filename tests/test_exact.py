@@ -934,3 +934,24 @@ def test_squares_are_summed_exactly_from_scratch_space(kernel: str, n: int) -> N
     special = ExactSums(1)
     special.add_squares(with_inf)
     assert same_bits(special.total(), INF)
+
+
+def test_finish_of_the_first_buckets_is_the_head_of_finish(kernel: str) -> None:
+    """``finish(count)``: the first ``count`` buckets only (zero, negative, huge, inf and
+    NaN buckets among them), each as ``finish()`` rounds it."""
+    rng = np.random.default_rng(13)
+    n = exact.BLOCK + 300
+    values = rng.normal(0, 1, 3 * n) * np.exp2(rng.integers(-60, 60, 3 * n).astype(np.float64))
+    buckets = rng.integers(0, n - 5, 3 * n).astype(np.intp)  # (the last five: empty)
+    special = [(7, INF), (8, NAN), (9, -INF), (10, 1e308), (10, 1e308), (11, -(2.0**-1074))]
+    sums = ExactSums(n)
+    sums.add(buckets, values)
+    sums.add(np.array([b for b, _ in special], np.intp), np.array([v for _, v in special]))
+    whole = sums.finish()
+    for count in (0, 12, exact.BLOCK, n - 3, n, n + 9):
+        head = sums.finish(count)
+        assert len(head) == min(count, n)
+        assert all(map(same_bits, head, whole[:count]))
+    assert whole[10] == INF
+    assert (whole < 0).sum() > n // 4  # (negative sums: rounded by their integers)
+    assert (whole[-5:] == 0).all()

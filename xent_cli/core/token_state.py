@@ -172,7 +172,7 @@ class KeyedSums:
         """The keys, each key's ``Σl`` (rounded once) and counts: in the order the keys came
         (the figures of sums do not depend on it), or in key order (``ordered``)."""
         n = len(self)
-        losses = self.loss.finish()[:n]  # (the buckets past n are empty)
+        losses = self.loss.finish(n)  # (the buckets past n are empty)
         keys = self.keys
         if not ordered:
             return keys, losses, self.counts[:n]

@@ -518,27 +518,33 @@ class ExactSums:
             values = [(value << 2 * BITS) + limb for value, limb in pairs]
         return rows, values
 
-    def finish(self) -> NDArray[np.float64]:
-        """Per bucket, the exact sum correctly rounded to float64 (round-half-even), once.
+    def finish(self, count: int | None = None) -> NDArray[np.float64]:
+        """Per bucket (the first ``count`` only, if given), the exact sum correctly rounded to
+        float64 (round-half-even), once.
 
-        Exact integer of the digits, scaled by Python's correctly rounded int division.
-        Empty or exactly-zero buckets give +0.0; beyond float64 gives +-inf.
+        Rows of digits rounded by :func:`~xent_cli.kernels.digits.rounded_positive`; the
+        others (negative sums, or beyond normal floats) by their exact integer, scaled with
+        Python's correctly rounded int division. Empty or exactly-zero buckets give +0.0;
+        beyond float64 gives +-inf.
         """
-        out = np.zeros(self._n)
+        n = self._n if count is None else min(max(count, 0), self._n)
+        out = np.zeros(n)
         self._settle()
         rest = []  # negative sums, or beyond normal floats: by Python's integers
-        for start in range(0, self._n, BLOCK):
-            digits = self._digits[start : start + BLOCK]
-            rows = np.flatnonzero(digits.any(axis=1))
-            if rows.size:
-                done, values = rounded_positive(digits[rows], self._d0)
-                out[start + rows[done]] = values[done]
-                rest.append(start + rows[~done])
+        for start in range(0, n, BLOCK):
+            digits = self._digits[start : min(start + BLOCK, n)]
+            if not digits.size:
+                continue
+            done, values = rounded_positive(digits, self._d0)
+            out[start : start + len(digits)] = np.where(done, values, 0.0)
+            left = np.flatnonzero(~done)
+            if left.size:
+                rest.append(start + left[digits[left].any(axis=1)])  # (zero rows: +0.0)
         if rest and sum(part.size for part in rest):
             rows, ints = self._bucket_ints(np.concatenate(rest))
             out[rows] = scaled(ints, BITS * self._d0)
         if self._nonfinite is not None:
-            for row in np.flatnonzero(self._nonfinite.any(axis=1)).tolist():
+            for row in np.flatnonzero(self._nonfinite[:n].any(axis=1)).tolist():
                 forced = special(*self._nonfinite[row].tolist())
                 if forced is not None:
                     out[row] = forced
