@@ -82,7 +82,6 @@ def emit_report(report: Report | TokenReport, options: ReportOptions) -> None:
 
 def _judged(report: Report | TokenReport, options: ReportOptions) -> Report | TokenReport:
     """The report with its gates judged."""
-    from xent_cli.core.report import apply_gate
     from xent_cli.core.token_report import TokenReport, apply_token_gate
 
     if isinstance(report, TokenReport):
@@ -93,6 +92,8 @@ def _judged(report: Report | TokenReport, options: ReportOptions) -> Report | To
             max_slice_loss=options.max_slice_loss,
             max_slice_gap=options.max_slice_gap,
         )
+    from xent_cli.core.report import apply_gate
+
     return apply_gate(
         report,
         options.max_loss,

@@ -26,7 +26,6 @@ from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
 from xent_cli.io.arrays import arrow_indices, floats, is_text, null_mask, numbers
 from xent_cli.kernels.exponential import exp
-from xent_cli.metrics.confidence import Confidences
 from xent_cli.options import Per
 
 #: A log-probability above 0 by at most this much is rounding (float32 logits), read as 0.
@@ -138,6 +137,8 @@ def score_batch(
         top1, top_p, has = _top(batch.column(plan.topk_column), logprob, value_type)
         top1, top_p = top1[index][has[index]], top_p[index][has[index]]
         if plan.convention is not None and state.calibration is not None and len(top1):
+            from xent_cli.metrics.confidence import Confidences
+
             observed = top1.astype(np.float64)
             confident = Confidences(top_p, observed, (top_p - observed) ** 2)
             state.calibration.add(plan.convention, confident, None, None)

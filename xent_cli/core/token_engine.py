@@ -21,7 +21,6 @@ from xent_cli.errors import XentError
 from xent_cli.io.base import BatchSource
 from xent_cli.io.prefetch import coalesce, prefetch
 from xent_cli.io.text import TextSource
-from xent_cli.metrics.calibration import CalibrationState
 from xent_cli.options import InputFormat, Settings
 
 READ_AHEAD_BYTES = 4 << 20
@@ -121,6 +120,8 @@ class TokenScan:
             if documents is not None:
                 state.sharing_documents(documents, lock)
             if plan.convention is not None:
+                from xent_cli.metrics.calibration import CalibrationState
+
                 state.calibration = CalibrationState.empty(plan.convention, 1, False)
             return state
 

@@ -20,7 +20,6 @@ from xent_cli.core.token_report import TokenReport, build_token_report
 from xent_cli.core.token_state import TokenState
 from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
-from xent_cli.metrics.calibration import Convention
 from xent_cli.options import Mode, Per, make_settings
 from xent_cli.version import __version__
 
@@ -109,6 +108,8 @@ def from_dict(data: dict[str, Any], name: str) -> TokenPartial:
         if fields.get("slicer") is not None:
             fields["slicer"] = Slicer.from_state(fields["slicer"])
         if settings.calibration is not None:
+            from xent_cli.metrics.calibration import Convention
+
             fields["convention"] = Convention.of(settings.calibration, Mode.categorical)
         plan = TokenPlan(settings=settings, **fields)
         state = TokenState.from_state(data["state"])

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
-from xent_cli.core.report import Gate, gate_reasons
+from xent_cli.core.gates import Gate, gate_reasons
 from xent_cli.core.slicer import DEFAULT_MIN_SLICE_SIZE
 from xent_cli.core.token_state import (
     LOSS,
@@ -46,7 +46,6 @@ from xent_cli.errors import XentError
 from xent_cli.jsonvalues import json_number
 from xent_cli.kernels.exact import exact_sum
 from xent_cli.kernels.tdist import t_ppf
-from xent_cli.metrics.calibration import calibration_figures
 from xent_cli.options import Base, Per
 from xent_cli.version import __version__
 
@@ -372,6 +371,8 @@ def _calibration(plan: TokenPlan, state: TokenState) -> dict[str, Any] | None:
     top-label Brier score ``mean (p_top - [top-1 right])**2``, the bins)."""
     if plan.convention is None or state.calibration is None:
         return None
+    from xent_cli.metrics.calibration import calibration_figures
+
     n = state.counts["n_topk"]
     figures = calibration_figures(state.calibration, plan.convention, [], 0.0, float(n), 1.0)
     return figures.to_dict()

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +26,9 @@ from xent_cli.core.keys import KeyIndex
 from xent_cli.io.arrays import floats, numbers
 from xent_cli.kernels.exact import ExactSums, grown_rows, one_sum
 from xent_cli.kernels.extract import run_pieces
-from xent_cli.metrics.calibration import CalibrationState
+
+if TYPE_CHECKING:  # (calibration's modules load when --calibration asks for them)
+    from xent_cli.metrics.calibration import CalibrationState
 
 # The float sums over rows, each exact (an ExactSums of one bucket)
 LOSS, LOSS_SQUARED, LOSS_TIMES_UNIT, P_TRUE, TOP_P = range(5)
@@ -412,7 +414,7 @@ class TokenState:
             dx.Diagnostics.from_state(state["diagnostics"]),
             None if documents is None else KeyedSums.from_state(documents),
             None if slices is None else KeyedSums.from_state(slices),
-            None if calibration is None else CalibrationState.from_state(calibration),
+            None if calibration is None else _calibration_state(calibration),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -421,3 +423,9 @@ class TokenState:
         return self.to_state() == other.to_state()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _calibration_state(saved: dict[str, Any]) -> CalibrationState:
+    from xent_cli.metrics.calibration import CalibrationState
+
+    return CalibrationState.from_state(saved)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -19,9 +20,11 @@ from xent_cli.core.columns import LABEL_CANDIDATES, is_numeric
 from xent_cli.core.slicer import Slicer
 from xent_cli.errors import XentError
 from xent_cli.io.records import ROWS_ARE
-from xent_cli.metrics.calibration import Convention
 from xent_cli.options import EceTarget, Mode, Per, Settings
 from xent_cli.version import __version__
+
+if TYPE_CHECKING:  # (calibration's modules load when --calibration asks for them)
+    from xent_cli.metrics.calibration import Convention
 
 LOGPROB_NAMES = (
     "logprob",
@@ -201,6 +204,8 @@ def make_token_plan(schema: pa.Schema, settings: Settings, source: str) -> Token
                 "a token file's calibration is of the top-1 confidence: --ece-target top, "
                 "no --decompose"
             )
+        from xent_cli.metrics.calibration import Convention
+
         convention = Convention.of(settings.calibration, Mode.categorical)
     return TokenPlan(
         settings=settings,

@@ -8,10 +8,9 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xent_cli.core.diagnostics import WarningRecord
-from xent_cli.core.report import ClassResult, Report
 from xent_cli.jsonvalues import json_number, number
 from xent_cli.options import OutputFormat
 from xent_cli.render.junit import eval_junit
@@ -25,6 +24,9 @@ from xent_cli.render.table import (
     table_lines,
     wrap_fields,
 )
+
+if TYPE_CHECKING:  # (a token file's rendering never loads the classifier's report)
+    from xent_cli.core.report import ClassResult, Report
 
 CSV_COLUMNS = (
     "scope",
@@ -85,6 +87,8 @@ def render_json(report: Report) -> str:
 
 def overall(report: Report) -> ClassResult:
     """The overall row, shaped like a class row."""
+    from xent_cli.core.report import ClassResult
+
     return ClassResult(
         name="overall",
         count=sum(c.count for c in report.classes),
