@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import cast
@@ -37,6 +36,8 @@ _PACKED_INDEX: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {}  # field n
 
 def packed_field(columns: Sequence[str]) -> pa.Field:
     """The field of one packed run of float64 columns (named by a digest of the names)."""
+    import hashlib  # (its import costs 3 ms: only for wide files)
+
     names = json.dumps(list(columns))
     digest = hashlib.sha1(names.encode("utf-8", "surrogatepass")).hexdigest()[:20]
     field_type = pa.list_(pa.float64(), len(columns))

@@ -18,7 +18,6 @@ and the temporary file holds the row group's scores once.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -126,6 +125,8 @@ def _write_blocks(
 
 
 def _spill_file(name: str) -> Any:
+    import tempfile  # (not at every start: only wide row groups spill)
+
     try:
         return tempfile.TemporaryFile(prefix="xent-")
     except OSError as error:
@@ -148,6 +149,8 @@ def _write(spill: Any, pieces: list[NDArray[Any]], offset: int, name: str) -> No
 
 
 def _no_room(name: str, error: OSError) -> XentError:
+    import tempfile
+
     return XentError(
         f"{name}: cannot write a temporary copy of a wide row group's scores in "
         f"{tempfile.gettempdir()} ({error.strerror or error})",
