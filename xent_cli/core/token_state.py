@@ -90,7 +90,7 @@ class KeyedSums:
         digits (O(runs) per call, whatever the number of keys); rows without runs are
         summed over this call's keys (few buckets: dense), then added into the keys' totals.
         """
-        if not isinstance(keys, np.ndarray):  # texts may name one key twice (``0``, ``-0``)
+        if not isinstance(keys, np.ndarray):  # texts may name one key twice (0.0 and -0.0: 0)
             first: dict[str, int] = {}
             codes = np.array([first.setdefault(k, len(first)) for k in keys], np.intp)[codes]
             keys = list(first)
