@@ -17,6 +17,7 @@ import pytest
 from xent_cli.api import TokenScan, make_settings, make_sources
 from xent_cli.core import parallel
 from xent_cli.core.token_engine import BATCH_ROWS
+from xent_cli.core.token_state import TokenState
 from xent_cli.io.prefetch import coalesce
 from xent_cli.options import InputFormat
 
@@ -87,6 +88,12 @@ def test_parquet_is_read_in_batches_of_the_rows_a_token_pass_asks_for(tmp_path: 
     sizes = [b.num_rows for b in source.batches(["doc_id", "logprob"], {}, rows=BATCH_ROWS)]
     assert sizes == [BATCH_ROWS, BATCH_ROWS, 1000]
     assert max(b.num_rows for b in source.batches(["doc_id"], {})) < BATCH_ROWS  # (its own)
+    wide = pa.table({"doc_id": np.arange(200_000), "top": pa.array(
+        list(np.ones((200_000, 100))), pa.list_(pa.float64(), 100))})  # fmt: skip
+    pq.write_table(wide, tmp_path / "wide.parquet")
+    (lists,) = make_sources([str(tmp_path / "wide.parquet")], InputFormat.auto)
+    held = [b.num_rows for b in lists.batches(["doc_id", "top"], {}, rows=BATCH_ROWS)]
+    assert max(held) * 101 * 8 <= 40 << 20  # (top-k lists: fewer rows, the bytes bounded)
     asked: list[int | None] = []
     read = source.batches
 
@@ -98,6 +105,27 @@ def test_parquet_is_read_in_batches_of_the_rows_a_token_pass_asks_for(tmp_path: 
     scan = TokenScan([source], make_settings())
     assert [b.num_rows for b in scan._read(source)] == sizes
     assert asked == [BATCH_ROWS]
+
+
+def test_a_token_state_merged_with_itself_counts_its_documents_twice(tmp_path: Path) -> None:
+    """The threads of one pass share their documents' table, and their merge takes it once;
+    any other merge of states holding one table (a state with itself, or shifted, as
+    ``xent merge a.json a.json`` does) adds both sides."""
+    table = pa.table(
+        {"doc_id": [1, 1, 2, 2] * 50_000, "logprob": [-1.0, -2.0, -3.0, -4.0] * 50_000}
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, row_group_size=70_000)
+    state = TokenScan(make_sources([str(path)], InputFormat.auto), make_settings()).state(2)
+    assert state.documents_lock is None  # (the pass is over)
+    again = TokenState.from_state(state.to_state())
+    for doubled in (state.merge(state), state.merge(state.shifted(4)), state.merge(again)):
+        assert doubled == state.merge(again)
+        assert doubled.counts["tokens"] == 400_000
+        keys, sums, counts = doubled.documents.finish(ordered=True)
+        assert list(keys) == ["1", "2"]
+        assert counts[:, 0].tolist() == [200_000, 200_000]
+        assert sums.tolist() == [-3.0 * -100_000, -7.0 * -100_000]
 
 
 def test_token_states_are_equal_on_any_number_of_threads(tmp_path: Path) -> None:

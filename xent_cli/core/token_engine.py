@@ -129,7 +129,9 @@ class TokenScan:
             name, start, batch = item
             score_batch(plan, batch, start, state, name)
 
-        return parallel.fold(self._numbered(), empty, add, count)
+        state = parallel.fold(self._numbered(), empty, add, count)
+        state.documents_lock = None  # (the pass is over: its table is this state's alone)
+        return state
 
     def _numbered(self) -> Iterator[tuple[str, int, pa.RecordBatch]]:
         """Every input's batches, each with its source's name and its first row's number."""

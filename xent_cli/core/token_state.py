@@ -284,7 +284,8 @@ class TokenState:
     slices: KeyedSums | None = None  # --by: per slice rows, tokens, units
     calibration: CalibrationState | None = None  # --calibration: top-1 confidence bins
     #: Set when ``documents`` is one table shared by the states of several threads
-    #: (:meth:`sharing_documents`): held while a batch is folded into it.
+    #: (:meth:`sharing_documents`): held while a batch is folded into it, and the mark by
+    #: which their merge takes the table once (any other merge adds both sides' tables).
     documents_lock: threading.Lock | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -342,11 +343,14 @@ class TokenState:
         self.counts["unit_squared"] += n if rows.unit_is_one else _sum_of_squares(rows.unit)
 
     def merge(self, other: TokenState) -> TokenState:
-        """Both states (associative and commutative)."""
+        """Both states (associative and commutative; a state merged with itself counts
+        everything twice, its documents too)."""
         documents = slices = calibration = None
         if self.calibration is not None and other.calibration is not None:
             calibration = self.calibration.merge(other.calibration)
-        if self.documents is other.documents:  # (one table shared: it holds both)
+        lock = self.documents_lock
+        shared = lock is not None and lock is other.documents_lock
+        if shared:  # (threads of one pass: their one table holds both)
             documents = self.documents
         elif self.documents is not None and other.documents is not None:
             documents = self.documents.merge(other.documents)
@@ -363,6 +367,7 @@ class TokenState:
             documents,
             slices,
             calibration,
+            lock if shared else None,
         )
 
     def shifted(self, offset: int) -> TokenState:

@@ -68,10 +68,11 @@ class ParquetSource:
         return int((self.size or 0) * self._rows_read / max(self._total_rows, 1))
 
     def _batch_rows(self, columns: Sequence[str]) -> int:
-        """Rows per batch so that a batch holds about PARQUET_BATCH_VALUES values."""
+        """Rows per batch so that a batch holds about PARQUET_BATCH_VALUES values (at least
+        256 rows)."""
         metadata = self._file.metadata
         if metadata.num_row_groups == 0 or metadata.num_rows == 0:
-            return base.PARQUET_BATCH_ROWS
+            return PARQUET_BATCH_VALUES
         group = metadata.row_group(0)
         wanted = set(columns)
         values = sum(
@@ -80,7 +81,7 @@ class ParquetSource:
             if group.column(i).path_in_schema.split(".")[0] in wanted
         )
         per_row = max(values / max(group.num_rows, 1), 1.0)
-        return int(max(256, min(base.PARQUET_BATCH_ROWS, PARQUET_BATCH_VALUES / per_row)))
+        return int(max(256, PARQUET_BATCH_VALUES / per_row))
 
     def batches(
         self, columns: Sequence[str], types: dict[str, pa.DataType], rows: int | None = None
@@ -95,7 +96,8 @@ class ParquetSource:
         if groups is None:
             groups = list(range(self._file.metadata.num_row_groups))
         packed = wideparquet.packed_columns(self.schema, columns, types)
-        rows = self._batch_rows(columns) if rows is None else rows
+        budget = self._batch_rows(columns)  # (wide rows, e.g. top-k lists: fewer per batch)
+        rows = min(base.PARQUET_BATCH_ROWS if rows is None else rows, budget)
         file = self._file
         try:
             text = [

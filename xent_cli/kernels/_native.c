@@ -52,6 +52,7 @@ typedef struct {
 #define LANES 4 /* values at a time, in independent sums: no addition waits on another */
 typedef double Doubles __attribute__((vector_size(8 * LANES)));
 typedef int64_t Bits __attribute__((vector_size(8 * LANES)));
+typedef uint64_t Words __attribute__((vector_size(8 * LANES)));
 #define MAGNITUDE 0x7fffffffffffffffLL /* |x| as bits; for x >= 0 integer order is order */
 #define INF_BITS 0x7ff0000000000000LL
 
@@ -439,14 +440,14 @@ static double exp_scaled(double x, const uint64_t *table, int shift) {
 static inline __attribute__((always_inline)) Doubles exp_lanes(Doubles x,
                                                               const uint64_t *table) {
     Doubles kd = x * 0x1.71547652b82fep+7 + 0x1.8p52;
-    Bits ki = (Bits)kd;
+    Words ki = (Words)kd; /* (unsigned: the shifts and sums below wrap, as in exp_scaled) */
     kd -= 0x1.8p52;
     Doubles r = (x - kd * 0x1.62e42ff000000p-8) - kd * -0x1.718432a1b0e26p-42;
-    Bits j = ki & (EXP_N - 1), sbits;
+    Words j = ki & (EXP_N - 1), sbits;
     Doubles tail;
     for (int lane = 0; lane < LANES; lane++) {
         memcpy(&tail[lane], &table[2 * j[lane]], 8);
-        sbits[lane] = (int64_t)table[2 * j[lane] + 1];
+        sbits[lane] = table[2 * j[lane] + 1];
     }
     sbits += ki << 45;
     Doubles scale = (Doubles)sbits, r2 = r * r;
