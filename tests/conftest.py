@@ -16,6 +16,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test that asks for it runs twice: with the compiled kernels (when built) and with
+    numpy's versions of them."""
+    from xent_cli.kernels import compiled
+
+    if request.param == "compiled" and compiled.native is None:
+        pytest.skip("the compiled kernel is not built (XENT_NO_NATIVE, or no C compiler)")
+    if request.param == "numpy":
+        monkeypatch.setattr(compiled, "native", None)
+    return str(request.param)
+
+
 @pytest.fixture(autouse=True)
 def _no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tables fit $COLUMNS when it is set: the tests see the width of a pipe (80), whatever

@@ -27,16 +27,6 @@ TINY = 5e-324
 INF, NAN = math.inf, math.nan
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each run test twice: with the compiled kernel (when built) and numpy's passes."""
-    if request.param == "compiled" and compiled.native is None:
-        pytest.skip("the compiled kernel is not built (XENT_NO_NATIVE, or no C compiler)")
-    if request.param == "numpy":
-        monkeypatch.setattr(compiled, "native", None)
-    return str(request.param)
-
-
 FIXTURES = settings(SETTINGS, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -39,15 +39,6 @@ def ulps_off(got: float, x: float) -> float:
     return float(abs(mpmath.mpf(got) - exact) / ulp)
 
 
-@pytest.fixture(params=["compiled", "numpy"])
-def kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "compiled" and compiled.native is None:
-        pytest.skip("the compiled kernel is not built (XENT_NO_NATIVE, or no C compiler)")
-    if request.param == "numpy":
-        monkeypatch.setattr(compiled, "native", None)
-    return str(request.param)
-
-
 def test_the_table_is_two_to_the_j_over_n_and_its_rounding_error() -> None:
     for j in range(expo.N):
         exact = mpmath.power(2, mpmath.mpf(j) / expo.N)
