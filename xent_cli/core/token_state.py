@@ -98,7 +98,7 @@ class KeyedSums:
         if starts is None:  # (summed over this call's keys: few buckets, dense)
             local = ExactSums(len(keys))
             local.add(codes, loss, brief=True)
-        else:
+        else:  # (a few values per run)
             pieces = run_pieces(loss, starts)
         counts = _key_counts(codes, columns, len(keys), starts, len(loss))
         with lock or nullcontext():
@@ -110,17 +110,15 @@ class KeyedSums:
                 self._grow(len(self.index))
             if local is not None:
                 self.loss.add_sums(local, targets)
-            elif pieces is not None:  # (a few values per run)
+            else:
+                assert pieces is not None
                 runs, values = pieces
                 self.loss.add(targets[codes[runs]], values, brief=True)
-            else:  # (runs with an inf or NaN: counted by add)
-                assert starts is not None
-                per_row = np.repeat(targets[codes], np.diff(starts, append=len(loss)))
-                self.loss.add(per_row, loss, brief=True)
             _add_rows(self.counts, targets, counts)
         if local is not None:
             return local
-        return one_sum(loss if pieces is None else pieces[1])
+        assert pieces is not None
+        return one_sum(pieces[1])
 
     def add_documents(self, rows: TokenRows, lock: threading.Lock | None = None) -> ExactSums:
         """Fold a batch's rows into their documents' sums (tokens, bytes, words; ``lock``:

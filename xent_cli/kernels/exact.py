@@ -219,11 +219,7 @@ class ExactSums:
         b = np.asarray(buckets, np.intp).reshape(-1)
         if v.size == 0:
             return ExactSums(1)
-        pieces = run_pieces(v, starts)
-        if pieces is None:  # (inf and NaN are counted by add)
-            self.add(np.repeat(b, np.diff(starts, append=v.size)), v, brief=True)
-            return one_sum(v)
-        runs, sums = pieces
+        runs, sums = run_pieces(v, starts)
         self.add(b[runs], sums, brief=True)
         return one_sum(sums)
 

@@ -59,15 +59,15 @@ def run_sums(values: NDArray[np.float64], starts: NDArray[np.intp] | None) -> Ru
 
 def run_pieces(
     values: NDArray[np.float64], starts: NDArray[np.intp]
-) -> tuple[NDArray[np.intp], NDArray[np.float64]] | None:
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     """Each run's exact sum as a few values: (the run of each value, the values), zeros
-    left out; or None if a value is inf or NaN. From :func:`run_sums`' levels and
-    leftovers."""
+    left out, from :func:`run_sums`' levels and leftovers; if a value is inf or NaN, the
+    values themselves, each with its run (whoever adds them counts the inf and NaN)."""
+    runs = np.arange(len(starts), dtype=np.intp)
     found = run_sums(values, starts)
     if found is None:
-        return None
+        return np.repeat(runs, np.diff(starts, append=values.size)), values
     levels, left, rest = found
-    runs = np.arange(len(starts), dtype=np.intp)
     sums = np.concatenate([*levels, rest])
     of = np.concatenate([*([runs] * len(levels)), np.searchsorted(starts, left, "right") - 1])
     used = np.flatnonzero(sums)
