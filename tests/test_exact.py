@@ -20,6 +20,7 @@ import xent_cli.kernels.exact as exact
 import xent_cli.kernels.extract as extract
 from xent_cli.kernels import compiled
 from xent_cli.kernels.exact import ExactSums, exact_sum
+from xent_cli.kernels.exponential import exp
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=150)
 MAX = 1.7976931348623157e308
@@ -757,6 +758,71 @@ def test_run_sums_are_each_runs_exact_sum(kernel: str, case: tuple) -> None:
     whole = extract.run_sums(np.array(values), None)
     assert whole is not None
     assert exact_runs(whole, [0]) == [sum(expected, Fraction(0))]
+
+
+losses = st.floats(0.0, 800.0, allow_subnormal=True) | st.sampled_from([0.0, -0.0, 1e-300])
+
+
+@FIXTURES
+@given(runs(losses))
+def test_run_sums_of_squares_and_of_exps_are_exact(kernel: str, case: tuple) -> None:
+    """``SQUARES`` and ``EXPS``: each run's exact sum of ``v * v`` (float64's) and of
+    ``exp(-v)`` (exponential.exp's), made a block at a time by the compiled kernel, as
+    numpy's whole arrays give them."""
+    _, starts, _, values = case
+    ends = [*starts[1:], len(values)]
+    for derive, of in ((extract.SQUARES, np.square), (extract.EXPS, lambda v: exp(-v))):
+        found = extract.run_sums(np.array(values), np.array(starts, np.intp), derive)
+        assert found is not None
+        made = of(np.array(values)).tolist()
+        expected = [
+            sum(map(Fraction, made[a:b]), Fraction(0)) for a, b in zip(starts, ends, strict=True)
+        ]
+        assert exact_runs(found, starts) == expected
+
+
+def test_exps_of_long_runs_cross_blocks_and_reach_the_subnormals(kernel: str) -> None:
+    rng = np.random.default_rng(17)
+    values = rng.exponential(3.0, 9000)
+    values[[7, 2047, 2048, 5000, 8999]] = [0.0, 708.5, 745.0, 800.0, 1e-12]  # (subnormal, 0)
+    for starts in ([0], [0, 1, 2049, 7000]):
+        found = extract.run_sums(values, np.array(starts, np.intp), extract.EXPS)
+        assert found is not None
+        made = exp(-values).tolist()
+        ends = [*starts[1:], len(values)]
+        expected = [
+            sum(map(Fraction, made[a:b]), Fraction(0)) for a, b in zip(starts, ends, strict=True)
+        ]
+        assert exact_runs(found, starts) == expected
+
+
+def test_derived_sums_say_none_outside_their_domain(kernel: str) -> None:
+    """``EXPS`` of a value below 0 (a probability above 1) or NaN, ``SQUARES`` of inf, NaN
+    or a value whose square overflows: None (the caller adds the values themselves)."""
+    many = np.full(3000, 2.5)
+    for derive, bad in ((extract.EXPS, -1e-9), (extract.EXPS, NAN), (extract.SQUARES, INF),
+                        (extract.SQUARES, NAN), (extract.SQUARES, 1e200)):  # fmt: skip
+        for at in (0, 2999):
+            values = many.copy()
+            values[at] = bad
+            assert extract.run_sums(values, None, derive) is None
+            assert extract.run_sums(values, np.array([0, 1500], np.intp), derive) is None
+    assert extract.run_sums(np.array([INF, 1.0]), None, extract.EXPS) is not None  # (exp: 0)
+
+
+@pytest.mark.parametrize("n", [5, 3 * exact.PRESUM_MIN + 7])
+def test_exps_are_summed_exactly(kernel: str, n: int) -> None:
+    """``add_exps``: the exact sum of each ``exp(-v)``; a value below 0 or NaN is added
+    as such (a NaN total), never dropped."""
+    rng = np.random.default_rng(n)
+    values = rng.exponential(2.0, n)
+    sums = ExactSums(1)
+    sums.add_exps(values)
+    assert same_bits(sums.total(), reference(exp(-values).tolist()))
+    values[n // 2] = NAN
+    special = ExactSums(1)
+    special.add_exps(values)
+    assert math.isnan(special.total())
 
 
 def test_run_sums_say_none_for_a_value_that_is_not_finite(kernel: str) -> None:

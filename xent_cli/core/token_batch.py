@@ -124,7 +124,10 @@ def score_batch(
     }[plan.per]
     assert unit is not None
     p_true = top1 = top_p = None
-    if not plan.tokens_known:  # rows of whole documents (lm-eval): no token's probability
+    # one token a row, none clipped nor above 0: each p = exp(logprob) = exp(-loss) exactly
+    p_true_of_loss = plan.tokens_known and plan.tokens_column is None and zero is None
+    p_true_of_loss = p_true_of_loss and high <= 0
+    if not plan.tokens_known or p_true_of_loss:  # (lm-eval's rows: no token's probability)
         p_true = None
     elif plan.tokens_column is None:
         p_true = exp(logprob if zero is None else np.where(zero, -np.inf, logprob))
@@ -161,6 +164,7 @@ def score_batch(
             top_p=top_p,
             index=index,
             unit_is_one=plan.per is Per.token and plan.tokens_column is None,
+            p_true_of_loss=p_true_of_loss,
         )
     )
 

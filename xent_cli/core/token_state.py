@@ -52,6 +52,9 @@ class TokenRows:
     top_p: NDArray[np.float64] | None  # --topk: exp(the top log-prob)
     index: NDArray[np.intp] | None = None  # each row's position in its record batch
     unit_is_one: bool = False  # every row's unit count is 1 (tokens, one per row)
+    #: Every row is one token whose probability is ``exp(-loss)`` (``p_true`` then None:
+    #: summed from the losses a block at a time, no array of them made).
+    p_true_of_loss: bool = False
 
 
 @dataclass
@@ -326,7 +329,10 @@ class TokenState:
         else:
             self.sums[LOSS_TIMES_UNIT].add(None, loss * rows.unit)
         self.sums[LOSS_SQUARED].add_squares(loss)
-        if rows.p_true is not None:
+        if rows.p_true_of_loss:
+            self.sums[P_TRUE].add_exps(loss)
+            self.counts["n_p_true"] += n
+        elif rows.p_true is not None:
             self.sums[P_TRUE].add(None, rows.p_true)
             self.counts["n_p_true"] += len(rows.p_true)
         if rows.top_p is not None and rows.top1 is not None:

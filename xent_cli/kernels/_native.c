@@ -24,6 +24,10 @@
 #define LEVELS 3
 #define NON_FINITE (-1)
 #define TOO_MANY_LEFT (-2)
+/* What run_sums sums of each value v: v itself, v * v, or exp(-v) (for v >= 0). */
+#define VALUES 0
+#define SQUARES 1
+#define EXPS 2
 
 static int bit_length(Py_ssize_t n) {
     int bits = 0;
@@ -44,6 +48,8 @@ typedef struct {
     double *left_values;
     Py_ssize_t capacity; /* room for values left over */
     Py_ssize_t n_left;
+    int derive;            /* VALUES, SQUARES or EXPS */
+    const uint64_t *table; /* EXPS: exp's table */
 } Job;
 
 #if !defined(__GNUC__)
@@ -139,18 +145,144 @@ static double one_and_a_half(int shift) {
     return x;
 }
 
+/* exp of each value: exponential.py's method, step for step (every operation an IEEE double
+ * operation; the build passes -ffp-contract=off, so no multiply-add is fused), hence the same
+ * bits as its numpy version. table: N pairs (the bits of t_j, those of s_j less j << 45). */
+#define EXP_N 128
+static double exp_scaled(double x, const uint64_t *table, int shift) {
+    double kd = x * 0x1.71547652b82fep+7 + 0x1.8p52;
+    uint64_t ki;
+    memcpy(&ki, &kd, 8);
+    kd -= 0x1.8p52;
+    double r = (x - kd * 0x1.62e42ff000000p-8) - kd * -0x1.718432a1b0e26p-42;
+    uint64_t j = ki % EXP_N;
+    double tail, scale;
+    memcpy(&tail, &table[2 * j], 8);
+    uint64_t bits = table[2 * j + 1] + (ki << 45) + ((uint64_t)(int64_t)shift << 52);
+    memcpy(&scale, &bits, 8);
+    double r2 = r * r;
+    double tmp = tail + r + r2 * (0.5 + r * (1.0 / 6)) + r2 * r2 * (1.0 / 24 + r * (1.0 / 120));
+    double y = scale + scale * tmp;
+    return shift == 0 ? y : shift > 0 ? y * 0x1p-1022 : y * 0x1p1009;
+}
+
+/* The same steps on LANES values at once (x all within [-708, 709]). */
+static inline __attribute__((always_inline)) Doubles exp_lanes(Doubles x,
+                                                              const uint64_t *table) {
+    Doubles kd = x * 0x1.71547652b82fep+7 + 0x1.8p52;
+    Words ki = (Words)kd; /* (unsigned: the shifts and sums below wrap, as in exp_scaled) */
+    kd -= 0x1.8p52;
+    Doubles r = (x - kd * 0x1.62e42ff000000p-8) - kd * -0x1.718432a1b0e26p-42;
+    Words j = ki & (EXP_N - 1), sbits;
+    Doubles tail;
+    for (int lane = 0; lane < LANES; lane++) {
+        memcpy(&tail[lane], &table[2 * j[lane]], 8);
+        sbits[lane] = table[2 * j[lane] + 1];
+    }
+    sbits += ki << 45;
+    Doubles scale = (Doubles)sbits, r2 = r * r;
+    Doubles tmp = tail + r + r2 * (0.5 + r * (1.0 / 6)) + r2 * r2 * (1.0 / 24 + r * (1.0 / 120));
+    return scale + scale * tmp;
+}
+
+static double exp_one(double v, const uint64_t *table) {
+    if (v >= -708.0 && v <= 709.0) {
+        return exp_scaled(v, table, 0);
+    }
+    if (v < -746.0) {
+        return 0.0;
+    }
+    if (v > 709.79) {
+        return HUGE_VAL;
+    }
+    if (v < -708.0) {
+        return exp_scaled(v, table, 1022);
+    }
+    return exp_scaled(v, table, v > 709.0 ? -1009 : 0); /* (0: NaN) */
+}
+
+WIDE static void exp_values(const double *x, Py_ssize_t n, const uint64_t *table, double *out) {
+    Py_ssize_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        Doubles v;
+        memcpy(&v, x + i, sizeof v);
+        Bits inside = (v >= -708.0) & (v <= 709.0);
+        if (inside[0] & inside[1] & inside[2] & inside[3]) {
+            Doubles y = exp_lanes(v, table);
+            memcpy(out + i, &y, sizeof y);
+        } else {
+            for (int lane = 0; lane < LANES; lane++) {
+                out[i + lane] = exp_one(x[i + lane], table);
+            }
+        }
+    }
+    for (; i < n; i++) {
+        out[i] = exp_one(x[i], table);
+    }
+}
+
 #define BLOCK 2048 /* values split at a time (their rests stay in the cache) */
+
+/* exp(-v) of each value into out; 0 if a value is NaN or below 0 (exp(-v) > 1). */
+WIDE static int exps_of_negated(const double *v, Py_ssize_t n, const uint64_t *table,
+                                double *out) {
+    Bits bad = {0, 0, 0, 0};
+    Py_ssize_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        Doubles x;
+        memcpy(&x, v + i, sizeof x);
+        bad |= ~(x >= 0.0);
+        x = -x;
+        Bits inside = (x >= -708.0);
+        if (inside[0] & inside[1] & inside[2] & inside[3]) {
+            Doubles y = exp_lanes(x, table);
+            memcpy(out + i, &y, sizeof y);
+        } else {
+            for (int lane = 0; lane < LANES; lane++) {
+                out[i + lane] = exp_one(x[lane], table);
+            }
+        }
+    }
+    int ok = !(bad[0] | bad[1] | bad[2] | bad[3]);
+    for (; i < n; i++) {
+        ok &= v[i] >= 0.0;
+        out[i] = exp_one(-v[i], table);
+    }
+    return ok;
+}
+
+/* Each value squared into out. */
+WIDE static void squares(const double *v, Py_ssize_t n, double *out) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[i] = v[i] * v[i];
+    }
+}
+
+/* A bound on the magnitudes of what is summed of values[a:b] (job->derive): the largest
+ * magnitude, its square (squaring keeps the order of magnitudes), or 1 (exp(-v) for v >= 0,
+ * checked block by block); -1 if one is inf or NaN (or a square overflows). */
+static double bound(const Job *job, Py_ssize_t a, Py_ssize_t b) {
+    if (job->derive == EXPS) {
+        return 1.0;
+    }
+    double top = largest(job->values, a, b);
+    if (job->derive == SQUARES && top > 0.0) {
+        top *= top;
+        return top > DBL_MAX ? -1.0 : top;
+    }
+    return top;
+}
 
 /* Levels used (0..LEVELS), NON_FINITE or TOO_MANY_LEFT. */
 static int run_sums(Job *job) {
     int used = 0;
-    double rest[BLOCK];
+    double rest[BLOCK], derived[BLOCK];
     job->n_left = 0;
     for (Py_ssize_t i = 0; i < job->n_runs; i++) {
         Py_ssize_t a = job->starts ? (Py_ssize_t)job->starts[i] : 0;
         Py_ssize_t b = (job->starts && i + 1 < job->n_runs) ? (Py_ssize_t)job->starts[i + 1]
                                                              : job->n_values;
-        double top = largest(job->values, a, b);
+        double top = bound(job, a, b);
         if (top < 0.0) {
             return NON_FINITE;
         }
@@ -173,6 +305,15 @@ static int run_sums(Job *job) {
         for (Py_ssize_t from = a; top > 0.0 && from < b; from += BLOCK) {
             Py_ssize_t n = b - from < BLOCK ? b - from : BLOCK;
             const double *in = job->values + from;
+            if (job->derive == SQUARES) {
+                squares(in, n, derived);
+                in = derived;
+            } else if (job->derive == EXPS) {
+                if (!exps_of_negated(in, n, job->table, derived)) {
+                    return NON_FINITE;
+                }
+                in = derived;
+            }
             int l = 0, left = 1;
             for (; left && l < levels; l++) {
                 double part;
@@ -214,10 +355,13 @@ static int view(PyObject *object, Py_buffer *buffer, int writable, const char *n
 }
 
 PyDoc_STRVAR(run_sums_doc,
-             "run_sums(values, starts, sums, left_positions, left_values) -> (levels, n_left)\n\n"
+             "run_sums(values, starts, sums, left_positions, left_values, derive=0, table=None)"
+             " -> (levels, n_left)\n\n"
              "values: float64; starts: int64 run starts (from 0, increasing) or None for one "
-             "run; sums: float64 of LEVELS x runs, written; left_*: room for values left over. "
-             "levels: -1 if a value is not finite, -2 if more are left over than there is room.");
+             "run; sums: float64 of LEVELS x runs, written; left_*: room for values left over; "
+             "derive: sum each value v (0), v * v (1) or exp(-v) (2, with exp's table: see "
+             "exponential.py). levels: -1 if a value is not finite (or, 2, below 0), -2 if more "
+             "are left over than there is room.");
 
 /* Runs from 0, increasing, each non-empty and within the values. */
 static int valid_starts(const int64_t *starts, Py_ssize_t n_runs, Py_ssize_t n_values) {
@@ -233,21 +377,23 @@ static int valid_starts(const int64_t *starts, Py_ssize_t n_runs, Py_ssize_t n_v
 }
 
 static PyObject *py_run_sums(PyObject *self, PyObject *args) {
-    PyObject *objects[5];
-    if (!PyArg_ParseTuple(args, "OOOOO:run_sums", &objects[0], &objects[1], &objects[2],
-                          &objects[3], &objects[4])) {
+    PyObject *objects[6] = {NULL, NULL, NULL, NULL, NULL, Py_None};
+    int derive = VALUES;
+    if (!PyArg_ParseTuple(args, "OOOOO|iO:run_sums", &objects[0], &objects[1], &objects[2],
+                          &objects[3], &objects[4], &derive, &objects[5])) {
         return NULL;
     }
-    static const char *names[5] = {"values", "starts", "sums", "left_positions", "left_values"};
-    Py_buffer buffers[5];
+    static const char *names[6] = {"values", "starts", "sums", "left_positions", "left_values",
+                                   "table"};
+    Py_buffer buffers[6];
     int held = 0;
     PyObject *result = NULL;
-    for (; held < 5; held++) {
-        if (held == 1 && objects[1] == Py_None) {
-            buffers[1].obj = NULL;
+    for (; held < 6; held++) {
+        if ((held == 1 || held == 5) && objects[held] == Py_None) {
+            buffers[held].obj = NULL;
             continue;
         }
-        if (view(objects[held], &buffers[held], held >= 2, names[held]) < 0) {
+        if (view(objects[held], &buffers[held], held >= 2 && held <= 4, names[held]) < 0) {
             goto release;
         }
     }
@@ -261,8 +407,14 @@ static PyObject *py_run_sums(PyObject *self, PyObject *args) {
         .left_values = buffers[4].buf,
         .capacity = (buffers[3].len < buffers[4].len ? buffers[3].len : buffers[4].len) / 8,
         .n_left = 0,
+        .derive = derive,
+        .table = buffers[5].obj ? buffers[5].buf : NULL,
     };
-    if (job.n_values == 0 || job.n_runs == 0) {
+    if (derive != VALUES && derive != SQUARES && derive != EXPS) {
+        PyErr_SetString(PyExc_ValueError, "derive: 0 (values), 1 (squares) or 2 (exps)");
+    } else if (derive == EXPS && (!job.table || buffers[5].len != 2 * EXP_N * 8)) {
+        PyErr_SetString(PyExc_ValueError, "derive 2 (exps): exp's table of 2 x 128 expected");
+    } else if (job.n_values == 0 || job.n_runs == 0) {
         PyErr_SetString(PyExc_ValueError, "values and runs must not be empty");
     } else if (job.starts && !valid_starts(job.starts, job.n_runs, job.n_values)) {
         PyErr_SetString(PyExc_ValueError, "starts: from 0, increasing, within the values");
@@ -413,82 +565,6 @@ static PyObject *py_carry(PyObject *self, PyObject *args) {
     }
     PyBuffer_Release(&digits);
     return result;
-}
-
-/* exp of each value: exponential.py's method, step for step (every operation an IEEE double
- * operation; the build passes -ffp-contract=off, so no multiply-add is fused), hence the same
- * bits as its numpy version. table: N pairs (the bits of t_j, those of s_j less j << 45). */
-#define EXP_N 128
-static double exp_scaled(double x, const uint64_t *table, int shift) {
-    double kd = x * 0x1.71547652b82fep+7 + 0x1.8p52;
-    uint64_t ki;
-    memcpy(&ki, &kd, 8);
-    kd -= 0x1.8p52;
-    double r = (x - kd * 0x1.62e42ff000000p-8) - kd * -0x1.718432a1b0e26p-42;
-    uint64_t j = ki % EXP_N;
-    double tail, scale;
-    memcpy(&tail, &table[2 * j], 8);
-    uint64_t bits = table[2 * j + 1] + (ki << 45) + ((uint64_t)(int64_t)shift << 52);
-    memcpy(&scale, &bits, 8);
-    double r2 = r * r;
-    double tmp = tail + r + r2 * (0.5 + r * (1.0 / 6)) + r2 * r2 * (1.0 / 24 + r * (1.0 / 120));
-    double y = scale + scale * tmp;
-    return shift == 0 ? y : shift > 0 ? y * 0x1p-1022 : y * 0x1p1009;
-}
-
-/* The same steps on LANES values at once (x all within [-708, 709]). */
-static inline __attribute__((always_inline)) Doubles exp_lanes(Doubles x,
-                                                              const uint64_t *table) {
-    Doubles kd = x * 0x1.71547652b82fep+7 + 0x1.8p52;
-    Words ki = (Words)kd; /* (unsigned: the shifts and sums below wrap, as in exp_scaled) */
-    kd -= 0x1.8p52;
-    Doubles r = (x - kd * 0x1.62e42ff000000p-8) - kd * -0x1.718432a1b0e26p-42;
-    Words j = ki & (EXP_N - 1), sbits;
-    Doubles tail;
-    for (int lane = 0; lane < LANES; lane++) {
-        memcpy(&tail[lane], &table[2 * j[lane]], 8);
-        sbits[lane] = table[2 * j[lane] + 1];
-    }
-    sbits += ki << 45;
-    Doubles scale = (Doubles)sbits, r2 = r * r;
-    Doubles tmp = tail + r + r2 * (0.5 + r * (1.0 / 6)) + r2 * r2 * (1.0 / 24 + r * (1.0 / 120));
-    return scale + scale * tmp;
-}
-
-static double exp_one(double v, const uint64_t *table) {
-    if (v >= -708.0 && v <= 709.0) {
-        return exp_scaled(v, table, 0);
-    }
-    if (v < -746.0) {
-        return 0.0;
-    }
-    if (v > 709.79) {
-        return HUGE_VAL;
-    }
-    if (v < -708.0) {
-        return exp_scaled(v, table, 1022);
-    }
-    return exp_scaled(v, table, v > 709.0 ? -1009 : 0); /* (0: NaN) */
-}
-
-WIDE static void exp_values(const double *x, Py_ssize_t n, const uint64_t *table, double *out) {
-    Py_ssize_t i = 0;
-    for (; i + LANES <= n; i += LANES) {
-        Doubles v;
-        memcpy(&v, x + i, sizeof v);
-        Bits inside = (v >= -708.0) & (v <= 709.0);
-        if (inside[0] & inside[1] & inside[2] & inside[3]) {
-            Doubles y = exp_lanes(v, table);
-            memcpy(out + i, &y, sizeof y);
-        } else {
-            for (int lane = 0; lane < LANES; lane++) {
-                out[i + lane] = exp_one(x[i + lane], table);
-            }
-        }
-    }
-    for (; i < n; i++) {
-        out[i] = exp_one(x[i], table);
-    }
 }
 
 PyDoc_STRVAR(exp_doc, "exp(values, table, out) -> None\n\n"

@@ -110,8 +110,7 @@ class Work(threading.local):
     """Scratch int64 arrays, one set per thread, reused by every block of every ``add``.
 
     Fresh arrays for each block would cost a page fault per 4 KiB touched. Slots: 0-9 the
-    digit pieces (here and in ``exact.py``), 10-11 ``extract.py``'s levels, ``SQUARES`` the
-    squares of ``ExactSums.add_squares`` (read by the slots below it, never overwritten).
+    digit pieces (here and in ``exact.py``), 10-11 ``extract.py``'s levels.
     """
 
     def __init__(self) -> None:
@@ -125,7 +124,6 @@ class Work(threading.local):
 
 
 WORK = Work()
-SQUARES = 12  # the scratch slot of ExactSums.add_squares
 
 
 class Bins:

@@ -63,7 +63,6 @@ from numpy.typing import NDArray
 
 from xent_cli.kernels.digits import (
     BITS,
-    SQUARES,
     WORK,
     Bins,
     Work,
@@ -74,7 +73,7 @@ from xent_cli.kernels.digits import (
     special,
     split_doubles,
 )
-from xent_cli.kernels.extract import run_pieces, run_sums
+from xent_cli.kernels.extract import EXPS, SQUARES, derived, run_pieces, run_sums
 from xent_cli.kernels.mergeable import require_mergeable
 
 __all__ = [
@@ -200,10 +199,24 @@ class ExactSums:
             self._fold()  # do not keep big bins between calls
 
     def add_squares(self, values: NDArray[np.float64]) -> None:
-        """Add each ``v * v`` (as float64 rounds it) into bucket 0; the squares live in this
-        thread's scratch space, not in a new array per call."""
+        """Add each ``v * v`` (as float64 rounds it) into bucket 0 (long arrays: summed as
+        they are squared, a block at a time; no array of squares is made)."""
+        self._add_derived(values, SQUARES)
+
+    def add_exps(self, values: NDArray[np.float64]) -> None:
+        """Add each ``exp(-v)`` (:func:`~xent_cli.kernels.exponential.exp`'s; ``v >= 0``:
+        a probability from a loss) into bucket 0, the same way."""
+        self._add_derived(values, EXPS)
+
+    def _add_derived(self, values: NDArray[np.float64], derive: int) -> None:
         v = np.asarray(values, dtype=np.float64).reshape(-1)
-        self.add(None, np.multiply(v, v, out=WORK(SQUARES, v.size).view(np.float64)))
+        if v.size >= PRESUM_MIN:
+            found = run_sums(v, None, derive)
+            if found is not None:
+                levels, _, rest = found
+                self.add(None, np.concatenate([*levels, rest]))
+                return
+        self.add(None, derived(v, derive))  # (short, or an inf or NaN: counted as such)
 
     def add_runs(
         self, starts: NDArray[np.intp], buckets: NDArray[np.intp], values: NDArray[np.float64]

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from xent_cli.kernels import compiled
 from xent_cli.kernels.digits import WORK
+from xent_cli.kernels.exponential import TABLE, exp
 
 #: Levels split before the values left are handed back (each level: 53 - bitlength(n) bits).
 MAX_LEVELS = 3
@@ -36,25 +37,47 @@ LEFT_ROOM = 1 << 12
 
 RunSums = tuple[list[NDArray[np.float64]], NDArray[np.intp], NDArray[np.float64]]
 
+#: What :func:`run_sums` sums of each value ``v``: ``v``, ``v * v`` (as float64 rounds it),
+#: or ``exp(-v)`` (:func:`~xent_cli.kernels.exponential.exp`'s, for ``v >= 0``).
+VALUES, SQUARES, EXPS = 0, 1, 2
 
-def run_sums(values: NDArray[np.float64], starts: NDArray[np.intp] | None) -> RunSums | None:
+
+def run_sums(
+    values: NDArray[np.float64], starts: NDArray[np.intp] | None, derive: int = VALUES
+) -> RunSums | None:
     """(per level, each run's exact sum of its pieces; the positions and values left over),
-    or None if a value is inf or NaN.
+    or None if a value is inf or NaN (``EXPS``: or below 0; ``SQUARES``: or its square
+    overflows).
 
     ``values``: doubles; ``starts``: where runs begin (increasing, from 0; every run
-    non-empty), or None for one run of all. The exact sum of run ``i`` is the sum of its
-    entries over the levels plus the leftover values at positions in ``[starts[i],
-    starts[i + 1])``. Values too large or too small for the grid (``C`` not a normal double)
-    are left over whole. The compiled kernel (one grid per run) when it is built, else
-    numpy's passes (one grid for all); the sums are exact either way.
+    non-empty), or None for one run of all; ``derive``: what is summed of each value (the
+    derived values are made a block at a time, never as a whole array, by the compiled
+    kernel). The exact sum of run ``i`` is the sum of its entries over the levels plus the
+    leftover values at positions in ``[starts[i], starts[i + 1])``. Values too large or too
+    small for the grid (``C`` not a normal double) are left over whole. The compiled kernel
+    (one grid per run) when it is built, else numpy's passes (one grid for all); the sums
+    are exact either way.
     """
     kernel = compiled.native
     if kernel is not None and values.size:
-        return _compiled(kernel, values, starts)
+        return _compiled(kernel, values, starts, derive)
+    if derive == EXPS and values.size and not float(values.min()) >= 0.0:
+        return None
+    values = derived(values, derive)
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if not (math.isfinite(low) and math.isfinite(high)):  # (NaN if any is NaN)
         return None
     return _passes(values, starts, max(-low, high))
+
+
+def derived(values: NDArray[np.float64], derive: int) -> NDArray[np.float64]:
+    """What is summed of each value (``derive``: see :data:`VALUES`), as a whole array."""
+    if derive == SQUARES:
+        with np.errstate(over="ignore"):  # (an overflow is inf, counted by whoever adds it)
+            return values * values
+    if derive == EXPS:
+        return exp(-values)
+    return values
 
 
 def run_pieces(
@@ -75,7 +98,7 @@ def run_pieces(
 
 
 def _compiled(
-    kernel: ModuleType, values: NDArray[np.float64], starts: NDArray[np.intp] | None
+    kernel: ModuleType, values: NDArray[np.float64], starts: NDArray[np.intp] | None, derive: int
 ) -> RunSums | None:
     """The compiled kernel's answer (numpy's when more values are left over than it has
     room for)."""
@@ -86,10 +109,11 @@ def _compiled(
     values = np.ascontiguousarray(values, np.float64)
     if starts is not None:
         starts = np.ascontiguousarray(starts, np.int64)
-    levels, n_left = kernel.run_sums(values, starts, sums, positions, left)
+    levels, n_left = kernel.run_sums(values, starts, sums, positions, left, derive, TABLE)
     if levels == kernel.NON_FINITE:
         return None
     if levels == kernel.TOO_MANY_LEFT:
+        values = derived(values, derive)
         return _passes(values, starts, float(np.max(np.abs(values))))
     return list(sums[:levels]), positions[:n_left].astype(np.intp), left[:n_left]
 
