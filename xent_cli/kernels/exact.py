@@ -73,7 +73,7 @@ from xent_cli.kernels.digits import (
     special,
     split_doubles,
 )
-from xent_cli.kernels.extract import EXPS, SQUARES, derived, run_pieces, run_sums
+from xent_cli.kernels.extract import EXPS, SQUARES, VALUES, derived, run_pieces, run_sums
 from xent_cli.kernels.mergeable import require_mergeable
 
 __all__ = [
@@ -97,6 +97,8 @@ BLOCK = 1 << 16
 FOLD_COST = 16
 #: Values added to one bucket at once from which on they are first summed level by level.
 PRESUM_MIN = 1024
+#: Values summed per run when they are first summed level by level.
+PRESUM_RUN = 2048
 #: Float64 bins kept between calls: at most this many (bucket, exponent) pairs (2 x 8 bytes each).
 BINS_BUDGET = 1 << 16
 
@@ -161,7 +163,8 @@ class ExactSums:
         if v.size == 0:
             return
         if buckets is None and v.size >= PRESUM_MIN:
-            v = _presummed(v)
+            presummed = _presummed(v)
+            v = v if presummed is None else presummed
         if bmin < 0 or bmax >= self._n:
             raise ValueError(f"bucket {bmin if bmin < 0 else bmax} outside 0..{self._n - 1}")
         if buckets is not None:
@@ -210,13 +213,10 @@ class ExactSums:
 
     def _add_derived(self, values: NDArray[np.float64], derive: int) -> None:
         v = np.asarray(values, dtype=np.float64).reshape(-1)
-        if v.size >= PRESUM_MIN:
-            found = run_sums(v, None, derive)
-            if found is not None:
-                levels, _, rest = found
-                self.add(None, np.concatenate([*levels, rest]))
-                return
-        self.add(None, derived(v, derive))  # (short, or an inf or NaN: counted as such)
+        presummed = _presummed(v, derive) if v.size >= PRESUM_MIN else None
+        if presummed is None:  # (short, or an inf or NaN: counted as such)
+            presummed = derived(v, derive)
+        self.add(None, presummed)
 
     def add_runs(
         self, starts: NDArray[np.intp], buckets: NDArray[np.intp], values: NDArray[np.float64]
@@ -653,12 +653,14 @@ class ExactSums:
         return out
 
 
-def _presummed(v: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Finite values: a few values of the same exact sum (each level's exact sum of pieces,
-    then the values left over; :func:`~xent_cli.kernels.extract.run_sums`); else ``v``."""
-    found = run_sums(v, None)
+def _presummed(v: NDArray[np.float64], derive: int = VALUES) -> NDArray[np.float64] | None:
+    """A few values with the exact sum of the (derived) values: each run of ``PRESUM_RUN``
+    values' sums level by level, then the values left over
+    (:func:`~xent_cli.kernels.extract.run_sums`; runs that short get a grid fine enough that
+    most values need one level less than one grid for all); None if one is not finite."""
+    found = run_sums(v, np.arange(0, v.size, PRESUM_RUN), derive)
     if found is None:
-        return v
+        return None
     levels, _, rest = found
     return np.concatenate([*levels, rest])
 
