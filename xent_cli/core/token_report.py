@@ -45,6 +45,7 @@ from xent_cli.core.tokens import TokenPlan
 from xent_cli.errors import XentError
 from xent_cli.jsonvalues import json_number
 from xent_cli.kernels.exact import exact_sum
+from xent_cli.kernels.exponential import exp
 from xent_cli.kernels.tdist import t_ppf
 from xent_cli.options import Base, Per
 from xent_cli.version import __version__
@@ -481,8 +482,7 @@ def _documents(plan: TokenPlan, finished: Finished, per_nat: float) -> Documents
     rates[has] = sums[has] / units[has]
     count = int(has.sum())
     mean_loss = exact_sum(rates[has]) / count * per_nat if count else None
-    with np.errstate(over="ignore"):
-        perplexities = np.exp(rates)
+    perplexities = exp(rates)  # (the same bits on every machine, as mean_p_true's)
     mean_perplexity = exact_sum(perplexities[has]) / count if count else None
     order = _worst(rates, has, keys, plan.settings.top_docs)
     worst = [
