@@ -7,7 +7,8 @@ Writes (once, seeded) ``tokens_20m.parquet``: 20M tokens in 40,000 documents, an
 ``tokens_20m_1mdocs.parquet``: 20M tokens in 1,000,000 documents (columns ``doc_id int64,
 position int32, token_id int32, logprob float32, n_bytes int8``, sorted by document as dumps
 are). Every command runs as a whole process, once untimed (warming the OS caches), then
-alternated round by round; the figures are the medians of wall time and of peak RSS, and the
+alternated round by round, each round starting one command later (no command always runs
+first, or right after the same one); the figures are the medians of wall time and of peak RSS, and the
 median of the per-round ratios to xent. xent's modules are byte-compiled first, as ``pip
 install`` does (an editable install does not).
 """
@@ -116,8 +117,13 @@ def measure(path: Path, runs: int) -> dict[str, dict[str, float]]:
     peaks: dict[str, list[float]] = {k: [] for k in commands}
     for command in commands.values():  # one untimed run each: warm the OS caches
         timed(command)
-    for _ in range(runs):
-        for name, command in commands.items():
+    names = list(commands)
+    for round_ in range(runs):
+        # each round starts one command later: no command always runs first, or after the
+        # same one (whose freed memory, or the caches it leaves, the next one meets)
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            command = commands[name]
             # peak RSS of each child alone: run it in a fresh interpreter that reports it
             wrapped = [python, "-c", _PEAK, *command]
             wall, _, out = timed(wrapped)
