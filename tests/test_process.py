@@ -104,3 +104,45 @@ def test_evaluating_files_does_not_import_pandas():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+_GC_PROBE = """
+import gc, os, sys
+from xent_cli import launch
+exit_ = os._exit
+def report(code):
+    print("collector", gc.isenabled(), gc.get_freeze_count() > 0, file=sys.stderr, flush=True)
+    exit_(code)
+os._exit = report
+sys.argv = ["xent", *sys.argv[1:]]
+launch.main()
+"""
+
+
+@pytest.mark.parametrize(
+    "args", [["eval", "lm_tokens.parquet", "-f", "json"], ["rows", "iris_probs.parquet"]]
+)
+def test_the_collector_is_off_while_modules_load_then_on(args):
+    """``xent`` starts with garbage collection off (the start-up's ~50,000 lasting objects
+    are not scanned as they come), and each command turns it back on once its modules are
+    loaded, those objects frozen out of it: a run ends with the collector on."""
+    command, name, *rest = args
+    argv = [command, str(SAMPLES / name), *rest]
+    result = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE, *argv], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "collector True True"
+
+
+def test_modules_loaded_leaves_a_running_collector_alone():
+    """Under tests and the Python API the collector was never turned off: nothing frozen."""
+    import gc
+
+    from xent_cli.cli.app import modules_loaded
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    modules_loaded()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from xent_cli.cli.app import app
+from xent_cli.cli.app import app, modules_loaded
 from xent_cli.cli.emit import check_slice_gates, emit_comparison, emit_report
 from xent_cli.cli.panels import PanelCommand
 from xent_cli.cli.params import (
@@ -94,6 +94,7 @@ def eval_command(
     language model's token file, perplexity and bits per byte with an interval by documents."""
     from xent_cli.api import run_scan
 
+    modules_loaded()
     check_slice_gates(by is not None, report_options)
     if not 0 < confidence < 1:
         raise XentError(f"--confidence must be in (0, 1), got {confidence:g}")
@@ -157,6 +158,7 @@ def compare_command(
     far the predicted distributions moved (KL, churn, flips), gates."""
     from xent_cli.comparison.run import compare
 
+    modules_loaded()
     if plot is not None and plot.suffix.lower() != ".html":
         raise XentError(
             f"--plot {plot}: compare draws an .html page",
@@ -206,6 +208,7 @@ def merge_command(states: States, *, report_options: ReportOptions) -> None:
     from xent_cli.core.report import build_report
     from xent_cli.core.token_partials import TokenPartial
 
+    modules_loaded()
     merged = merge([load(name) for name in states], states)
     if isinstance(merged, TokenPartial):
         check_slice_gates(merged.plan.slicer is not None, report_options)
@@ -243,6 +246,7 @@ def rows_command(
     from xent_cli.render.rows import format_records
     from xent_cli.render.table import output_width
 
+    modules_loaded()
     width = output_width(sys.stdout.isatty())
     sources = make_sources(files, settings.input_format)
     if sources and is_token_layout(sources[0].schema, settings):
