@@ -8,9 +8,9 @@ Writes (once, seeded) ``tokens_20m.parquet``: 20M tokens in 40,000 documents, an
 position int32, token_id int32, logprob float32, n_bytes int8``, sorted by document as dumps
 are). Every command runs as a whole process, once untimed (warming the OS caches), then
 alternated round by round, each round starting one command later (no command always runs
-first, or right after the same one); the figures are the medians of wall time and of peak RSS, and the
-median of the per-round ratios to xent. xent's modules are byte-compiled first, as ``pip
-install`` does (an editable install does not).
+first, or right after the same one); the figures are the medians of wall time and of peak
+RSS, and the median of the per-round ratios to xent. xent's modules are byte-compiled first,
+as ``pip install`` does (an editable install does not).
 """
 
 from __future__ import annotations
