@@ -524,3 +524,23 @@ def test_sums_of_squared_units_are_exact_beyond_int64():
     small = np.arange(1000, dtype=np.int64)
     assert _sum_of_squares(small) == sum(u * u for u in range(1000))
     assert _sum_of_squares(np.zeros(0, np.int64)) == 0
+
+
+@pytest.mark.parametrize("odd", [None, -math.inf, 4e-6])
+def test_mean_p_true_is_the_correctly_rounded_mean_on_every_route(kernel, tmp_path, odd):
+    """A clean batch sums each token's p = exp(-loss) a block at a time (no array of them);
+    one with a zero probability (-inf) or a log-probability just above 0 (rounding: p > 1)
+    sums exp(logprob) itself. Either way: the exact sum of xent's exp, rounded once, over
+    the count (math.fsum rounds the exact sum correctly)."""
+    from xent_cli.kernels.exponential import exp
+
+    rng = np.random.default_rng(3)
+    logprob = -rng.exponential(2.5, 20_000)
+    logprob[::97] = -rng.uniform(0, 1e-9, len(logprob[::97]))  # p within 1e-9 of 1
+    if odd is not None:
+        logprob[1234] = odd
+    path = tmp_path / "t.parquet"
+    doc = np.repeat(np.arange(40), 500)
+    pq.write_table(pa.table({"doc_id": doc, "logprob": logprob}), path)
+    report = xent_cli.evaluate(path).to_dict()
+    assert report["mean_p_true"] == math.fsum(exp(logprob).tolist()) / len(logprob)
