@@ -856,6 +856,14 @@ def test_more_values_left_over_than_the_room_are_summed_by_numpy(
     found = extract.run_sums(np.array(values), np.array([0, 4], np.intp))
     assert found is not None
     assert exact_runs(found, [0, 4]) == [sum(map(Fraction, values[:4])), Fraction(8)]
+    squares = [v * v for v in values]  # (2**-400 squared: 0; 2**-200's: left over)
+    found = extract.run_sums(np.array(values), np.array([0, 4], np.intp), extract.SQUARES)
+    assert found is not None
+    assert exact_runs(found, [0, 4]) == [sum(map(Fraction, squares[:4])), Fraction(34)]
+    # an inf in a run after the one that overflowed the room: numpy's passes say None too
+    for derive in (extract.VALUES, extract.SQUARES):
+        with_inf = np.array([*values, INF])
+        assert extract.run_sums(with_inf, np.array([0, 4], np.intp), derive) is None
 
 
 def test_the_compiled_kernel_refuses_runs_outside_the_values() -> None:

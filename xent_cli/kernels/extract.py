@@ -60,7 +60,9 @@ def run_sums(
     """
     kernel = compiled.native
     if kernel is not None and values.size:
-        return _compiled(kernel, values, starts, derive)
+        done, found = _compiled(kernel, values, starts, derive)
+        if done:
+            return found
     if derive == EXPS and values.size and not float(values.min()) >= 0.0:
         return None
     values = derived(values, derive)
@@ -99,9 +101,9 @@ def run_pieces(
 
 def _compiled(
     kernel: ModuleType, values: NDArray[np.float64], starts: NDArray[np.intp] | None, derive: int
-) -> RunSums | None:
-    """The compiled kernel's answer (numpy's when more values are left over than it has
-    room for)."""
+) -> tuple[bool, RunSums | None]:
+    """Whether the compiled kernel answered (not when more values are left over than it has
+    room for: numpy's passes then run), and its answer."""
     runs = 1 if starts is None else len(starts)
     sums = np.empty((kernel.LEVELS, runs))
     room = min(values.size, LEFT_ROOM)
@@ -111,11 +113,10 @@ def _compiled(
         starts = np.ascontiguousarray(starts, np.int64)
     levels, n_left = kernel.run_sums(values, starts, sums, positions, left, derive, TABLE)
     if levels == kernel.NON_FINITE:
-        return None
+        return True, None
     if levels == kernel.TOO_MANY_LEFT:
-        values = derived(values, derive)
-        return _passes(values, starts, float(np.max(np.abs(values))))
-    return list(sums[:levels]), positions[:n_left].astype(np.intp), left[:n_left]
+        return False, None
+    return True, (list(sums[:levels]), positions[:n_left].astype(np.intp), left[:n_left])
 
 
 def _passes(values: NDArray[np.float64], starts: NDArray[np.intp] | None, top: float) -> RunSums:
