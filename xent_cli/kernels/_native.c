@@ -9,6 +9,8 @@
  * level l adds and subtracts C_l = 1.5 * 2**(E - (l + 1) W + 52): the piece p = (r + C_l) - C_l
  * and the rest r - p are exact, and any sum of n pieces of one level is exact in any order.
  * Rests left after LEVELS levels (or when C_l would not be a normal double) are handed back.
+ * What is summed may be derived from each value v, a block at a time: v * v (the run's bound
+ * the square of its largest magnitude) or exp(-v) for v >= 0 (exponential.py's exp; bound 1).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
