@@ -125,8 +125,7 @@ def score_batch(
     assert unit is not None
     p_true = top1 = top_p = None
     # one token a row, none clipped nor above 0: each p = exp(logprob) = exp(-loss) exactly
-    p_true_of_loss = plan.tokens_known and plan.tokens_column is None and zero is None
-    p_true_of_loss = p_true_of_loss and high <= 0
+    p_true_of_loss = plan.tokens_known and plan.tokens_column is None and zero is None and high <= 0
     if not plan.tokens_known or p_true_of_loss:  # (lm-eval's rows: no token's probability)
         p_true = None
     elif plan.tokens_column is None:
