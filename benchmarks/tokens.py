@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -104,7 +105,7 @@ def timed(command: list[str]) -> tuple[float, float, str]:
     return wall, max(peak, before) / 1024, done.stdout
 
 
-def measure(path: Path, runs: int) -> dict[str, dict[str, float]]:
+def measure(path: Path, runs: int) -> dict[str, dict[str, Any]]:
     python = sys.executable
     xent = [python, "-m", "xent_cli", "eval", str(path), "-f", "json"]
     commands = {
@@ -140,8 +141,19 @@ def measure(path: Path, runs: int) -> dict[str, dict[str, float]]:
             "wall_s": statistics.median(walls[name]),
             "peak_mb": statistics.median(peaks[name]),
             "ratio_to_xent": statistics.median(ratios),
+            "ratio_range": [min(ratios), max(ratios)],
+            # the middle half of the rounds' ratios: how far the median can be trusted here
+            "ratio_quartiles": statistics.quantiles(ratios, n=4)[::2] if len(ratios) > 1 else [],
         }
     return result
+
+
+def _spread(figures: dict[str, Any]) -> str:
+    """The middle half of the rounds' ratios (a peer's row only)."""
+    low_high = figures["ratio_quartiles"]
+    if not low_high or figures["ratio_range"] == [1.0, 1.0]:
+        return ""
+    return f"   (middle half {low_high[0]:.2f}-{low_high[1]:.2f})"
 
 
 _PEAK = """
@@ -181,7 +193,7 @@ def main() -> None:
         for command, figures in results[name].items():
             print(
                 f"  {command:7} {figures['wall_s']:7.2f} s   {figures['peak_mb']:7.0f} MB   "
-                f"{figures['ratio_to_xent']:5.2f}x xent"
+                f"{figures['ratio_to_xent']:5.2f}x xent{_spread(figures)}"
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
