@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.special import log_softmax
 
@@ -544,3 +546,47 @@ def test_mean_p_true_is_the_correctly_rounded_mean_on_every_route(kernel, tmp_pa
     pq.write_table(pa.table({"doc_id": doc, "logprob": logprob}), path)
     report = xent_cli.evaluate(path).to_dict()
     assert report["mean_p_true"] == math.fsum(exp(logprob).tolist()) / len(logprob)
+
+
+@st.composite
+def token_splits(draw: st.DrawFn) -> tuple:
+    """Documents of rows (log-probabilities down to -40, exact zeros, values within 1e-12 of
+    0, now and then a -inf), shuffled, cut into parts taken in some order."""
+    sizes = draw(st.lists(st.integers(1, 30), min_size=1, max_size=8))
+    n = sum(sizes)
+    value = st.one_of(st.floats(-40.0, 0.0), st.sampled_from([0.0, -0.0, -1e-12, -math.inf]))
+    logprob = draw(st.lists(value, min_size=n, max_size=n))
+    order = draw(st.permutations(range(n)))
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, n - 1)), max_size=3)) - {n})
+    parts = np.split(np.array(order, np.intp), cuts)
+    taken = draw(st.permutations(range(len(parts))))
+    return np.repeat(np.arange(len(sizes)), sizes), np.array(logprob), parts, taken
+
+
+@settings(max_examples=40, deadline=None)
+@given(token_splits())
+def test_any_split_merged_in_any_order_is_the_same_report(case):
+    """Property: the rows of a token file, shuffled and cut into parts whose states are
+    merged in any order, give the report of the whole (`==`, every figure; the warnings'
+    row numbers follow the rows, so only their codes and counts are compared). Parts with a
+    -inf and parts without take different routes to mean_p_true: the same sums."""
+    import tempfile
+
+    docs, logprob, parts, taken = case
+    with tempfile.TemporaryDirectory() as directory:
+        folder = Path(directory)
+        whole = write(folder / "whole.parquet", doc_id=docs, logprob=logprob)
+        paths = [
+            write(folder / f"p{i}.parquet", doc_id=docs[rows], logprob=logprob[rows])
+            for i, rows in enumerate(parts)
+        ]
+        expected = xent_cli.evaluate(whole).to_dict()
+        partials = [xent_cli.partial(paths[i]) for i in taken]
+        merged = partials[0]
+        for other in partials[1:]:
+            merged = merged.merge(other)
+        got = merged.finish().to_dict()
+    for report in (expected, got):
+        report.pop("files")
+        report["warnings"] = [(w["code"], w["count"]) for w in report["warnings"]]
+    assert got == expected
