@@ -321,8 +321,7 @@ class TokenState:
         if self.documents is not None:  # the batch's Σl: its documents' sums, added up
             batch = self.documents.add_documents(rows, self.documents_lock)
         else:
-            batch = ExactSums(1)
-            batch.add(None, loss)
+            batch = one_sum(loss)
         self.sums[LOSS].add_sums(batch)
         if rows.unit_is_one:  # l·U = l
             self.sums[LOSS_TIMES_UNIT].add_sums(batch)

@@ -27,10 +27,11 @@ values have reached them, and before ``finish``, ``total``, ``to_state`` and ``=
 scattered straight into the digits with ``np.add.at`` (three 26-bit pieces), so a batch
 costs O(values), never O(n_buckets * exponent span); no sort (``np.unique``) is needed.
 
-*Long runs* (``add_runs``: rows of one bucket together; or ``add`` of ``PRESUM_MIN`` or more
-finite values into one bucket): each run is first summed exactly level by level on a fixed
-grid (:func:`~xent_cli.kernels.extract.run_sums`), and only those few sums (and any value
-too small for three levels) go the ways above.
+*Long runs* (rows of one bucket together, shrunk first by
+:func:`~xent_cli.kernels.extract.run_pieces`; or ``add`` of ``PRESUM_MIN`` or more finite
+values into one bucket): each run is first summed exactly level by level on a fixed grid
+(:func:`~xent_cli.kernels.extract.run_sums`), and only those few sums (and any value too
+small for three levels) go the ways above.
 
 The state is a per-bucket superaccumulator: int64 digits of radix ``2**26`` in a window
 of digit positions ``[offset, offset + n_digits)`` (digit ``j`` weighs
@@ -73,7 +74,7 @@ from xent_cli.kernels.digits import (
     special,
     split_doubles,
 )
-from xent_cli.kernels.extract import EXPS, SQUARES, VALUES, derived, run_pieces, run_sums
+from xent_cli.kernels.extract import EXPS, SQUARES, VALUES, derived, run_sums
 from xent_cli.kernels.mergeable import require_mergeable
 
 __all__ = [
@@ -217,24 +218,6 @@ class ExactSums:
         if presummed is None:  # (short, or an inf or NaN: counted as such)
             presummed = derived(v, derive)
         self.add(None, presummed)
-
-    def add_runs(
-        self, starts: NDArray[np.intp], buckets: NDArray[np.intp], values: NDArray[np.float64]
-    ) -> ExactSums:
-        """Add ``values[starts[i]:starts[i + 1]]`` (the last run: to the end) into bucket
-        ``buckets[i]``; runs non-empty, ``starts[0] == 0``. The same as :meth:`add` with each
-        run's bucket repeated, faster for long runs: each run's sum is extracted exactly
-        level by level (:func:`~xent_cli.kernels.extract.run_pieces`), and only those few
-        values per run reach the digits (straight into their buckets' digits when the
-        buckets are many). Returns the exact sum of all the values, in one bucket (from
-        the same few values)."""
-        v = np.asarray(values, dtype=np.float64).reshape(-1)
-        b = np.asarray(buckets, np.intp).reshape(-1)
-        if v.size == 0:
-            return ExactSums(1)
-        runs, sums = run_pieces(v, starts)
-        self.add(b[runs], sums, brief=True)
-        return one_sum(sums)
 
     def _fold(self) -> None:
         """Fold the pending float64 bin sums into the int64 digits."""
