@@ -144,3 +144,93 @@ def test_token_states_are_equal_on_any_number_of_threads(tmp_path: Path) -> None
     assert states[0].n_evaluated == n
     warned = states[0].diagnostics.to_state()
     assert "zero-probability" in str(warned)
+
+
+def _many_groups(tmp_path: Path, n: int = 100_000, group: int = 2_500) -> Path:
+    """A token file of many row groups: documents across groups, -inf, NaN and missing ids,
+    a text column to slice by."""
+    rng = np.random.default_rng(11)
+    docs = pa.array(np.repeat(np.arange(n // 37 + 1), 37)[:n], mask=rng.random(n) < 0.001)
+    logprob = -rng.gamma(2.0, 1.0, n)
+    logprob[rng.integers(0, n, 9)] = -np.inf
+    logprob[rng.integers(0, n, 5)] = np.nan
+    domain = np.array(["web", "code", "books"])[np.arange(n) // 1000 % 3]
+    table = pa.table(
+        {"doc_id": docs, "logprob": logprob, "n_bytes": rng.integers(1, 9, n), "domain": domain}
+    )
+    path = tmp_path / "groups.parquet"
+    pq.write_table(table, path, row_group_size=group)
+    return path
+
+
+def test_parquet_parts_are_its_row_groups_joined_up_to_the_rows_asked(tmp_path: Path) -> None:
+    path = _many_groups(tmp_path, n=100_000, group=2_500)
+    (source,) = make_sources([str(path)], InputFormat.auto)
+    parts = source.parts(["doc_id", "logprob"], {}, 6_000)
+    assert [p.groups for p in parts] == [(2 * k, 2 * k + 1) for k in range(20)]
+    assert [p.rows for p in parts] == [5_000] * 20
+    pieces = [batch for part in parts for batch in part.read()]
+    assert all(b.num_rows <= 6_000 for b in pieces)
+    whole = pq.read_table(path, columns=["doc_id", "logprob"])
+    joined = pa.Table.from_batches(pieces)
+    for name in whole.column_names:  # (NaN as NaN)
+        np.testing.assert_array_equal(joined[name].to_numpy(), whole[name].to_numpy())
+    one = source.parts(["doc_id"], {}, 2_000)  # (a group above the rows asked: its own part)
+    assert [p.rows for p in one] == [2_500] * 40
+    assert [b.num_rows for b in one[0].read()] == [1_250, 1_250]  # (cut evenly)
+
+
+@pytest.mark.parametrize("by", [None, "domain", "n_bytes:3"])
+def test_threads_decoding_their_own_parts_give_the_one_thread_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by: str | None
+) -> None:
+    """Each thread decodes the row groups it takes: the state of one thread reading in
+    batches, warnings at the same rows, slices by a text column (read as dictionaries)."""
+    from xent_cli.core import token_engine
+    from xent_cli.io.parquet import RowGroups
+
+    monkeypatch.setattr(token_engine, "BATCH_ROWS", 4_000)
+    path = _many_groups(tmp_path)
+    decoded: list[tuple[int, ...]] = []
+    read = RowGroups.read
+
+    def recorded(self: RowGroups) -> Iterator[pa.RecordBatch]:
+        decoded.append(self.groups)
+        return read(self)
+
+    monkeypatch.setattr(RowGroups, "read", recorded)
+    options = {} if by is None else {"by": by}
+    states = [
+        TokenScan(make_sources([str(path)], InputFormat.auto), make_settings(**options)).state(k)
+        for k in (1, 2, 3)
+    ]
+    # two passes by parts; a --by column binned by a sample of the rows: read as they come
+    sampled = by is not None and ":" in by
+    assert sorted(decoded) == ([] if sampled else sorted([(g,) for g in range(40)] * 2))
+    assert states[0] == states[1] == states[2]
+    warned = str(states[0].diagnostics.to_state())
+    for code in ("zero-probability", "non-finite", "missing-document"):
+        assert code in warned
+    assert (states[0].slices is not None) == (by is not None)
+
+
+def test_a_part_s_error_is_the_one_thread_error(tmp_path: Path, monkeypatch) -> None:
+    """A positive log-probability deep in the file: the same row named on any threads."""
+    from xent_cli.core import token_engine
+    from xent_cli.errors import XentError
+
+    monkeypatch.setattr(token_engine, "BATCH_ROWS", 4_000)
+    n = 100_000
+    logprob = -np.ones(n)
+    logprob[[71_234, 93_000]] = 0.5
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"doc_id": np.arange(n) // 10, "logprob": logprob}), path,
+                   row_group_size=2_500)  # fmt: skip
+    messages = []
+    for k in (1, 2, 3):
+        scan = TokenScan(make_sources([str(path)], InputFormat.auto), make_settings())
+        with pytest.raises(XentError) as error:
+            scan.state(k)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1] == messages[2]
+    assert "row 71234" in messages[0]

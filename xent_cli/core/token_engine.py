@@ -8,7 +8,9 @@ for the plan's columns only, in bounded batches, and folded into one
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
+import types
 from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
@@ -18,7 +20,7 @@ from xent_cli.core.token_batch import score_batch
 from xent_cli.core.token_state import KeyedSums, TokenState
 from xent_cli.core.tokens import TokenPlan, make_token_plan
 from xent_cli.errors import XentError
-from xent_cli.io.base import BatchSource
+from xent_cli.io.base import BatchSource, Part
 from xent_cli.io.prefetch import coalesce, prefetch
 from xent_cli.io.text import TextSource
 from xent_cli.options import InputFormat, Settings
@@ -28,6 +30,9 @@ READ_AHEAD_BYTES = 4 << 20
 #: work (keying documents, folding exact sums) small beside the per-row work.
 BATCH_ROWS = 1 << 18
 BATCH_BYTES = 64 << 20
+#: Parts a file must come in for each thread to decode its own: with fewer, one reader thread
+#: decoding every column at once (Arrow's threads) while the others score keeps cores busier.
+PARTS_PER_WORKER = 4
 ProgressCallback = Callable[[int, "int | None"], None]
 
 
@@ -57,8 +62,11 @@ class TokenScan:
 
                 wanted = plan.needed_columns + settings.by.names()
                 stream = self._stream(first, plan, wanted)
-                slicer, self._first = make_slicer(settings.by, first.schema, stream, first.name)
+                slicer, rest = make_slicer(settings.by, first.schema, stream, first.name)
                 plan = dataclasses.replace(plan, slicer=slicer)
+                # (text columns need no sample: then nothing was read, and the file is read
+                # as any other, in parts where it can be)
+                self._first = rest if _started(stream) else None
         self.plan = plan
 
     @property
@@ -76,6 +84,14 @@ class TokenScan:
         self, source: BatchSource, plan: TokenPlan, needed: list[str]
     ) -> Iterator[pa.RecordBatch]:
         needed = list(dict.fromkeys(needed))
+        self._check_columns(source, needed)
+        asked = source.batches(needed, self._types(source, plan), rows=BATCH_ROWS)
+        batches = coalesce(asked, BATCH_ROWS, BATCH_BYTES)
+        if source.size is None or source.size > READ_AHEAD_BYTES:
+            batches = prefetch(batches)
+        return batches
+
+    def _check_columns(self, source: BatchSource, needed: Sequence[str]) -> None:
         present = set(source.schema.names)
         missing = [c for c in needed if c not in present]
         if missing:
@@ -83,11 +99,6 @@ class TokenScan:
                 f"{source.name}: column {missing[0]!r} not found "
                 f"(it is in {self.sources[0].name}; several files must share their columns)"
             )
-        asked = source.batches(needed, self._types(source, plan), rows=BATCH_ROWS)
-        batches = coalesce(asked, BATCH_ROWS, BATCH_BYTES)
-        if source.size is None or source.size > READ_AHEAD_BYTES:
-            batches = prefetch(batches)
-        return batches
 
     def _types(self, source: BatchSource, plan: TokenPlan) -> dict[str, pa.DataType]:
         """Text inputs: numbers as float64; in CSV/TSV document ids and tokens as text
@@ -125,27 +136,56 @@ class TokenScan:
                 state.calibration = CalibrationState.empty(plan.convention, 1, False)
             return state
 
-        def add(state: TokenState, item: tuple[str, int, pa.RecordBatch]) -> None:
+        def add(state: TokenState, item: tuple[str, int, pa.RecordBatch | Part]) -> None:
             name, start, batch = item
-            score_batch(plan, batch, start, state, name)
+            if isinstance(batch, pa.RecordBatch):
+                score_batch(plan, batch, start, state, name)
+                return
+            for piece in batch.read():  # (decoded here, on this thread)
+                score_batch(plan, piece, start, state, name)
+                start += piece.num_rows
 
-        state = parallel.fold(self._numbered(), empty, add, count)
+        state = parallel.fold(self._numbered(count), empty, add, count)
         state.documents_lock = None  # (the pass is over: its table is this state's alone)
         return state
 
-    def _numbered(self) -> Iterator[tuple[str, int, pa.RecordBatch]]:
-        """Every input's batches, each with its source's name and its first row's number."""
+    def _numbered(self, workers: int = 1) -> Iterator[tuple[str, int, pa.RecordBatch | Part]]:
+        """Every input's batches, each with its source's name and its first row's number.
+        For several ``workers``, a source that comes in enough parts that threads decode
+        themselves (a Parquet file on disk, in row groups) gives its parts instead."""
         start = self.first_row
         for i, source in enumerate(self.sources):
-            stream = self._first if i == 0 and self._first is not None else self._read(source)
-            for batch in stream:
-                yield source.name, start, batch
-                start += batch.num_rows
+            items: Iterator[pa.RecordBatch | Part] | None = None
+            if i == 0 and self._first is not None:
+                items = self._first
+            elif workers > 1:
+                parts = self._parts(source)
+                if parts is not None and len(parts) >= PARTS_PER_WORKER * workers:
+                    items = iter(parts)
+            for item in items if items is not None else self._read(source):
+                yield source.name, start, item
+                start += item.num_rows if isinstance(item, pa.RecordBatch) else item.rows
                 if self.on_progress is not None:
                     self._report_progress()
+
+    def _parts(self, source: BatchSource) -> list[Part] | None:
+        cut = getattr(source, "parts", None)
+        if cut is None:
+            return None
+        self._check_columns(source, self.plan.needed_columns)
+        needed = list(dict.fromkeys(self.plan.needed_columns))
+        parts: list[Part] | None = cut(needed, self._types(source, self.plan), BATCH_ROWS)
+        return parts
 
     def _report_progress(self) -> None:
         assert self.on_progress is not None
         sizes = [s.size for s in self.sources]
         total = None if None in sizes else sum(s or 0 for s in sizes)
         self.on_progress(sum(s.bytes_done() for s in self.sources), total)
+
+
+def _started(stream: Iterator[pa.RecordBatch]) -> bool:
+    """Whether anything may have been taken from ``stream``."""
+    if not isinstance(stream, types.GeneratorType):
+        return True
+    return inspect.getgeneratorstate(stream) != inspect.GEN_CREATED

@@ -46,6 +46,16 @@ class BatchSource(Protocol):
         ...
 
 
+class Part(Protocol):
+    """A part of a source that the thread taking it reads itself (see ``parts``)."""
+
+    rows: int
+
+    def read(self) -> Iterator[pa.RecordBatch]:
+        """The part's rows in batches."""
+        ...
+
+
 def arrow_error(name: str, error: Exception, columns: Sequence[str] = ()) -> XentError:
     """An Arrow/OS error while reading ``name``, as a one-line user error."""
     text = printable(" ".join(str(error).split()))

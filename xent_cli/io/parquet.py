@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ from xent_cli.io.base import SLICE_TEXT, STDIN, Remote, arrow_error
 
 PARQUET_BATCH_VALUES = 1 << 22  # rows x score values per batch: 32 MiB of float64
 PARQUET_BUFFER_BYTES = 1 << 16
+#: A part whose values take at most this as float64 is decoded whole, then cut into batches.
+WHOLE_PART_BYTES = 32 << 20
 
 
 class ParquetSource:
@@ -63,9 +66,61 @@ class ParquetSource:
             self.size = None if path == STDIN else os.path.getsize(path)
         self._total_rows = self._file.metadata.num_rows
         self._rows_read = 0
+        self._local_path = None if path == STDIN or remote is not None else path
+        self._threads = threading.local()  # each thread's own reader of the file (see parts)
 
     def bytes_done(self) -> int:
         return int((self.size or 0) * self._rows_read / max(self._total_rows, 1))
+
+    def parts(
+        self, columns: Sequence[str], types: dict[str, pa.DataType], rows: int
+    ) -> list[RowGroups] | None:
+        """The file as parts that several threads can decode at once, each with a reader of
+        its own: its row groups, consecutive ones joined up to ``rows`` rows. None when the
+        file must be streamed by one reader: standard input, an object store, packed scores.
+        (Decoding a part whole in the thread that scores it keeps both cores busy, where one
+        thread reading ahead for two left them waiting on each other.)"""
+        from xent_cli.io import wideparquet
+
+        if self._local_path is None or wideparquet.packed_columns(self.schema, columns, types):
+            return None
+        text = tuple(self._text_columns(columns, types))
+        rows = min(rows, self._batch_rows(columns))  # (wide rows, e.g. top-k lists: fewer)
+        groups = self.row_groups
+        if groups is None:
+            groups = list(range(self._file.metadata.num_row_groups))
+        metadata = self._file.metadata
+        parts: list[RowGroups] = []
+        run: list[int] = []
+        held = 0
+        for group in groups:
+            n = metadata.row_group(group).num_rows
+            if run and held + n > rows:
+                parts.append(RowGroups(self, tuple(run), held, tuple(columns), text, rows))
+                run, held = [], 0
+            run.append(group)
+            held += n
+        if run:
+            parts.append(RowGroups(self, tuple(run), held, tuple(columns), text, rows))
+        return parts
+
+    def _thread_reader(self, text: tuple[str, ...]) -> Any:
+        """This thread's reader of the file (the footer parsed once, by the first)."""
+        import pyarrow.parquet as pq
+
+        readers = self._threads.__dict__.setdefault("readers", {})
+        if text not in readers:
+            readers[text] = pq.ParquetFile(
+                self._local_path, metadata=self._file.metadata, buffer_size=PARQUET_BUFFER_BYTES,
+                pre_buffer=False, read_dictionary=list(text) or None,
+            )  # fmt: skip
+        return readers[text]
+
+    def _text_columns(self, columns: Sequence[str], types: dict[str, pa.DataType]) -> list[str]:
+        """The ``--by`` columns of text, read as the file's own dictionaries."""
+        return [
+            c for c in columns if types.get(c) == SLICE_TEXT and is_text(self.schema.field(c).type)
+        ]
 
     def _batch_rows(self, columns: Sequence[str]) -> int:
         """Rows per batch so that a batch holds about PARQUET_BATCH_VALUES values (at least
@@ -100,11 +155,7 @@ class ParquetSource:
         rows = min(base.PARQUET_BATCH_ROWS if rows is None else rows, budget)
         file = self._file
         try:
-            text = [
-                c
-                for c in columns
-                if types.get(c) == SLICE_TEXT and is_text(self.schema.field(c).type)
-            ]
+            text = self._text_columns(columns, types)
             if text:  # --by values as the file's own dictionaries: no hashing of our own
                 file = self._reopen(read_dictionary=text)
             for large, run in itertools.groupby(
@@ -125,3 +176,57 @@ class ParquetSource:
                     yield batch
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
+
+
+class RowGroups:
+    """Consecutive row groups of a Parquet file, decoded by the thread that takes them."""
+
+    __slots__ = ("batch_rows", "columns", "groups", "rows", "source", "text")
+
+    def __init__(
+        self,
+        source: ParquetSource,
+        groups: tuple[int, ...],
+        rows: int,
+        columns: tuple[str, ...],
+        text: tuple[str, ...],
+        batch_rows: int,
+    ) -> None:
+        self.source, self.groups, self.rows = source, groups, rows
+        self.columns, self.text, self.batch_rows = columns, text, batch_rows
+
+    def read(self) -> Iterator[pa.RecordBatch]:
+        """The part's rows in batches of at most ``batch_rows`` rows, as even as they come:
+        decoded whole when its values fit in WHOLE_PART_BYTES as float64, else streamed."""
+        source = self.source
+        try:
+            file = source._thread_reader(self.text)
+            wanted = set(self.columns)
+            values = 0
+            for group in self.groups:
+                meta = file.metadata.row_group(group)
+                values += sum(
+                    meta.column(i).num_values
+                    for i in range(meta.num_columns)
+                    if meta.column(i).path_in_schema.split(".")[0] in wanted
+                )
+            if values * 8 <= WHOLE_PART_BYTES:
+                table = file.read_row_groups(
+                    list(self.groups), columns=list(self.columns), use_threads=False
+                )
+                if len(self.groups) > 1:
+                    table = table.combine_chunks()
+                pieces = max(1, -(-self.rows // self.batch_rows))
+                batches: Iterator[pa.RecordBatch] = iter(
+                    table.to_batches(max_chunksize=max(1, -(-self.rows // pieces)))
+                )
+            else:
+                batches = file.iter_batches(
+                    batch_size=self.batch_rows, row_groups=list(self.groups),
+                    columns=list(self.columns), use_threads=False,
+                )  # fmt: skip
+            for batch in batches:
+                source._rows_read += batch.num_rows
+                yield batch
+        except (pa.ArrowException, OSError) as error:
+            raise arrow_error(source.name, error) from None
