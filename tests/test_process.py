@@ -106,6 +106,34 @@ def test_evaluating_files_does_not_import_pandas():
     assert result.stdout.strip() == "False", result.stderr
 
 
+def test_a_json_report_of_a_parquet_token_file_loads_only_its_own_modules():
+    """Each module costs start-up: a Parquet token file reported as JSON loads no table
+    renderer, no other format's reader, and no slicer (no --by)."""
+    code = (
+        "import sys\n"
+        "from xent_cli import launch\n"
+        f"sys.argv = ['xent', 'eval', {str(SAMPLES / 'lm_tokens.parquet')!r}, '-f', 'json']\n"
+        "import os\n"
+        "exit_ = os._exit\n"
+        "def report(code):\n"
+        "    loaded = sorted(m for m in sys.modules if m.startswith('xent_cli.'))\n"
+        "    print(' '.join(loaded), file=sys.stderr, flush=True)\n"
+        "    exit_(code)\n"
+        "os._exit = report\n"
+        "launch.main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stderr.split())
+    assert {"xent_cli.io.parquet", "xent_cli.render.json_text"} <= loaded
+    unneeded = {
+        "xent_cli.render.table", "xent_cli.render.junit", "xent_cli.render.report",
+        "xent_cli.io.records", "xent_cli.io.lmeval", "xent_cli.io.openai",
+        "xent_cli.io.arrowipc", "xent_cli.core.slicer",
+    }  # fmt: skip
+    assert not unneeded & loaded
+
+
 _GC_PROBE = """
 import gc, os, sys
 from xent_cli import launch

@@ -54,16 +54,21 @@ def emit_report(report: Report | TokenReport, options: ReportOptions) -> None:
     """Warnings to stderr, the report (with its gates judged) to stdout or ``-o``, and its
     pictures to ``--plot``; then the failed gates to stderr (exit 1)."""
     from xent_cli.core.token_report import TokenReport
-    from xent_cli.render.report import warning_lines
-    from xent_cli.render.table import output_width
 
     report = _judged(report, options)
     output = options.output
-    for line in warning_lines(report.warnings):
-        print(line, file=sys.stderr)
+    if report.warnings:
+        from xent_cli.render.report import warning_lines
+
+        for line in warning_lines(report.warnings):
+            print(line, file=sys.stderr)
     color = output is None and _color_ok(sys.stdout)
-    width = output_width(output is None and sys.stdout.isatty())
     output_format = format_for(options.output_format, output)
+    width = None  # (JSON has no width: the table modules are not loaded for it)
+    if output_format is not OutputFormat.json:
+        from xent_cli.render.table import output_width
+
+        width = output_width(output is None and sys.stdout.isatty())
     write_output(_rendered(report, output_format, width, color, options), output)
     for path in options.also_output or []:
         also = _rendered(report, format_for(None, path), None, False, options)
@@ -110,6 +115,10 @@ def _rendered(
     color: bool,
     options: ReportOptions,
 ) -> str:
+    if output_format is OutputFormat.json:  # (the same for both: no table modules loaded)
+        from xent_cli.render.json_text import render_json
+
+        return render_json(report)
     from xent_cli.core.token_report import TokenReport
     from xent_cli.render.report import render
     from xent_cli.render.tokens import render_tokens

@@ -32,7 +32,6 @@ from numpy.typing import NDArray
 
 from xent_cli.core import diagnostics as dx
 from xent_cli.core.gates import Gate, gate_reasons
-from xent_cli.core.slicer import DEFAULT_MIN_SLICE_SIZE
 from xent_cli.core.token_state import (
     LOSS,
     LOSS_SQUARED,
@@ -386,6 +385,8 @@ def _slices(
     slices of fewer than ``min_size`` rows (20) are marked small."""
     if plan.slicer is None or state.slices is None:
         return None
+    from xent_cli.core.slicer import DEFAULT_MIN_SLICE_SIZE
+
     size = DEFAULT_MIN_SLICE_SIZE if min_size is None else min_size
     names = plan.slicer.names
     keys, sums, counts = state.slices.finish(ordered=True)

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from xent_cli.core.columns import LABEL_CANDIDATES, is_numeric
-from xent_cli.core.slicer import Slicer
 from xent_cli.errors import XentError
-from xent_cli.io.records import ROWS_ARE
+from xent_cli.io.base import ROWS_ARE
 from xent_cli.options import EceTarget, Mode, Per, Settings
 from xent_cli.version import __version__
 
-if TYPE_CHECKING:  # (calibration's modules load when --calibration asks for them)
+if TYPE_CHECKING:  # (--calibration's and --by's modules load when they are asked for)
+    from xent_cli.core.slicer import Slicer
     from xent_cli.metrics.calibration import Convention
 
 LOGPROB_NAMES = (

@@ -14,6 +14,9 @@ import pyarrow as pa
 from xent_cli.errors import XentError
 
 STDIN = "-"
+#: Schema metadata saying what a row is: ``b"documents"`` for rows that are whole documents
+#: with no token count (lm-evaluation-harness samples), so that their loss is not per token.
+ROWS_ARE = b"xent.rows"
 # Text parsed per task. 2 MiB chunks parse faster than 8 MiB ones (medians of 15 runs: 1M x 10
 # CSV 0.49 s vs 0.58 s, 10M binary 0.66 vs 0.68 s): their buffers stay in cache and are reused
 # rather than faulted in afresh. Memory stays bounded however wide the rows.

@@ -9,7 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from xent_cli.io.records import ROWS_ARE, RecordError, RecordFormat, Row, get, number
+from xent_cli.io.base import ROWS_ARE
+from xent_cli.io.records import RecordError, RecordFormat, Row, get, number
 
 METRICS = {"word_perplexity": "n_words", "byte_perplexity": "n_bytes", "bits_per_byte": "n_bytes"}
 SCHEMA = pa.schema(

@@ -19,9 +19,6 @@ from xent_cli.errors import XentError
 from xent_cli.io.base import STDIN, Remote, arrow_error, open_file
 
 BATCH_ROWS = 65_536
-#: Schema metadata saying what a row is: ``b"documents"`` for rows that are whole documents
-#: with no token count (lm-evaluation-harness samples), so that their loss is not per token.
-ROWS_ARE = b"xent.rows"
 Row = dict[str, Any]
 
 

@@ -10,19 +10,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 
 from xent_cli.errors import XentError
-from xent_cli.io import lmeval, openai
-from xent_cli.io.arrowipc import ArrowSource
 from xent_cli.io.base import STDIN, BatchSource, PrefixedStream, Remote, open_file
-from xent_cli.io.frames import StreamSource, TableSource
-from xent_cli.io.parquet import ParquetSource
-from xent_cli.io.records import RecordFormat, RecordSource, first_object
-from xent_cli.io.text import TextSource
 from xent_cli.options import InputFormat
+
+if TYPE_CHECKING:  # (each format's reader is imported when a file of it is opened)
+    from xent_cli.io.records import RecordFormat
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 FORMAT_SUFFIXES = {
@@ -37,7 +34,7 @@ FORMAT_SUFFIXES = {
     ".feather": InputFormat.arrow,
     ".ipc": InputFormat.arrow,
 }
-RECORD_FORMATS = {InputFormat.lm_eval: lmeval.FORMAT, InputFormat.openai: openai.FORMAT}
+RECORD_FORMATS = (InputFormat.lm_eval, InputFormat.openai)  # JSON Lines of known shapes
 
 
 def detect_format(path: str) -> tuple[InputFormat, str | None]:
@@ -97,12 +94,20 @@ def open_source(
     else:
         fmt, compression = input_format, _compression_of(path)
     if fmt is InputFormat.parquet:
+        from xent_cli.io.parquet import ParquetSource
+
         return ParquetSource(path, row_groups=row_groups)
     if fmt is InputFormat.arrow:
+        from xent_cli.io.arrowipc import ArrowSource
+
         return ArrowSource(path)
     records = _record_format(fmt, input_format, lambda: open_file(path, None, compression, path)[1])
     if records is not None:
+        from xent_cli.io.records import RecordSource
+
         return RecordSource(path, records, compression)
+    from xent_cli.io.text import TextSource
+
     return TextSource(path, fmt, compression)
 
 
@@ -129,14 +134,22 @@ def _open_remote(
     else:
         fmt, compression = input_format, _compression_of(name)
     if fmt is InputFormat.parquet:
+        from xent_cli.io.parquet import ParquetSource
+
         return ParquetSource(uri, row_groups=row_groups, remote=remote)
     if fmt is InputFormat.arrow:
+        from xent_cli.io.arrowipc import ArrowSource
+
         return ArrowSource(uri, remote=remote)
     records = _record_format(
         fmt, input_format, lambda: open_file(uri, remote, compression, name)[1]
     )
     if records is not None:
+        from xent_cli.io.records import RecordSource
+
         return RecordSource(uri, records, compression, remote=remote)
+    from xent_cli.io.text import TextSource
+
     return TextSource(uri, fmt, compression, remote=remote)
 
 
@@ -156,15 +169,23 @@ def _open_stdin(input_format: InputFormat) -> BatchSource:
         else:
             fmt = InputFormat.csv
     if fmt is InputFormat.parquet:
+        from xent_cli.io.parquet import ParquetSource
+
         return ParquetSource(STDIN, stdin)
     if fmt is InputFormat.arrow:
+        from xent_cli.io.arrowipc import ArrowSource
+
         return ArrowSource(STDIN, stdin)
     if fmt in (InputFormat.jsonl, *RECORD_FORMATS):
         line = stdin.readline()  # (a Python stream: standard input)
         stdin = io.BufferedReader(PrefixedStream(line, stdin))
         records = _record_format(fmt, input_format, lambda: io.BytesIO(line))
         if records is not None:
+            from xent_cli.io.records import RecordSource
+
             return RecordSource(STDIN, records, None, stdin)
+    from xent_cli.io.text import TextSource
+
     return TextSource(STDIN, fmt, None, stdin)
 
 
@@ -173,16 +194,22 @@ def _record_format(
 ) -> RecordFormat | None:
     """The JSON Lines dialect to read: the one asked for, or (JSON Lines, auto) the one whose
     shape the first object has (an lm-evaluation-harness sample, an OpenAI-style response)."""
-    if fmt in RECORD_FORMATS:
-        return RECORD_FORMATS[fmt]
-    if fmt is not InputFormat.jsonl or asked is not InputFormat.auto:
+    if fmt not in RECORD_FORMATS and (
+        fmt is not InputFormat.jsonl or asked is not InputFormat.auto
+    ):
         return None
+    from xent_cli.io import lmeval, openai
+    from xent_cli.io.records import first_object
+
+    known = {InputFormat.lm_eval: lmeval.FORMAT, InputFormat.openai: openai.FORMAT}
+    if fmt in known:
+        return known[fmt]
     stream = first_lines()
     try:
         obj = first_object(stream)
     finally:
         stream.close()
-    for records in RECORD_FORMATS.values():
+    for records in known.values():
         if records.detect(obj):
             return records
     return None
@@ -240,6 +267,8 @@ def make_sources(source: Any, input_format: InputFormat) -> list[BatchSource]:
     or a list of any of these (read as one table, in order)."""
     if isinstance(source, (str, Path)):
         return open_sources([str(source)], input_format)
+    from xent_cli.io.frames import StreamSource, TableSource
+
     if isinstance(source, pa.Table):
         return [TableSource(source, "<table>")]
     if isinstance(source, pa.RecordBatch):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from xent_cli.core.diagnostics import WarningRecord
 from xent_cli.jsonvalues import json_number, number
 from xent_cli.options import OutputFormat
+from xent_cli.render.json_text import render_json
 from xent_cli.render.junit import eval_junit
 from xent_cli.render.table import (
     BOXED,
@@ -79,10 +79,6 @@ def render(
     if fmt is OutputFormat.junit:
         return eval_junit(report)
     return render_table(report, width=width, color=color, max_classes=max_classes)
-
-
-def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
 
 
 def overall(report: Report) -> ClassResult:

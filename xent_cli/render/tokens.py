@@ -4,11 +4,11 @@ documents beside the i.i.d. one, and the worst documents."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from xent_cli.core.token_report import TokenReport
 from xent_cli.options import OutputFormat
+from xent_cli.render.json_text import render_json
 from xent_cli.render.report import (
     RELIABILITY_COLUMNS,
     calibration_fields,
@@ -26,7 +26,7 @@ MIN_ID_WIDTH = 8
 def render_tokens(report: TokenReport, fmt: OutputFormat, *, width: int | None = None) -> str:
     """The report in ``fmt`` (``width``: the terminal's columns; None: 80)."""
     if fmt is OutputFormat.json:
-        return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
+        return render_json(report)
     if fmt is OutputFormat.csv:
         return _csv(report)
     if fmt is OutputFormat.markdown:
