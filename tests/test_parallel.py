@@ -190,6 +190,7 @@ def test_threads_decoding_their_own_parts_give_the_one_thread_state(
     from xent_cli.io.parquet import RowGroups
 
     monkeypatch.setattr(token_engine, "BATCH_ROWS", 4_000)
+    monkeypatch.setattr(token_engine, "PART_ROWS", 4_000)
     path = _many_groups(tmp_path)
     decoded: list[tuple[int, ...]] = []
     read = RowGroups.read
@@ -220,6 +221,7 @@ def test_a_part_s_error_is_the_one_thread_error(tmp_path: Path, monkeypatch) -> 
     from xent_cli.errors import XentError
 
     monkeypatch.setattr(token_engine, "BATCH_ROWS", 4_000)
+    monkeypatch.setattr(token_engine, "PART_ROWS", 4_000)
     n = 100_000
     logprob = -np.ones(n)
     logprob[[71_234, 93_000]] = 0.5
