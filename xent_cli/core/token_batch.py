@@ -12,8 +12,9 @@ errors (exit 2). A token's probability ``exp(logprob)`` is :mod:`~xent_cli.kerne
 
 from __future__ import annotations
 
-import functools
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -168,28 +169,39 @@ def score_batch(
     )
 
 
-@functools.lru_cache(maxsize=4)
 def _all_kept(n: int) -> NDArray[np.bool_]:
     """``n`` times True, read-only and shared: most batches leave no row out."""
-    kept = np.ones(n, bool)
-    kept.flags.writeable = False
-    return kept
+    return _shared("kept", n)
 
 
-@functools.lru_cache(maxsize=4)
 def _every_row(n: int) -> NDArray[np.intp]:
-    """``0 .. n - 1``, read-only and shared: most batches keep every row of the same size."""
-    rows = np.arange(n)
-    rows.flags.writeable = False
-    return rows
+    """``0 .. n - 1``, read-only and shared: most batches keep every row."""
+    return _shared("rows", n)
 
 
-@functools.lru_cache(maxsize=4)
 def _ones(n: int) -> NDArray[np.int64]:
     """``n`` ones (one token per row), read-only and shared."""
-    ones = np.ones(n, np.int64)
-    ones.flags.writeable = False
-    return ones
+    return _shared("ones", n)
+
+
+_SHARED: dict[str, NDArray[Any]] = {}
+_MAKE: dict[str, Callable[[int], NDArray[Any]]] = {
+    "kept": lambda n: np.ones(n, bool),
+    "rows": lambda n: np.arange(n),
+    "ones": lambda n: np.ones(n, np.int64),
+}
+
+
+def _shared(kind: str, n: int) -> NDArray[Any]:
+    """The first ``n`` of a read-only array shared by every batch (and thread): batches of
+    any size (a Parquet file's row groups differ by a few rows) cost no new array. It is
+    replaced by a longer one when too short, never written."""
+    have = _SHARED.get(kind)
+    if have is None or len(have) < n:
+        have = _MAKE[kind](max(n, 2 * len(have) if have is not None else n))
+        have.flags.writeable = False
+        _SHARED[kind] = have
+    return have[:n]
 
 
 def _kept(doc: pa.Array | pa.ChunkedArray, index: NDArray[np.intp], n: int) -> pa.Array:
