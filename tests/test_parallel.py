@@ -236,3 +236,38 @@ def test_a_part_s_error_is_the_one_thread_error(tmp_path: Path, monkeypatch) -> 
         messages.append(str(error.value))
     assert messages[0] == messages[1] == messages[2]
     assert "row 71234" in messages[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_threads_reading_parts_of_many_files_keep_few_files_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory of files read in parts: each thread holds one reader open, not one per
+    file it has read (a thousand files would run out of file descriptors)."""
+    import os
+
+    from xent_cli.core import token_engine
+    from xent_cli.io.parquet import RowGroups
+
+    monkeypatch.setattr(token_engine, "BATCH_ROWS", 1_000)
+    monkeypatch.setattr(token_engine, "PART_ROWS", 1_000)
+    paths = []
+    for k in range(30):
+        n = 10_000
+        table = pa.table({"doc_id": k * n + np.arange(n) // 7, "logprob": -np.ones(n)})
+        paths.append(tmp_path / f"part{k:02d}.parquet")
+        pq.write_table(table, paths[-1], row_group_size=1_000)
+    opened: list[int] = []
+    read = RowGroups.read
+
+    def counted(self: RowGroups) -> Iterator[pa.RecordBatch]:
+        opened.append(len(os.listdir("/proc/self/fd")))
+        return read(self)
+
+    monkeypatch.setattr(RowGroups, "read", counted)
+    sources = make_sources([str(p) for p in paths], InputFormat.auto)
+    before = len(os.listdir("/proc/self/fd"))  # (with the sources' own readers)
+    state = TokenScan(sources, make_settings()).state(2)
+    assert state.n_evaluated == 300_000
+    assert len(opened) == 300  # (every group a part, on the threads)
+    assert max(opened) - before <= 4  # (a reader for each thread, and slack)

@@ -67,7 +67,6 @@ class ParquetSource:
         self._total_rows = self._file.metadata.num_rows
         self._rows_read = 0
         self._local_path = None if path == STDIN or remote is not None else path
-        self._threads = threading.local()  # each thread's own reader of the file (see parts)
 
     def bytes_done(self) -> int:
         return int((self.size or 0) * self._rows_read / max(self._total_rows, 1))
@@ -105,16 +104,22 @@ class ParquetSource:
         return parts
 
     def _thread_reader(self, text: tuple[str, ...]) -> Any:
-        """This thread's reader of the file (the footer parsed once, by the first)."""
+        """This thread's reader of the file (the footer parsed once, by the first); a thread
+        keeps one reader open, of the file it reads now (a directory of files: not one open
+        file per file and thread)."""
         import pyarrow.parquet as pq
 
-        readers = self._threads.__dict__.setdefault("readers", {})
-        if text not in readers:
-            readers[text] = pq.ParquetFile(
-                self._local_path, metadata=self._file.metadata, buffer_size=PARQUET_BUFFER_BYTES,
-                pre_buffer=False, read_dictionary=list(text) or None,
-            )  # fmt: skip
-        return readers[text]
+        held = getattr(_THREAD, "reader", None)
+        if held is not None and held[0] is self and held[1] == text:
+            return held[2]
+        if held is not None:
+            held[2].close()
+        file = pq.ParquetFile(
+            self._local_path, metadata=self._file.metadata, buffer_size=PARQUET_BUFFER_BYTES,
+            pre_buffer=False, read_dictionary=list(text) or None,
+        )  # fmt: skip
+        _THREAD.reader = (self, text, file)
+        return file
 
     def _text_columns(self, columns: Sequence[str], types: dict[str, pa.DataType]) -> list[str]:
         """The ``--by`` columns of text, read as the file's own dictionaries."""
@@ -176,6 +181,9 @@ class ParquetSource:
                     yield batch
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
+
+
+_THREAD = threading.local()  # a thread's reader of the Parquet file it reads parts of
 
 
 class RowGroups:
