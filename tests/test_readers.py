@@ -10,7 +10,11 @@ import gzip
 import io
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
@@ -254,3 +258,38 @@ def test_tab_separated_text_read_as_csv_names_the_fix_that_applies(write, source
     hint = result.stderr.splitlines()[-1]
     assert hint.endswith("pass --input-format tsv")
     assert ("name it .tsv" in hint) == (source == "file")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file limits")
+@pytest.mark.parametrize("kind", ["tokens", "classes"])
+def test_a_directory_of_more_parquet_files_than_open_files_allowed(tmp_path: Path, kind: str):
+    """A file on disk holds no open file between passes: 200 Parquet files read with a limit
+    of 64 open files (macOS starts at 256, many Linux shells at 1024), tokens and classes."""
+    import resource
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    total, count = 0.0, 0
+    for k in range(200):
+        if kind == "tokens":
+            logprob = -rng.gamma(2.0, 1.0, 50)
+            table = pa.table({"doc_id": k * 50 + np.arange(50) // 5, "logprob": logprob})
+            total, count = total - float(np.sum(logprob)), count + 50
+        else:
+            table = pa.table({"label": rng.integers(0, 2, 50), "prob": rng.random(50)})
+        pq.write_table(table, folder / f"shard{k:03d}.parquet")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "xent_cli", "eval", str(folder), "-f", "json"],
+        capture_output=True, text=True, preexec_fn=limited,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["n_rows"] == 10_000
+    if kind == "tokens":
+        assert report["loss"] == pytest.approx(total / count, rel=1e-12)

@@ -60,7 +60,7 @@ def parts_of(sources: Sequence[BatchSource], input_format: InputFormat) -> list[
             )
         size = source.size or 0
         if isinstance(source, ParquetSource):
-            metadata = source._file.metadata
+            metadata = source.metadata
             total = max(metadata.num_rows, 1)
             group: list[int] = []
             rows = 0

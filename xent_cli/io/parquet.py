@@ -53,20 +53,27 @@ class ParquetSource:
             buffering = {"pre_buffer": True} if remote is not None else {
                 "buffer_size": PARQUET_BUFFER_BYTES, "pre_buffer": False
             }  # fmt: skip
-            self._file = pq.ParquetFile(target, **buffering)
+            file = pq.ParquetFile(target, **buffering)
             self._reopen = functools.partial(pq.ParquetFile, target, **buffering)
         except (pa.ArrowException, OSError, ValueError) as error:
             if remote is not None and not isinstance(error, pa.ArrowInvalid):
                 raise remote.error(self.name, error) from None
             raise arrow_error(self.name, error) from None
-        self.schema = self._file.schema_arrow
+        self.schema = file.schema_arrow
+        self.metadata = file.metadata  # (the footer, parsed once)
+        self._local_path = None if path == STDIN or remote is not None else path
+        # A file on disk is opened again for each pass, with this footer, and closed after
+        # it: a directory of many files holds no open file per file (a limit of 256 or 1024
+        # open files is common). Standard input and a remote handle stay as they are.
+        self._file = None if self._local_path is not None else file
+        if self._file is None:
+            file.close()
         if remote is not None:
             self.size = remote.size
         else:
             self.size = None if path == STDIN else os.path.getsize(path)
-        self._total_rows = self._file.metadata.num_rows
+        self._total_rows = self.metadata.num_rows
         self._rows_read = 0
-        self._local_path = None if path == STDIN or remote is not None else path
 
     def bytes_done(self) -> int:
         return int((self.size or 0) * self._rows_read / max(self._total_rows, 1))
@@ -87,8 +94,8 @@ class ParquetSource:
         rows = min(rows, self._batch_rows(columns))  # (wide rows, e.g. top-k lists: fewer)
         groups = self.row_groups
         if groups is None:
-            groups = list(range(self._file.metadata.num_row_groups))
-        metadata = self._file.metadata
+            groups = list(range(self.metadata.num_row_groups))
+        metadata = self.metadata
         parts: list[RowGroups] = []
         run: list[int] = []
         held = 0
@@ -107,17 +114,12 @@ class ParquetSource:
         """This thread's reader of the file (the footer parsed once, by the first); a thread
         keeps one reader open, of the file it reads now (a directory of files: not one open
         file per file and thread)."""
-        import pyarrow.parquet as pq
-
         held = getattr(_THREAD, "reader", None)
         if held is not None and held[0] is self and held[1] == text:
             return held[2]
-        if held is not None:
+        if held is not None and held[2] is not held[0]._file:
             held[2].close()
-        file = pq.ParquetFile(
-            self._local_path, metadata=self._file.metadata, buffer_size=PARQUET_BUFFER_BYTES,
-            pre_buffer=False, read_dictionary=list(text) or None,
-        )  # fmt: skip
+        file = self._reader(text)
         _THREAD.reader = (self, text, file)
         return file
 
@@ -130,7 +132,7 @@ class ParquetSource:
     def _batch_rows(self, columns: Sequence[str]) -> int:
         """Rows per batch so that a batch holds about PARQUET_BATCH_VALUES values (at least
         256 rows)."""
-        metadata = self._file.metadata
+        metadata = self.metadata
         if metadata.num_row_groups == 0 or metadata.num_rows == 0:
             return PARQUET_BATCH_VALUES
         group = metadata.row_group(0)
@@ -154,15 +156,16 @@ class ParquetSource:
 
         groups = self.row_groups
         if groups is None:
-            groups = list(range(self._file.metadata.num_row_groups))
+            groups = list(range(self.metadata.num_row_groups))
         packed = wideparquet.packed_columns(self.schema, columns, types)
         budget = self._batch_rows(columns)  # (wide rows, e.g. top-k lists: fewer per batch)
         rows = min(base.PARQUET_BATCH_ROWS if rows is None else rows, budget)
-        file = self._file
         try:
-            text = self._text_columns(columns, types)
-            if text:  # --by values as the file's own dictionaries: no hashing of our own
-                file = self._reopen(read_dictionary=text)
+            # (--by values as the file's own dictionaries: no hashing of our own)
+            file = self._reader(tuple(self._text_columns(columns, types)))
+        except (pa.ArrowException, OSError) as error:
+            raise arrow_error(self.name, error) from None
+        try:
             for large, run in itertools.groupby(
                 groups, key=lambda g: wideparquet.is_large(file, g, packed)
             ):
@@ -181,6 +184,21 @@ class ParquetSource:
                     yield batch
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
+        finally:
+            if file is not self._file:
+                file.close()
+
+    def _reader(self, text: tuple[str, ...] = ()) -> Any:
+        """A reader of the file (``text``: columns read as their dictionaries): a new one of
+        a file on disk, which the caller closes, else the one handle."""
+        import pyarrow.parquet as pq
+
+        if self._local_path is not None:
+            return pq.ParquetFile(
+                self._local_path, metadata=self.metadata, buffer_size=PARQUET_BUFFER_BYTES,
+                pre_buffer=False, read_dictionary=list(text) or None,
+            )  # fmt: skip
+        return self._reopen(read_dictionary=list(text)) if text else self._file
 
 
 _THREAD = threading.local()  # a thread's reader of the Parquet file it reads parts of
