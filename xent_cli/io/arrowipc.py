@@ -31,10 +31,15 @@ class ArrowSource:
             self.size: int | None = remote.size
         else:
             self.size = None if path == STDIN else os.path.getsize(path)
-        reader = self._reader()
+        reader, source = self._reader()
         self.schema = reader.schema
         self._total_rows = _rows_of(reader)
-        self._first: Any = reader
+        # A file on disk is mapped again for each pass and closed after it: a directory of
+        # many files holds no open file per file. Standard input and a remote handle are
+        # read once, from the reader that read the schema.
+        self._first: Any = reader if path == STDIN or remote is not None else None
+        if self._first is None:
+            source.close()
 
     def _open(self) -> Any:
         try:
@@ -48,9 +53,9 @@ class ArrowSource:
                 raise self._remote.error(self.name, error) from None
             raise arrow_error(self.name, error) from None
 
-    def _reader(self) -> Any:
+    def _reader(self) -> tuple[Any, Any]:
         """A file reader (random access) when the input is the IPC file format, else a
-        stream reader."""
+        stream reader; and what it reads from."""
         import pyarrow.ipc as ipc
 
         source = self._open()
@@ -58,9 +63,10 @@ class ArrowSource:
             head = source.read(len(IPC_MAGIC))
             source.seek(0)
             if head == IPC_MAGIC:
-                return ipc.open_file(source)
-            return ipc.open_stream(source)
+                return ipc.open_file(source), source
+            return ipc.open_stream(source), source
         except (pa.ArrowException, OSError) as error:
+            source.close()
             raise XentError(
                 f"{self.name}: not an Arrow IPC file or stream ({_short(error)})",
                 hint="pass --input-format to say what the file is",
@@ -74,8 +80,11 @@ class ArrowSource:
     def batches(
         self, columns: Sequence[str], types: dict[str, pa.DataType], rows: int | None = None
     ) -> Iterator[pa.RecordBatch]:
-        reader = self._first if self._first is not None else self._reader()
-        self._first = None
+        source = None
+        if self._first is not None:
+            reader, self._first = self._first, None
+        else:
+            reader, source = self._reader()
         wanted = list(columns)
         try:
             for batch in _record_batches(reader):
@@ -85,6 +94,9 @@ class ArrowSource:
                     yield batch.slice(start, base.PARQUET_BATCH_ROWS)
         except (pa.ArrowException, OSError) as error:
             raise arrow_error(self.name, error) from None
+        finally:
+            if source is not None:  # (a file on disk: its pass is over)
+                source.close()
 
 
 def _record_batches(reader: Any) -> Iterator[pa.RecordBatch]:
