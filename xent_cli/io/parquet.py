@@ -135,14 +135,8 @@ class ParquetSource:
         metadata = self.metadata
         if metadata.num_row_groups == 0 or metadata.num_rows == 0:
             return PARQUET_BATCH_VALUES
-        group = metadata.row_group(0)
-        wanted = set(columns)
-        values = sum(
-            group.column(i).num_values
-            for i in range(group.num_columns)
-            if group.column(i).path_in_schema.split(".")[0] in wanted
-        )
-        per_row = max(values / max(group.num_rows, 1), 1.0)
+        values = group_values(metadata, 0, columns)
+        per_row = max(values / max(metadata.row_group(0).num_rows, 1), 1.0)
         return int(max(256, PARQUET_BATCH_VALUES / per_row))
 
     def batches(
@@ -201,6 +195,17 @@ class ParquetSource:
         return self._reopen(read_dictionary=list(text)) if text else self._file
 
 
+def group_values(metadata: Any, group: int, columns: Sequence[str]) -> int:
+    """The values of ``columns`` in row group ``group`` (a list column's elements each)."""
+    chunks = metadata.row_group(group)
+    wanted = set(columns)
+    return sum(
+        chunks.column(i).num_values
+        for i in range(chunks.num_columns)
+        if chunks.column(i).path_in_schema.split(".")[0] in wanted
+    )
+
+
 _THREAD = threading.local()  # a thread's reader of the Parquet file it reads parts of
 
 
@@ -227,15 +232,7 @@ class RowGroups:
         source = self.source
         try:
             file = source._thread_reader(self.text)
-            wanted = set(self.columns)
-            values = 0
-            for group in self.groups:
-                meta = file.metadata.row_group(group)
-                values += sum(
-                    meta.column(i).num_values
-                    for i in range(meta.num_columns)
-                    if meta.column(i).path_in_schema.split(".")[0] in wanted
-                )
+            values = sum(group_values(file.metadata, g, self.columns) for g in self.groups)
             if values * 8 <= WHOLE_PART_BYTES:
                 table = file.read_row_groups(
                     list(self.groups), columns=list(self.columns), use_threads=False
