@@ -217,7 +217,8 @@ def make_slicer(
     spec: BySpec, schema: pa.Schema, batches: Iterator[pa.RecordBatch], source: str
 ) -> tuple[Slicer, Iterator[pa.RecordBatch]]:
     """The slicer of ``--by spec``, its bins decided from the first rows of ``batches``
-    (returned again from the first). Exit 2 for a numeric column with too many values."""
+    (returned again from the first; ``batches`` itself when no rows were needed: text
+    columns). Exit 2 for a numeric column with too many values."""
     names = list(schema.names)
     parts = [(_find(c.name, names, "--by", source), c.bins) for c in spec.columns]
     seen: list[pa.RecordBatch] = []
@@ -259,7 +260,7 @@ def make_slicer(
                     hint=f"bin it into N equal-mass bins with --by {name}:N (e.g. {name}:5)",
                 )
         columns.append(SliceColumn(name))
-    return Slicer(tuple(columns)), itertools.chain(seen, batches)
+    return Slicer(tuple(columns)), itertools.chain(seen, batches) if seen else batches
 
 
 def differing_slices(expected: Any, seen: Any) -> str | None:

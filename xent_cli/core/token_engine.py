@@ -8,9 +8,7 @@ for the plan's columns only, in bounded batches, and folded into one
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import threading
-import types
 from collections.abc import Callable, Iterator, Sequence
 
 import pyarrow as pa
@@ -70,7 +68,7 @@ class TokenScan:
                 plan = dataclasses.replace(plan, slicer=slicer)
                 # (text columns need no sample: then nothing was read, and the file is read
                 # as any other, in parts where it can be)
-                self._first = rest if _started(stream) else None
+                self._first = None if rest is stream else rest
         self.plan = plan
 
     @property
@@ -176,8 +174,8 @@ class TokenScan:
         cut = getattr(source, "parts", None)
         if cut is None:
             return None
-        self._check_columns(source, self.plan.needed_columns)
         needed = list(dict.fromkeys(self.plan.needed_columns))
+        self._check_columns(source, needed)
         parts: list[Part] | None = cut(needed, self._types(source, self.plan), PART_ROWS)
         return parts
 
@@ -186,10 +184,3 @@ class TokenScan:
         sizes = [s.size for s in self.sources]
         total = None if None in sizes else sum(s or 0 for s in sizes)
         self.on_progress(sum(s.bytes_done() for s in self.sources), total)
-
-
-def _started(stream: Iterator[pa.RecordBatch]) -> bool:
-    """Whether anything may have been taken from ``stream``."""
-    if not isinstance(stream, types.GeneratorType):
-        return True
-    return inspect.getgeneratorstate(stream) != inspect.GEN_CREATED
